@@ -1,0 +1,37 @@
+"""An HTTP server playing an SMS provider (SMS.ru-style API) that keeps what it receives."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form
+
+
+def create_sms_sink(sms_dir: Path) -> FastAPI:
+    sms_dir.mkdir(parents=True, exist_ok=True)
+    app = FastAPI(title="SMS gateway sink")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/sms/send")
+    async def send(
+        to: Annotated[str, Form()],
+        msg: Annotated[str, Form()],
+        api_id: Annotated[str, Form()] = "",
+        client_id: Annotated[str, Form()] = "",
+    ) -> dict[str, Any]:
+        """Accept a message as the provider would, and keep it as JSON."""
+        sms_id = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+        record = {"sms_id": sms_id, "to": to, "msg": msg, "client_id": client_id}
+        partial = sms_dir / f".{sms_id}.part"
+        partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        partial.rename(sms_dir / f"{sms_id}.json")
+        return {"status": "OK", "status_code": 100, "sms": {to: {"status": "OK", "sms_id": sms_id}}}
+
+    return app

@@ -1,0 +1,64 @@
+"""The envelope every event travels in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Payload(BaseModel):
+    """Base of every payload: immutable, and unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    student_id: str = Field(min_length=1, description="Partition key: one student's events stay ordered.")
+
+
+P = TypeVar("P", bound=Payload)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """Metadata around a typed payload. Subclasses pin `type` and `version` with Literals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The topic an event type belongs to; set by each subclass.
+    topic: ClassVar[str]
+
+    event_id: uuid.UUID = Field(description="Unique per event; consumers deduplicate on it.")
+    type: str
+    version: int
+    occurred_at: AwareDatetime = Field(description="When it happened in the school.")
+    recorded_at: AwareDatetime = Field(description="When Vestnik recorded it.")
+    producer: str = Field(min_length=1, description="The service that published it.")
+    correlation_id: uuid.UUID = Field(description="Shared by every event caused by one input.")
+    payload: P
+
+    @classmethod
+    def new(
+        cls,
+        payload: P,
+        *,
+        producer: str,
+        occurred_at: datetime | None = None,
+        correlation_id: uuid.UUID | None = None,
+    ) -> Self:
+        now = datetime.now(UTC)
+        event_id = uuid.uuid4()
+        fields: dict[str, Any] = {
+            "event_id": event_id,
+            "occurred_at": occurred_at or now,
+            "recorded_at": now,
+            "producer": producer,
+            "correlation_id": correlation_id or event_id,
+            "payload": payload,
+        }
+        return cls(**fields)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka message key."""
+        return self.payload.student_id.encode()

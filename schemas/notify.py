@@ -1,0 +1,49 @@
+"""Events between the consent service and the notifier."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.envelope import Envelope, Payload
+from schemas.journal import MarkPostedPayload
+
+Channel = Literal["email", "sms", "inbox"]
+
+
+class NotificationRequestedPayload(Payload):
+    dedupe_key: str = Field(
+        min_length=1, description="Stable per (source event, recipient, channel): one send at most."
+    )
+    source_event_id: uuid.UUID
+    recipient_id: str = Field(min_length=1)
+    recipient_name: str = Field(min_length=1)
+    channel: Channel
+    address: str = Field(min_length=1, description="E-mail or phone. Personal data: never logged.")
+    priority: Literal["normal", "urgent"] = "normal"
+    deadline: AwareDatetime | None = Field(
+        default=None, description="Final marks and exams: obtained + 24 h (clause 9)."
+    )
+    content: MarkPostedPayload = Field(description="The fact to tell the recipient about.")
+
+
+class NotificationRequested(Envelope[NotificationRequestedPayload]):
+    topic: ClassVar[str] = "notify.requests.v1"
+    type: Literal["NotificationRequested"] = "NotificationRequested"
+    version: Literal[1] = 1
+
+
+class NotificationSentPayload(Payload):
+    dedupe_key: str = Field(min_length=1)
+    recipient_id: str = Field(min_length=1)
+    channel: Channel
+    message_id: str = Field(min_length=1, description="Stable id the provider saw (Message-ID).")
+    sent_at: AwareDatetime
+
+
+class NotificationSent(Envelope[NotificationSentPayload]):
+    topic: ClassVar[str] = "notify.status.v1"
+    type: Literal["NotificationSent"] = "NotificationSent"
+    version: Literal[1] = 1

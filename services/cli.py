@@ -1,0 +1,169 @@
+"""The `vestnik` command line: run a service, the local stack, the demo, the schema export."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Vestnik: school results to students and parents.")
+stack_app = typer.Typer(no_args_is_help=True, help="Kafka, FerretDB and the SMTP/SMS sinks.")
+services_app = typer.Typer(no_args_is_help=True, help="The four services as background processes.")
+schemas_app = typer.Typer(no_args_is_help=True, help="The event contracts' JSON Schemas.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(services_app, name="services")
+app.add_typer(schemas_app, name="schemas")
+
+
+class ServiceName(StrEnum):
+    grades = "grades"
+    consent = "consent"
+    notifier = "notifier"
+    digest = "digest"
+
+
+class SinkName(StrEnum):
+    smtp = "smtp"
+    sms = "sms"
+
+
+@app.command()
+def serve(name: ServiceName) -> None:
+    """Run one service in the foreground (HTTP and Kafka consumers in one process)."""
+    import uvicorn
+
+    from services.registry import build_app
+    from services.shared.logging import configure_logging
+
+    fastapi_app, settings = build_app(name.value)
+    configure_logging(settings.log_level)
+    uvicorn.run(fastapi_app, host=os.environ.get("VESTNIK_HOST", "127.0.0.1"), port=settings.port,
+                log_config=None)
+
+
+@app.command()
+def sink(name: SinkName, port: Annotated[int, typer.Option()] = 0) -> None:
+    """Run the local SMTP or SMS sink in the foreground (the stack starts them)."""
+    from deploy.local.stack import Layout
+
+    layout = Layout.from_env()
+    if name is SinkName.smtp:
+        from deploy.local.sinks.smtp import serve as serve_smtp
+
+        serve_smtp(layout.mail_dir, "127.0.0.1", port or layout.smtp_port)
+    else:
+        import uvicorn
+
+        from deploy.local.sinks.sms import create_sms_sink
+
+        uvicorn.run(create_sms_sink(layout.sms_dir), host="127.0.0.1", port=port or layout.sms_port,
+                    log_level="warning")
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start Kafka, FerretDB and the sinks (already running ones are left as they are)."""
+    from deploy.local.stack import Layout, infrastructure
+
+    _up(infrastructure(Layout.from_env()))
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop what `stack up` started."""
+    from deploy.local.stack import Layout, infrastructure
+
+    for process in reversed(infrastructure(Layout.from_env())):
+        typer.echo(f"{process.name:10} {process.down()}")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Health of each server; exits 1 unless all are healthy."""
+    from deploy.local.stack import Layout, infrastructure
+
+    _status(infrastructure(Layout.from_env()))
+
+
+@services_app.command("up")
+def services_up() -> None:
+    """Start the four services in the background (logs in var/log/)."""
+    from deploy.local.stack import Layout, services
+
+    _up(services(Layout.from_env()))
+
+
+@services_app.command("down")
+def services_down() -> None:
+    from deploy.local.stack import Layout, services
+
+    for process in services(Layout.from_env()):
+        typer.echo(f"{process.name:10} {process.down()}")
+
+
+@services_app.command("status")
+def services_status() -> None:
+    from deploy.local.stack import Layout, services
+
+    _status(services(Layout.from_env()))
+
+
+@app.command()
+def mail(limit: Annotated[int, typer.Option(help="How many of the newest to show.")] = 10) -> None:
+    """What the local SMTP sink received, newest last."""
+    from deploy.local.stack import Layout
+
+    files = sorted(Layout.from_env().mail_dir.glob("*.eml"))[-limit:]
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        typer.echo(f"{path.name}  to {message['To']}: {message['Subject']}")
+    typer.echo(f"{len(files)} message(s) shown")
+
+
+@app.command()
+def demo() -> None:
+    """Start everything, load a demo school, post marks, show what reached whom, stop again."""
+    from deploy.local.demo import run_demo
+
+    run_demo()
+
+
+@schemas_app.command("export")
+def schemas_export() -> None:
+    """Write every event's JSON Schema to schemas/json/."""
+    from schemas.export import export_all
+
+    for path in export_all():
+        typer.echo(path)
+
+
+def _up(processes: list) -> None:  # type: ignore[type-arg]
+    from deploy.local.processes import StartError
+
+    for process in processes:
+        try:
+            typer.echo(f"{process.name:10} {process.up()}")
+        except StartError as error:
+            typer.echo(f"{process.name:10} FAILED: {error}", err=True)
+            raise typer.Exit(1) from None
+
+
+def _status(processes: list) -> None:  # type: ignore[type-arg]
+    states = {process.name: process.state() for process in processes}
+    for name, state in states.items():
+        typer.echo(f"{name:10} {state}")
+    if not all(state.startswith("healthy") for state in states.values()):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Kafka entrypoints of the consent service."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+
+from schemas import MarkPosted, NotificationRequested, Topics
+from services.consent.domain import route_mark_posted
+from services.consent.store import MongoConsentRegistry
+from services.shared.kafka import publish_event
+
+log = logging.getLogger(__name__)
+
+
+def register_handlers(
+    broker: KafkaBroker, topics: Topics, *, registry: MongoConsentRegistry, group_id: str
+) -> None:
+    async def publish(request: NotificationRequested) -> None:
+        await publish_event(broker, topics, request)
+
+    @broker.subscriber(
+        topics.of(MarkPosted),
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_mark_posted(event: MarkPosted) -> None:
+        """Turn a posted mark into one notification request per consenting recipient and channel."""
+        if await registry.processed.is_processed(event.event_id):
+            return
+        decisions = await route_mark_posted(event, registry=registry, publish=publish)
+        # Recorded after publishing: a crash in between republishes, and the notifier
+        # deduplicates on the request's dedupe key.
+        await registry.processed.mark(event.event_id)
+        log.info(
+            "event %s: %d of %d recipient channels notified",
+            event.event_id, sum(d.notify for d in decisions), len(decisions),
+        )

@@ -1,0 +1,10 @@
+from pydantic import Field
+
+from services.shared.config import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    port: int = Field(8001, validation_alias="VESTNIK_GRADES_PORT")
+    mongo_db: str = Field("vestnik_grades", validation_alias="VESTNIK_GRADES_MONGO_DB")
+    # The relay also runs on every accepted write; polling only catches what a crash left behind.
+    outbox_poll_seconds: float = Field(5.0, validation_alias="VESTNIK_GRADES_OUTBOX_POLL_SECONDS")

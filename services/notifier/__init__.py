@@ -1,0 +1,1 @@
+"""Notifier: every consented recipient told once, within the 24-hour deadline."""

@@ -1,0 +1,49 @@
+"""Kafka entrypoints of the notifier."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
+
+from schemas import NotificationRequested, NotificationSent, Topics
+from services.notifier.domain import Mailer, deliver
+from services.notifier.store import MongoDeliveries
+from services.shared.kafka import publish_event
+
+log = logging.getLogger(__name__)
+
+
+def register_handlers(
+    broker: KafkaBroker,
+    topics: Topics,
+    *,
+    deliveries: MongoDeliveries,
+    mailer: Mailer,
+    group_id: str,
+    outcomes: Counter,
+) -> None:
+    async def publish_status(event: NotificationSent) -> None:
+        await publish_event(broker, topics, event)
+
+    @broker.subscriber(
+        topics.of(NotificationRequested),
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_notification_requested(request: NotificationRequested) -> None:
+        """Send the notification unless its dedupe key was already sent."""
+        outcome = await deliver(
+            request,
+            deliveries=deliveries,
+            mailer=mailer,
+            publish_status=publish_status,
+            now=lambda: datetime.now(UTC),
+        )
+        outcomes.labels(request.payload.channel, request.payload.content.kind, outcome).inc()
+        # The dedupe key names the event and recipient ids, never an address.
+        log.info("%s %s", outcome, request.payload.dedupe_key)

@@ -1,0 +1,53 @@
+"""Turns a notification request into Russian text. Pure: same request, same text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from schemas import NotificationRequested
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_MONTHS_GENITIVE = (
+    "января", "февраля", "марта", "апреля", "мая", "июня",
+    "июля", "августа", "сентября", "октября", "ноября", "декабря",
+)
+
+
+def ru_date(day: date) -> str:
+    """28 ноября 2026 г."""
+    return f"{day.day} {_MONTHS_GENITIVE[day.month - 1]} {day.year} г."
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def create_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ru_date"] = ru_date
+    return env
+
+
+def render_email(env: Environment, request: NotificationRequested) -> RenderedEmail:
+    payload = request.payload
+    context = {"recipient_name": payload.recipient_name, "fact": payload.content}
+    kind = payload.content.kind
+    return RenderedEmail(
+        subject=env.get_template(f"{kind}.subject.j2").render(context).strip(),
+        text=env.get_template(f"{kind}.txt.j2").render(context),
+        html=env.get_template(f"{kind}.html.j2").render(context),
+    )

@@ -1,0 +1,18 @@
+"""Finds a service's composition root by name, for `vestnik serve NAME`."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from fastapi import FastAPI
+
+SERVICES = ("grades", "consent", "notifier", "digest")
+
+
+def build_app(name: str) -> tuple[FastAPI, Any]:
+    """The service's FastAPI app and the settings it was built with, read from the environment."""
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    settings = import_module(f"services.{name}.config").Settings()
+    return import_module(f"services.{name}.app").create_app(settings), settings

@@ -1,0 +1,121 @@
+"""Kafka plumbing: the broker factory, dead letters, and publishing an event."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from schemas import Envelope
+from schemas.topics import Topics
+
+log = logging.getLogger(__name__)
+
+# Raised while decoding a message that can never be processed, however often it is retried.
+POISON_ERRORS = (ValidationError, UnicodeDecodeError)
+
+
+def create_broker(
+    bootstrap: str, *, service: str, topics: Topics, registry: CollectorRegistry
+) -> KafkaBroker:
+    """A broker that produces durably (acks=all, idempotent) and dead-letters poison messages."""
+    broker = KafkaBroker(
+        bootstrap,
+        client_id=f"vestnik-{service}",
+        acks="all",
+        enable_idempotence=True,
+        graceful_timeout=10.0,
+        logger=logging.getLogger(f"vestnik.{service}.kafka"),
+    )
+    broker.add_middleware(
+        KafkaPrometheusMiddleware(registry=registry, app_name=service, metrics_prefix="vestnik")
+    )
+    broker.add_middleware(_dead_letter_middleware(broker, topics))
+    return broker
+
+
+def _dead_letter_middleware(broker: KafkaBroker, topics: Topics) -> type[BaseMiddleware]:
+    class DeadLetterMiddleware(BaseMiddleware):
+        """Moves a message that fails validation to `<topic>.dlt`, so the consumer keeps going.
+
+        Other errors (a database or SMTP outage) propagate: the subscriber's NACK_ON_ERROR
+        policy seeks back and the message is processed again.
+        """
+
+        async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+            try:
+                return await call_next(msg)
+            except POISON_ERRORS as error:
+                record = msg.raw_message
+                dead_letter_topic = topics.dead_letter(record.topic)
+                log.warning(
+                    "dead-lettered %s[%s]@%s to %s: %s",
+                    record.topic, record.partition, record.offset, dead_letter_topic,
+                    _describe(error),
+                )
+                await broker.publish(
+                    msg.body,
+                    topic=dead_letter_topic,
+                    key=record.key,
+                    headers={
+                        "x-error": _describe(error)[:1000],
+                        "x-original-topic": record.topic,
+                        "x-original-partition": str(record.partition),
+                        "x-original-offset": str(record.offset),
+                    },
+                )
+                return None
+
+    return DeadLetterMiddleware
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        # Field paths and reasons only: input values may be personal data.
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors()
+        )
+    return f"{type(error).__name__}: {error}"
+
+
+async def publish_event(broker: KafkaBroker, topics: Topics, event: Envelope[Any]) -> None:
+    """Publish keyed by student id, so one student's events stay in order."""
+    await broker.publish(
+        event,
+        topic=topics.of(type(event)),
+        key=event.key,
+        headers={"x-event-type": event.type, "x-event-version": str(event.version)},
+    )
+
+
+async def ensure_topics(
+    bootstrap: str, names: list[str], *, partitions: int, replication_factor: int
+) -> None:
+    """Create the topics a service reads, with their dead-letter twins, if they do not exist.
+
+    Consumers start from the earliest offset of a new group, and a topic that exists before the
+    first subscription avoids waiting on broker auto-creation.
+    """
+    wanted = sorted({*names, *(Topics().dead_letter(name) for name in names)})
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vestnik-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another replica created it first
+    finally:
+        await admin.close()

@@ -1,0 +1,71 @@
+"""What every service process holds: its broker, its database and its metrics registry.
+
+Built by each service's composition root (`app.py`), never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from schemas.topics import Topics
+from services.shared.config import ServiceSettings
+from services.shared.http import HealthCheck
+from services.shared.kafka import create_broker, ensure_topics
+from services.shared.mongo import Document, create_mongo_client
+
+
+@dataclass
+class Runtime:
+    service: str
+    settings: ServiceSettings
+    topics: Topics
+    broker: KafkaBroker
+    mongo: AsyncMongoClient[Document]
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    @classmethod
+    def build(cls, service: str, settings: ServiceSettings) -> Runtime:
+        registry = CollectorRegistry()
+        topics = Topics(settings.topic_prefix)
+        broker = create_broker(
+            settings.kafka_bootstrap, service=service, topics=topics, registry=registry
+        )
+        mongo = create_mongo_client(settings.mongo_url)
+        return cls(service, settings, topics, broker, mongo, registry)
+
+    def database(self, name: str) -> AsyncDatabase[Document]:
+        return self.mongo[name]
+
+    def health_checks(self) -> dict[str, HealthCheck]:
+        async def mongo() -> None:
+            await self.mongo.admin.command("ping")
+
+        async def kafka() -> None:
+            if not await self.broker.ping(timeout=2.0):
+                raise ConnectionError("Kafka did not answer")
+
+        return {"mongo": mongo, "kafka": kafka}
+
+    @asynccontextmanager
+    async def running(self, consumed_topics: list[str]) -> AsyncIterator[None]:
+        """Connect, create the consumed topics, start the subscribers; undo it all on exit."""
+        if consumed_topics:
+            await ensure_topics(
+                self.settings.kafka_bootstrap,
+                consumed_topics,
+                partitions=self.settings.kafka_partitions,
+                replication_factor=self.settings.kafka_replication_factor,
+            )
+        await self.broker.start()
+        try:
+            yield
+        finally:
+            await self.broker.stop()
+            await self.mongo.close()

@@ -14,7 +14,9 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    student_id: str = Field(min_length=1, description="Partition key: one student's events stay ordered.")
+    student_id: str = Field(
+        min_length=1, description="Partition key: one student's events stay ordered."
+    )
 
 
 P = TypeVar("P", bound=Payload)

@@ -6,7 +6,6 @@ import email
 import email.policy
 import os
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,8 +41,12 @@ def serve(name: ServiceName) -> None:
 
     fastapi_app, settings = build_app(name.value)
     configure_logging(settings.log_level)
-    uvicorn.run(fastapi_app, host=os.environ.get("VESTNIK_HOST", "127.0.0.1"), port=settings.port,
-                log_config=None)
+    uvicorn.run(
+        fastapi_app,
+        host=os.environ.get("VESTNIK_HOST", "127.0.0.1"),
+        port=settings.port,
+        log_config=None,
+    )
 
 
 @app.command()
@@ -61,8 +64,12 @@ def sink(name: SinkName, port: Annotated[int, typer.Option()] = 0) -> None:
 
         from deploy.local.sinks.sms import create_sms_sink
 
-        uvicorn.run(create_sms_sink(layout.sms_dir), host="127.0.0.1", port=port or layout.sms_port,
-                    log_level="warning")
+        uvicorn.run(
+            create_sms_sink(layout.sms_dir),
+            host="127.0.0.1",
+            port=port or layout.sms_port,
+            log_level="warning",
+        )
 
 
 @stack_app.command("up")

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 SERVICES = ("grades", "consent", "notifier", "digest")
 
 
-def build_app(name: str) -> tuple[FastAPI, Any]:
-    """The service's FastAPI app and the settings it was built with, read from the environment."""
+def build_app(name: str, **overrides: Any) -> tuple[FastAPI, Any]:
+    """The service's FastAPI app and its settings: the environment's, then `overrides`."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
-    settings = import_module(f"services.{name}.config").Settings()
+    settings = import_module(f"services.{name}.config").Settings(**overrides)
     return import_module(f"services.{name}.app").create_app(settings), settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,11 +25,18 @@ class ManagedProcess:
     argv: Callable[[], list[str]]
     is_healthy: Callable[[], bool]
     marker: str
-    run_dir: Path
-    log_dir: Path
+    var_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] = lambda: None
     start_timeout: float = 60.0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
 
     @property
     def pid_file(self) -> Path:
@@ -114,14 +122,14 @@ class ManagedProcess:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our child; a zombie would otherwise look alive.
+    # Reap it if it is our child; a zombie would otherwise look alive.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    status = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}").exists() else "X"
+    status = (
+        Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}").exists() else "X"
+    )
     return status not in {"Z", "X"}

@@ -64,7 +64,6 @@ SERVICE_PORTS = {"grades": 8001, "consent": 8002, "notifier": 8003, "digest": 80
 
 
 def infrastructure(layout: Layout) -> list[ManagedProcess]:
-    common = {"run_dir": layout.var / "run", "log_dir": layout.var / "log"}
     kafka_dir = layout.var / "kafka"
     kafka_classpath = str(layout.cache / "kafka" / "libs" / "*")
     kafka_config = kafka_dir / "server.properties"
@@ -91,27 +90,34 @@ def infrastructure(layout: Layout) -> list[ManagedProcess]:
         ManagedProcess(
             name="kafka",
             argv=lambda: [
-                _java(), "-Xms256m", "-Xmx512m",
+                _java(),
+                "-Xms256m",
+                "-Xmx512m",
                 f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.yaml'}",
-                "-cp", kafka_classpath, "kafka.Kafka", str(kafka_config),
+                "-cp",
+                kafka_classpath,
+                "kafka.Kafka",
+                str(kafka_config),
             ],
             marker="kafka.Kafka",
             prepare=prepare_kafka,
             is_healthy=lambda: kafka_answers(layout.kafka_bootstrap),
             start_timeout=90,
-            **common,
+            var_dir=layout.var,
         ),
         ManagedProcess(
             name="ferretdb",
             argv=lambda: [
                 str(ferretdb_binary),
-                "-listen-addr", f"127.0.0.1:{layout.mongo_port}",
-                "-sqlite-dir", str(layout.var / "ferretdb"),
+                "-listen-addr",
+                f"127.0.0.1:{layout.mongo_port}",
+                "-sqlite-dir",
+                str(layout.var / "ferretdb"),
             ],
             marker="vestnik-ferretdb",
             prepare=lambda: print(_run([str(HERE / "ferretdb" / "build.sh")]).strip()),
             is_healthy=lambda: mongo_answers(layout.mongo_url),
-            **common,
+            var_dir=layout.var,
         ),
         ManagedProcess(
             name="smtp-sink",
@@ -119,7 +125,7 @@ def infrastructure(layout: Layout) -> list[ManagedProcess]:
             marker="sink smtp",
             is_healthy=lambda: smtp_answers(layout.smtp_port),
             env={"VESTNIK_VAR_DIR": str(layout.var)},
-            **common,
+            var_dir=layout.var,
         ),
         ManagedProcess(
             name="sms-sink",
@@ -127,7 +133,7 @@ def infrastructure(layout: Layout) -> list[ManagedProcess]:
             marker="sink sms",
             is_healthy=lambda: http_ok(f"http://127.0.0.1:{layout.sms_port}/healthz"),
             env={"VESTNIK_VAR_DIR": str(layout.var)},
-            **common,
+            var_dir=layout.var,
         ),
     ]
 
@@ -139,8 +145,7 @@ def services(layout: Layout) -> list[ManagedProcess]:
             argv=lambda name=name: _vestnik("serve", name),  # type: ignore[misc]
             marker=f"serve {name}",
             is_healthy=lambda port=port: http_ok(f"http://127.0.0.1:{port}/healthz"),  # type: ignore[misc]
-            run_dir=layout.var / "run",
-            log_dir=layout.var / "log",
+            var_dir=layout.var,
         )
         for name, port in SERVICE_PORTS.items()
     ]

@@ -43,7 +43,9 @@ def consent_router(registry: MongoConsentRegistry, *, auth: Any) -> APIRouter:
                 student_ids=tuple(body.student_ids),
                 consent=body.consent,
                 email=body.email,
-                email_provenance=ContactProvenance(**provenance.model_dump()) if provenance else None,
+                email_provenance=ContactProvenance(**provenance.model_dump())
+                if provenance
+                else None,
             )
         )
 

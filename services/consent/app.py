@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from schemas import MarkPosted
+from schemas import MarkPosted, NotificationRequested
 from services.consent.api import consent_router
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
@@ -28,7 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
-        async with runtime.running(consumed_topics=[runtime.topics.of(MarkPosted)]):
+        async with runtime.running(MarkPosted, NotificationRequested):
             yield
 
     return create_http_app(

@@ -37,5 +37,7 @@ def register_handlers(
         await registry.processed.mark(event.event_id)
         log.info(
             "event %s: %d of %d recipient channels notified",
-            event.event_id, sum(d.notify for d in decisions), len(decisions),
+            event.event_id,
+            sum(d.notify for d in decisions),
+            len(decisions),
         )

@@ -25,7 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.running(consumed_topics=[runtime.topics.of(MarkPosted)]):
+        async with runtime.running(MarkPosted):
             yield
 
     return create_http_app(

@@ -93,13 +93,20 @@ def grades_router(
         except UnknownReferenceError as error:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=[{"loc": ["body", error.field], "msg": str(error), "type": "unknown_reference"}],
+                detail=[
+                    {"loc": ["body", error.field], "msg": str(error), "type": "unknown_reference"}
+                ],
             ) from None
         except MarkConflictError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
-                detail=[{"loc": ["body", "mark_id"], "msg": "mark_id is known with other content",
-                         "type": "conflict"}],
+                detail=[
+                    {
+                        "loc": ["body", "mark_id"],
+                        "msg": "mark_id is known with other content",
+                        "type": "conflict",
+                    }
+                ],
             ) from None
         if outcome == "accepted":
             on_accepted()

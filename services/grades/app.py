@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from prometheus_client import Counter
 
+from schemas import MarkPosted
 from services.grades.api import grades_router
 from services.grades.config import Settings
 from services.grades.outbox import OutboxRelay
@@ -24,7 +25,9 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.build(SERVICE, settings)
     store = MongoGradesStore(runtime.database(settings.mongo_db))
     events_published = Counter(
-        "vestnik_grades_events_published", "Events the outbox relay published.", ["type"],
+        "vestnik_grades_events_published",
+        "Events the outbox relay published.",
+        ["type"],
         registry=runtime.registry,
     )
     relay = OutboxRelay(
@@ -37,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
-        async with runtime.running(consumed_topics=[]):
+        async with runtime.running(MarkPosted):
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
             yield
             relay_task.cancel()

@@ -89,7 +89,9 @@ async def post_mark(mark: Mark, *, store: GradesStore) -> MarkOutcome:
     return await store.add_mark(mark, event)
 
 
-def mark_posted(mark: Mark, student: Student, subject: Subject, teacher: Teacher) -> MarkPostedPayload:
+def mark_posted(
+    mark: Mark, student: Student, subject: Subject, teacher: Teacher
+) -> MarkPostedPayload:
     """The event carries the names a notification needs, so no consumer has to call back."""
     return MarkPostedPayload(
         mark_id=mark.mark_id,

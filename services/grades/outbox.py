@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -10,6 +11,8 @@ from typing import Any, Protocol
 from schemas import Envelope
 
 log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
 
 
 class Outbox(Protocol):
@@ -42,23 +45,21 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        published = 0
-        while batch := await self._outbox.pending_events():
-            for document_id, event in batch:
-                await self._publish(event)
-                await self._outbox.mark_published(document_id, event)
-                self._on_published(event)
-                published += 1
-        return published
+        """Publish one batch of the oldest pending events; return how many there were."""
+        batch = await self._outbox.pending_events(BATCH_SIZE)
+        for document_id, event in batch:
+            await self._publish(event)
+            await self._outbox.mark_published(document_id, event)
+            self._on_published(event)
+        return len(batch)
 
     async def run(self) -> None:
         while True:
             try:
-                await self.publish_pending()
+                if await self.publish_pending() == BATCH_SIZE:
+                    continue  # a full batch: more may be waiting
             except Exception:  # Kafka or MongoDB away: keep the events, try again later
                 log.exception("outbox relay failed; retrying in %ss", self._poll_seconds)
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-            except TimeoutError:
-                pass

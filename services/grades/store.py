@@ -58,7 +58,9 @@ class MongoGradesStore:
         doc = await self._teachers.find_one({"_id": _key(school_id, teacher_id)}, {"_id": 0})
         return Teacher(**doc) if doc else None
 
-    async def _save(self, collection: Any, school_id: str, record_id: str, fields: Document) -> None:
+    async def _save(
+        self, collection: Any, school_id: str, record_id: str, fields: Document
+    ) -> None:
         await collection.replace_one({"_id": _key(school_id, record_id)}, fields, upsert=True)
 
     # Marks and the outbox.
@@ -98,11 +100,17 @@ class MongoGradesStore:
         return found
 
     async def mark_published(self, document_id: str, event: Envelope[Any]) -> None:
+        # Events leave from the head of the list, so popping the head when it is this event is
+        # exact, and also works where FerretDB lacks `$pull` by condition.
         await self._marks.update_one(
-            {"_id": document_id},
-            {"$pull": {"pending_events": {"event_id": str(event.event_id)}}},
+            {"_id": document_id, "pending_events.0.event_id": str(event.event_id)},
+            {"$pop": {"pending_events": -1}},
         )
 
 
 def _outbox_entry(event: Envelope[Any]) -> Document:
-    return {"event_id": str(event.event_id), "type": event.type, "event": event.model_dump(mode="json")}
+    return {
+        "event_id": str(event.event_id),
+        "type": event.type,
+        "event": event.model_dump(mode="json"),
+    }

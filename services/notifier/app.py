@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import Counter
 
-from schemas import NotificationRequested
+from schemas import NotificationRequested, NotificationSent
 from services.notifier.config import Settings
 from services.notifier.handlers import register_handlers
 from services.notifier.rendering import create_environment
@@ -31,18 +31,24 @@ def create_app(settings: Settings) -> FastAPI:
         timeout=settings.smtp_timeout_seconds,
     )
     outcomes = Counter(
-        "vestnik_notifications", "Notification requests handled, by outcome.",
-        ["channel", "kind", "outcome"], registry=runtime.registry,
+        "vestnik_notifications",
+        "Notification requests handled, by outcome.",
+        ["channel", "kind", "outcome"],
+        registry=runtime.registry,
     )
     register_handlers(
-        runtime.broker, runtime.topics,
-        deliveries=deliveries, mailer=mailer, group_id=settings.consumer_group, outcomes=outcomes,
+        runtime.broker,
+        runtime.topics,
+        deliveries=deliveries,
+        mailer=mailer,
+        group_id=settings.consumer_group,
+        outcomes=outcomes,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await deliveries.ensure_indexes()
-        async with runtime.running(consumed_topics=[runtime.topics.of(NotificationRequested)]):
+        async with runtime.running(NotificationRequested, NotificationSent):
             yield
 
     return create_http_app(

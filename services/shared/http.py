@@ -59,7 +59,9 @@ def operations_router(registry: CollectorRegistry, checks: dict[str, HealthCheck
     return router
 
 
-def create_http_app(title: str, description: str, lifespan: Any, routers: list[APIRouter]) -> FastAPI:
+def create_http_app(
+    title: str, description: str, lifespan: Any, routers: list[APIRouter]
+) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -58,7 +59,10 @@ def _dead_letter_middleware(broker: KafkaBroker, topics: Topics) -> type[BaseMid
                 dead_letter_topic = topics.dead_letter(record.topic)
                 log.warning(
                     "dead-lettered %s[%s]@%s to %s: %s",
-                    record.topic, record.partition, record.offset, dead_letter_topic,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    dead_letter_topic,
                     _describe(error),
                 )
                 await broker.publish(
@@ -111,11 +115,15 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if missing:
-            try:
+            # Another replica may create them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in missing]
+                    [
+                        NewTopic(
+                            name, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                        for name in missing
+                    ]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another replica created it first
     finally:
         await admin.close()

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from schemas import Envelope
 from schemas.topics import Topics
 from services.shared.config import ServiceSettings
 from services.shared.http import HealthCheck
@@ -54,12 +56,13 @@ class Runtime:
         return {"mongo": mongo, "kafka": kafka}
 
     @asynccontextmanager
-    async def running(self, consumed_topics: list[str]) -> AsyncIterator[None]:
-        """Connect, create the consumed topics, start the subscribers; undo it all on exit."""
-        if consumed_topics:
+    async def running(self, *events: type[Envelope[Any]]) -> AsyncIterator[None]:
+        """Create the topics of the events the service reads and writes, start the subscribers;
+        undo it all on exit."""
+        if events:
             await ensure_topics(
                 self.settings.kafka_bootstrap,
-                consumed_topics,
+                [self.topics.of(event) for event in events],
                 partitions=self.settings.kafka_partitions,
                 replication_factor=self.settings.kafka_replication_factor,
             )

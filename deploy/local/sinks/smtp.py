@@ -16,7 +16,7 @@ class MaildirHandler:
         self.mail_dir = mail_dir
         mail_dir.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         # Time-ordered names, written then renamed, so a reader never sees half a message.
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
         partial = self.mail_dir / f".{name}.part"

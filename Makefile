@@ -1,0 +1,66 @@
+# Vestnik: `make demo` shows it working, `make test` proves it. Both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+
+.PHONY: help install demo up down status test test-unit lint schemas clean
+
+help:
+	@echo "make demo       start everything, post marks to a demo school, show the e-mails, stop"
+	@echo "make up | down  keep the stack (Kafka, FerretDB, sinks) and the four services running"
+	@echo "make status     health of every server and service"
+	@echo "make test       lint, then the whole test suite against real servers"
+	@echo "make test-unit  domain tests only: no servers, seconds"
+	@echo "make schemas    re-export the event JSON Schemas after changing a model"
+
+# The venv is rebuilt only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+# Kafka jars from Maven Central and the FerretDB binary; both scripts skip work already done.
+.cache/.servers-ready: $(VENV)/.installed deploy/local/kafka/pom.xml deploy/local/ferretdb/main.go deploy/local/ferretdb/go.mod
+	deploy/local/kafka/fetch.sh
+	deploy/local/ferretdb/build.sh
+	@touch $@
+
+install: $(VENV)/.installed .cache/.servers-ready
+
+demo: install
+	$(BIN)/vestnik demo
+
+up: install
+	$(BIN)/vestnik stack up
+	$(BIN)/vestnik services up
+
+down:
+	-$(BIN)/vestnik services down
+	-$(BIN)/vestnik stack down
+
+status:
+	-$(BIN)/vestnik stack status
+	-$(BIN)/vestnik services status
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test-unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+# The test session starts Kafka and FerretDB itself (see tests/servers.py) unless
+# VESTNIK_KAFKA_BOOTSTRAP and VESTNIK_MONGO_URL point at running ones.
+test: install lint
+	$(BIN)/pytest -v
+
+schemas: $(VENV)/.installed
+	$(BIN)/vestnik schemas export
+
+clean: down
+	rm -rf var

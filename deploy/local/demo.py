@@ -1,0 +1,131 @@
+"""`make demo`: the whole path on a fresh machine, shown on a small demo school.
+
+Starts what is not running (and stops only that again), loads a school through the services'
+own HTTP APIs, posts marks, waits for the e-mails and prints what reached whom.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+
+from deploy.local.processes import ManagedProcess
+from deploy.local.stack import SERVICE_PORTS, Layout, infrastructure, services
+from services.shared.config import DEV_API_TOKEN
+
+SCHOOL = "demo-school-1"
+STUDENTS = {
+    "demo-st-1": "Иванов Иван",
+    "demo-st-2": "Смирнова Ольга",
+    "demo-st-3": "Кузнецов Артём",
+}
+SUBJECTS = {"demo-math": "Математика", "demo-russian": "Русский язык", "demo-lit": "Литература"}
+TEACHERS = {"demo-t-1": "Петрова Анна Сергеевна", "demo-t-2": "Соколов Игорь Павлович"}
+WRITTEN = {"form": "written", "document": "заявление № 17 от 02.09.2026"}
+SIGNED = {"form": "electronic", "document": "заявление, подписанное УКЭП, № 42"}
+GUARDIANS: dict[str, dict[str, object]] = {
+    "demo-g-1": {"name": "Иванова Мария Петровна", "student_ids": ["demo-st-1"],
+                 "consent": "granted", "email": "ivanova@example.org",
+                 "email_provenance": WRITTEN},
+    "demo-g-2": {"name": "Смирнов Олег Викторович", "student_ids": ["demo-st-2"],
+                 "consent": "granted", "email": "smirnov@example.org",
+                 "email_provenance": SIGNED},
+    "demo-g-3": {"name": "Кузнецова Елена Андреевна", "student_ids": ["demo-st-3"],
+                 "consent": "refused", "email": "kuznetsova@example.org",
+                 "email_provenance": WRITTEN},
+}  # fmt: skip
+MARKS = [
+    ("demo-st-1", "demo-math", "demo-t-1", "5", "контрольная работа", "Отличная работа!"),
+    ("demo-st-2", "demo-russian", "demo-t-2", "4", "диктант", None),
+    ("demo-st-3", "demo-lit", "demo-t-2", "3", "ответ у доски", None),
+]
+EXPECTED_EMAILS = 2  # demo-g-3 refused consent
+
+
+def run_demo() -> None:
+    layout = Layout.from_env()
+    started: list[ManagedProcess] = []
+    try:
+        for process in [*infrastructure(layout), *services(layout)]:
+            state = process.up()
+            print(f"{process.name:10} {state}")
+            if state.startswith("started"):
+                started.append(process)
+        before = set(layout.mail_dir.glob("*.eml"))
+        token = os.environ.get("VESTNIK_API_TOKEN", DEV_API_TOKEN)
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
+            load_school(http)
+            post_marks(http)
+        print(f"\nwaiting for {EXPECTED_EMAILS} e-mails in {layout.mail_dir} ...")
+        new_mail = wait_for_mail(layout.mail_dir, before, EXPECTED_EMAILS, timeout=60)
+        report(new_mail, layout)
+    finally:
+        for process in reversed(started):
+            print(f"{process.name:10} {process.down()}")
+
+
+def _url(service: str, path: str) -> str:
+    return f"http://127.0.0.1:{SERVICE_PORTS[service]}{path}"
+
+
+def load_school(http: httpx.Client) -> None:
+    for student_id, name in STUDENTS.items():
+        body = {"school_id": SCHOOL, "name": name, "class_name": "5А"}
+        http.put(_url("grades", f"/v1/students/{student_id}"), json=body).raise_for_status()
+    for subject_id, name in SUBJECTS.items():
+        body = {"school_id": SCHOOL, "name": name}
+        http.put(_url("grades", f"/v1/subjects/{subject_id}"), json=body).raise_for_status()
+    for teacher_id, name in TEACHERS.items():
+        body = {"school_id": SCHOOL, "name": name}
+        http.put(_url("grades", f"/v1/teachers/{teacher_id}"), json=body).raise_for_status()
+    for guardian_id, guardian in GUARDIANS.items():
+        http.put(
+            _url("consent", f"/v1/guardians/{guardian_id}"), json={"school_id": SCHOOL, **guardian}
+        ).raise_for_status()
+    print(f"\nloaded {SCHOOL}: {len(STUDENTS)} students, {len(GUARDIANS)} guardians")
+
+
+def post_marks(http: httpx.Client) -> None:
+    run = time.strftime("%Y%m%d%H%M%S")
+    for number, (student_id, subject_id, teacher_id, value, work, comment) in enumerate(MARKS):
+        mark = {
+            "mark_id": f"demo-{run}-{number}", "school_id": SCHOOL, "student_id": student_id,
+            "subject_id": subject_id, "teacher_id": teacher_id,
+            "lesson_date": time.strftime("%Y-%m-%d"), "value": value, "work_type": work,
+            "comment": comment,
+        }  # fmt: skip
+        http.post(_url("grades", "/v1/marks"), json=mark).raise_for_status()
+        print(f"posted «{value}» for {STUDENTS[student_id]} ({SUBJECTS[subject_id]})")
+
+
+def wait_for_mail(mail_dir: Path, before: set[Path], count: int, timeout: float) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = sorted(set(mail_dir.glob("*.eml")) - before)
+        if len(new) >= count:
+            return new
+        time.sleep(0.5)
+    raise SystemExit(f"only {len(new)} of {count} e-mails arrived in {timeout:.0f}s; see var/log/")
+
+
+def report(new_mail: list[Path], layout: Layout) -> None:
+    print("\nwhat reached whom:")
+    reached = set()
+    for path in new_mail:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        reached.add(message["To"])
+        body = message.get_body(("plain",))
+        first_line = body.get_content().splitlines()[2] if body else ""
+        print(f"  e-mail to {message['To']}: {message['Subject']}\n    {first_line}\n    {path}")
+    for guardian in GUARDIANS.values():
+        if guardian["email"] not in reached:
+            print(f"  nothing to {guardian['name']}: consent {guardian['consent']}")
+    sms = list(layout.sms_dir.glob("*.json"))
+    print(f"\nall e-mail: {layout.mail_dir}/*.eml; SMS: {len(sms)} in {layout.sms_dir}")

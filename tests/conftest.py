@@ -1,0 +1,72 @@
+"""Fixtures: real servers once per session, and per-test isolation by unique names."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from deploy.local.sinks.smtp import smtp_sink
+from schemas import Topics
+from tests.servers import Servers, real_servers
+
+
+def pytest_report_header() -> str:
+    return "servers: real Kafka and MongoDB protocol (environment, testcontainers or local stack)"
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    with real_servers() as found:
+        print(f"\nreal servers ({found.origin}): kafka {found.kafka_bootstrap}")
+        yield found
+
+
+@pytest.fixture
+def run_id() -> str:
+    """Unique per test: prefixes its topics, names its databases and consumer groups."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def topics(run_id: str) -> Topics:
+    return Topics(prefix=f"{run_id}.")
+
+
+@pytest.fixture
+def service_env(servers: Servers, run_id: str) -> dict[str, object]:
+    """Settings every service under test shares: the real servers and isolated names."""
+    return {
+        "kafka_bootstrap": servers.kafka_bootstrap,
+        "mongo_url": servers.mongo_url,
+        "topic_prefix": f"{run_id}.",
+        "api_token": "test-token",
+    }
+
+
+@pytest.fixture
+def mail_dir(tmp_path: Path) -> Path:
+    return tmp_path / "mail"
+
+
+@pytest.fixture
+async def smtp_server(mail_dir: Path) -> AsyncIterator[Controller]:
+    """A real SMTP server (aiosmtpd) on a free port, keeping messages as .eml in `mail_dir`."""
+    controller = smtp_sink(mail_dir, "127.0.0.1", free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+AUTH = {"Authorization": "Bearer test-token"}

@@ -1,0 +1,136 @@
+"""The thin path through all four services, on real Kafka, FerretDB/MongoDB and SMTP.
+
+POST a mark to grades → journal.marks.v1 → consent picks the consenting guardian →
+notify.requests.v1 → the notifier renders and sends → the SMTP server holds the e-mail.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from contextlib import AsyncExitStack
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from schemas import NotificationRequested, NotificationSent, Topics
+from tests.conftest import AUTH
+from tests.kafka_tools import eventually, produce_raw, read_topic
+from tests.school import a_mark, load_grades_reference, load_guardians
+from tests.servers import Servers
+from tests.services import running
+
+WRITTEN = {"form": "written", "document": "заявление № 12 от 02.09.2026"}
+GUARDIANS = [
+    (
+        "g-consenting",
+        {
+            "name": "Иванова Мария Петровна",
+            "student_ids": ["st-1"],
+            "consent": "granted",
+            "email": "maria@example.org",
+            "email_provenance": WRITTEN,
+        },
+    ),
+    (
+        "g-refused",
+        {
+            "name": "Иванов Пётр Сергеевич",
+            "student_ids": ["st-1"],
+            "consent": "refused",
+            "email": "petr@example.org",
+            "email_provenance": WRITTEN,
+        },
+    ),
+    (
+        "g-no-provenance",
+        {
+            "name": "Иванова Анна Ильинична",
+            "student_ids": ["st-1"],
+            "consent": "granted",
+            "email": "anna@example.org",
+        },
+    ),
+    (
+        "g-other-child",
+        {
+            "name": "Смирнов Олег",
+            "student_ids": ["st-2"],
+            "consent": "granted",
+            "email": "oleg@example.org",
+            "email_provenance": WRITTEN,
+        },
+    ),
+]
+
+
+def received(mail_dir: Path) -> list[EmailMessage]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for path in sorted(mail_dir.glob("*.eml"))
+    ]
+
+
+async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
+    smtp_server: Controller,
+    mail_dir: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        grades = await stack.enter_async_context(running("grades", run_id, **service_env))
+        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
+        notifier = await stack.enter_async_context(
+            running("notifier", run_id, smtp_port=smtp_server.port, **service_env)
+        )
+        digest = await stack.enter_async_context(running("digest", run_id, **service_env))
+        await load_grades_reference(grades)
+        await load_guardians(consent, *GUARDIANS)
+
+        response = await grades.post(
+            "/v1/marks", json=a_mark("m-e2e", comment="Отлично!"), headers=AUTH
+        )
+        assert response.status_code == 202
+
+        async def mail() -> list[EmailMessage]:
+            return received(mail_dir)
+
+        [message] = await eventually(mail)
+        assert message["To"] == "maria@example.org"
+        assert message["Subject"] == "Новая оценка: Математика — 5 (Иванов Иван)"
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Иванов Иван (5А) получил(а) оценку «5» по предмету «Математика»" in text
+        assert "Комментарий учителя: Отлично!" in text
+
+        # The digest's weekly view took the same event.
+        week = await digest.get("/v1/students/st-1/weeks/2026-W48", headers=AUTH)
+        assert [mark["mark_id"] for mark in week.json()["marks"]] == ["m-e2e"]
+
+        # The notifier reported the send, with the Message-ID the SMTP server saw.
+        [status] = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationSent), at_least=1
+        )
+        assert (
+            NotificationSent.model_validate_json(status.value).payload.message_id
+            == message["Message-ID"]
+        )
+
+        # Kafka delivers at least once: the same request twice more still makes one e-mail.
+        [request] = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=1, settle=1.0
+        )
+        for _ in range(2):
+            await produce_raw(
+                servers.kafka_bootstrap, request.topic, request.value, key=request.key
+            )
+
+        async def duplicates_seen() -> bool:
+            metrics = (await notifier.get("/metrics")).text
+            labels = 'channel="email",kind="mark_posted",outcome="duplicate"'
+            return f"vestnik_notifications_total{{{labels}}} 2.0" in metrics
+
+        await eventually(duplicates_seen)
+        assert len(received(mail_dir)) == 1

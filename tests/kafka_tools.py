@@ -1,0 +1,56 @@
+"""Reading and writing the real broker from tests, outside any service."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int, timeout: float = 30.0, settle: float = 0.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the topic from the beginning, once `at_least` arrived (or the timeout).
+
+    `settle` keeps reading that much longer, so a test can see that nothing *more* arrives.
+    """
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(records) < at_least and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            records.extend(record for part in batch.values() for record in part)
+        settle_until = time.monotonic() + settle
+        while time.monotonic() < settle_until:
+            batch = await consumer.getmany(timeout_ms=200)
+            records.extend(record for part in batch.values() for record in part)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def eventually(check: Any, *, timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll an async check until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    result = await check()
+    while not result and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        result = await check()
+    assert result, f"condition not met within {timeout}s (last: {result!r})"
+    return result

@@ -1,0 +1,71 @@
+"""The real servers a test session runs against, found or started once.
+
+1. `VESTNIK_KAFKA_BOOTSTRAP` and `VESTNIK_MONGO_URL` set: use them.
+2. Otherwise, a Docker engine answers: Kafka and MongoDB in testcontainers.
+3. Otherwise: the local stack (`vestnik stack up`'s Kafka and FerretDB), started if needed and
+   stopped again afterwards if this session started it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka_bootstrap: str
+    mongo_url: str
+    origin: str
+
+
+@contextmanager
+def real_servers() -> Iterator[Servers]:
+    kafka = os.environ.get("VESTNIK_KAFKA_BOOTSTRAP")
+    mongo = os.environ.get("VESTNIK_MONGO_URL")
+    if kafka and mongo:
+        yield Servers(kafka, mongo, "environment")
+    elif _docker_answers():
+        with _containers() as servers:
+            yield servers
+    else:
+        with _local_stack() as servers:
+            yield servers
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@contextmanager
+def _containers() -> Iterator[Servers]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.mongodb import MongoDbContainer
+
+    with (
+        KafkaContainer("confluentinc/cp-kafka:8.0.0").with_kraft() as kafka,
+        MongoDbContainer("mongo:8.0") as mongo,
+    ):
+        yield Servers(kafka.get_bootstrap_server(), mongo.get_connection_url(), "testcontainers")
+
+
+@contextmanager
+def _local_stack() -> Iterator[Servers]:
+    from deploy.local.stack import Layout, infrastructure
+
+    layout = Layout.from_env()
+    wanted = {"kafka", "ferretdb"}
+    with ExitStack() as cleanup:
+        for process in infrastructure(layout):
+            if process.name in wanted and process.up().startswith("started"):
+                cleanup.callback(process.down)
+        yield Servers(layout.kafka_bootstrap, layout.mongo_url, "local stack")

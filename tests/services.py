@@ -1,0 +1,28 @@
+"""Running a service in the test's own process, through its real lifespan and HTTP app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from services.registry import build_app
+
+
+@asynccontextmanager
+async def running(name: str, run_id: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Start service `name` (its Kafka consumers, relay, database) and yield an HTTP client.
+
+    Its database and consumer group are named after `run_id`, so tests never share state.
+    """
+    settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
+    app, _ = build_app(name, **settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=f"http://{name}"
+        ) as client,
+    ):
+        yield client

@@ -12,17 +12,21 @@ from services.consent.api import consent_router
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
 from services.consent.store import MongoConsentRegistry
-from services.shared.http import create_http_app, operations_router, require_token
+from services.shared.http import create_http_app, require_token
 from services.shared.runtime import Runtime
 
 SERVICE = "consent"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = Runtime.build(SERVICE, settings)
+    runtime = Runtime.build(SERVICE, settings, publishes=(NotificationRequested,))
     registry = MongoConsentRegistry(runtime.database(settings.mongo_db))
     register_handlers(
-        runtime.broker, runtime.topics, registry=registry, group_id=settings.consumer_group
+        runtime.broker,
+        runtime.topics,
+        registry=registry,
+        publish=runtime.publish,
+        group_id=settings.consumer_group,
     )
 
     @asynccontextmanager
@@ -37,6 +41,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         routers=[
             consent_router(registry, auth=require_token(settings.api_token)),
-            operations_router(runtime.registry, runtime.health_checks()),
+            runtime.operations_router(),
         ],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -10,17 +11,18 @@ from faststream.kafka import KafkaBroker
 from schemas import MarkPosted, NotificationRequested, Topics
 from services.consent.domain import route_mark_posted
 from services.consent.store import MongoConsentRegistry
-from services.shared.kafka import publish_event
 
 log = logging.getLogger(__name__)
 
 
 def register_handlers(
-    broker: KafkaBroker, topics: Topics, *, registry: MongoConsentRegistry, group_id: str
+    broker: KafkaBroker,
+    topics: Topics,
+    *,
+    registry: MongoConsentRegistry,
+    publish: Callable[[NotificationRequested], Awaitable[None]],
+    group_id: str,
 ) -> None:
-    async def publish(request: NotificationRequested) -> None:
-        await publish_event(broker, topics, request)
-
     @broker.subscriber(
         topics.of(MarkPosted),
         group_id=group_id,

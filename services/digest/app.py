@@ -12,7 +12,7 @@ from services.digest.api import digest_router
 from services.digest.config import Settings
 from services.digest.handlers import register_handlers
 from services.digest.store import MongoWeeklyViews
-from services.shared.http import create_http_app, operations_router, require_token
+from services.shared.http import create_http_app, require_token
 from services.shared.runtime import Runtime
 
 SERVICE = "digest"
@@ -34,6 +34,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         routers=[
             digest_router(views, auth=require_token(settings.api_token)),
-            operations_router(runtime.registry, runtime.health_checks()),
+            runtime.operations_router(),
         ],
     )

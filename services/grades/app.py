@@ -14,15 +14,14 @@ from services.grades.api import grades_router
 from services.grades.config import Settings
 from services.grades.outbox import OutboxRelay
 from services.grades.store import MongoGradesStore
-from services.shared.http import create_http_app, operations_router, require_token
-from services.shared.kafka import publish_event
+from services.shared.http import create_http_app, require_token
 from services.shared.runtime import Runtime
 
 SERVICE = "grades"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = Runtime.build(SERVICE, settings)
+    runtime = Runtime.build(SERVICE, settings, publishes=(MarkPosted,))
     store = MongoGradesStore(runtime.database(settings.mongo_db))
     events_published = Counter(
         "vestnik_grades_events_published",
@@ -32,7 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     relay = OutboxRelay(
         store,
-        lambda event: publish_event(runtime.broker, runtime.topics, event),
+        runtime.publish,
         poll_seconds=settings.outbox_poll_seconds,
         on_published=lambda event: events_published.labels(event.type).inc(),
     )
@@ -53,6 +52,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         routers=[
             grades_router(store, on_accepted=relay.wake, auth=require_token(settings.api_token)),
-            operations_router(runtime.registry, runtime.health_checks()),
+            runtime.operations_router(),
         ],
     )

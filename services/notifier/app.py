@@ -14,14 +14,14 @@ from services.notifier.handlers import register_handlers
 from services.notifier.rendering import create_environment
 from services.notifier.sender import SmtpMailer
 from services.notifier.store import MongoDeliveries
-from services.shared.http import create_http_app, operations_router
+from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "notifier"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = Runtime.build(SERVICE, settings)
+    runtime = Runtime.build(SERVICE, settings, publishes=(NotificationSent,))
     deliveries = MongoDeliveries(runtime.database(settings.mongo_db))
     mailer = SmtpMailer(
         create_environment(),
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.topics,
         deliveries=deliveries,
         mailer=mailer,
+        publish_status=runtime.publish,
         group_id=settings.consumer_group,
         outcomes=outcomes,
     )
@@ -55,5 +56,5 @@ def create_app(settings: Settings) -> FastAPI:
         title="Vestnik notifier",
         description="Sends e-mail, SMS and inbox notifications within the 24-hour deadline.",
         lifespan=lifespan,
-        routers=[operations_router(runtime.registry, runtime.health_checks())],
+        routers=[runtime.operations_router()],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream import AckPolicy
@@ -12,7 +13,6 @@ from prometheus_client import Counter
 from schemas import NotificationRequested, NotificationSent, Topics
 from services.notifier.domain import Mailer, deliver
 from services.notifier.store import MongoDeliveries
-from services.shared.kafka import publish_event
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,10 @@ def register_handlers(
     *,
     deliveries: MongoDeliveries,
     mailer: Mailer,
+    publish_status: Callable[[NotificationSent], Awaitable[None]],
     group_id: str,
     outcomes: Counter,
 ) -> None:
-    async def publish_status(event: NotificationSent) -> None:
-        await publish_event(broker, topics, event)
-
     @broker.subscriber(
         topics.of(NotificationRequested),
         group_id=group_id,

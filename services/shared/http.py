@@ -34,9 +34,19 @@ def require_token(token: SecretStr) -> Any:
     return Depends(check)
 
 
-def operations_router(registry: CollectorRegistry, checks: dict[str, HealthCheck]) -> APIRouter:
-    """`/healthz` (each dependency checked) and `/metrics`; open, as probes and scrapers expect."""
+def operations_router(
+    registry: CollectorRegistry,
+    checks: dict[str, HealthCheck],
+    asyncapi: Callable[[], dict[str, Any]],
+) -> APIRouter:
+    """`/healthz` (each dependency checked), `/metrics` and `/asyncapi.json`; open, as probes,
+    scrapers and documentation tools expect. None of them shows personal data."""
     router = APIRouter(tags=["operations"])
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_document() -> dict[str, Any]:
+        """The Kafka side of the service: what it consumes and publishes, generated from code."""
+        return asyncapi()
 
     @router.get("/healthz")
     async def healthz(response: Response) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # Raised while decoding a message that can never be processed, however often it is retried.
 POISON_ERRORS = (ValidationError, UnicodeDecodeError)
+RETRY_PAUSE_SECONDS = 1.0
 
 
 def create_broker(
@@ -47,8 +49,8 @@ def _dead_letter_middleware(broker: KafkaBroker, topics: Topics) -> type[BaseMid
     class DeadLetterMiddleware(BaseMiddleware):
         """Moves a message that fails validation to `<topic>.dlt`, so the consumer keeps going.
 
-        Other errors (a database or SMTP outage) propagate: the subscriber's NACK_ON_ERROR
-        policy seeks back and the message is processed again.
+        Other errors propagate: the subscriber's NACK_ON_ERROR policy seeks back and the
+        message is processed again.
         """
 
         async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
@@ -77,6 +79,11 @@ def _dead_letter_middleware(broker: KafkaBroker, topics: Topics) -> type[BaseMid
                     },
                 )
                 return None
+            except Exception:
+                # Not the message's fault (a database or SMTP outage): pause before the
+                # redelivery, so an outage is not a busy loop.
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                raise
 
     return DeadLetterMiddleware
 
@@ -90,14 +97,27 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-async def publish_event(broker: KafkaBroker, topics: Topics, event: Envelope[Any]) -> None:
-    """Publish keyed by student id, so one student's events stay in order."""
-    await broker.publish(
-        event,
-        topic=topics.of(type(event)),
-        key=event.key,
-        headers={"x-event-type": event.type, "x-event-version": str(event.version)},
-    )
+class EventPublisher:
+    """Publishes events keyed by student id, so one student's events stay in order.
+
+    Each event type gets a declared publisher, so the AsyncAPI document lists what the
+    service produces, with the event's schema.
+    """
+
+    def __init__(
+        self, broker: KafkaBroker, topics: Topics, events: tuple[type[Envelope[Any]], ...]
+    ) -> None:
+        self._publishers = {
+            event: broker.publisher(topics.of(event), schema=event, title=event.__name__)
+            for event in events
+        }
+
+    async def __call__(self, event: Envelope[Any]) -> None:
+        await self._publishers[type(event)].publish(
+            event,
+            key=event.key,
+            headers={"x-event-type": event.type, "x-event-version": str(event.version)},
+        )
 
 
 async def ensure_topics(

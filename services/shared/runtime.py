@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,8 +20,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from schemas import Envelope
 from schemas.topics import Topics
 from services.shared.config import ServiceSettings
-from services.shared.http import HealthCheck
-from services.shared.kafka import create_broker, ensure_topics
+from services.shared.http import HealthCheck, operations_router
+from services.shared.kafka import EventPublisher, create_broker, ensure_topics
 from services.shared.mongo import Document, create_mongo_client
 
 
@@ -30,20 +32,37 @@ class Runtime:
     topics: Topics
     broker: KafkaBroker
     mongo: AsyncMongoClient[Document]
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    publish: EventPublisher
+    registry: CollectorRegistry
 
     @classmethod
-    def build(cls, service: str, settings: ServiceSettings) -> Runtime:
+    def build(
+        cls,
+        service: str,
+        settings: ServiceSettings,
+        *,
+        publishes: tuple[type[Envelope[Any]], ...] = (),
+    ) -> Runtime:
+        """`publishes`: the event types the service produces; `publish(event)` sends them."""
         registry = CollectorRegistry()
         topics = Topics(settings.topic_prefix)
         broker = create_broker(
             settings.kafka_bootstrap, service=service, topics=topics, registry=registry
         )
         mongo = create_mongo_client(settings.mongo_url)
-        return cls(service, settings, topics, broker, mongo, registry)
+        publish = EventPublisher(broker, topics, publishes)
+        return cls(service, settings, topics, broker, mongo, publish, registry)
 
     def database(self, name: str) -> AsyncDatabase[Document]:
         return self.mongo[name]
+
+    def operations_router(self) -> APIRouter:
+        def asyncapi() -> dict[str, Any]:
+            document = AsyncAPI(self.broker, title=f"Vestnik {self.service}", version="1")
+            jsonable: dict[str, Any] = document.to_specification().to_jsonable()
+            return jsonable
+
+        return operations_router(self.registry, self.health_checks(), asyncapi)
 
     def health_checks(self) -> dict[str, HealthCheck]:
         async def mongo() -> None:

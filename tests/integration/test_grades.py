@@ -77,3 +77,14 @@ async def test_health_and_metrics_are_served(service_env: dict[str, object], run
     assert metrics.status_code == 200
     assert "text/plain" in metrics.headers["content-type"]
     assert "/v1/marks" in openapi.json()["paths"]
+
+
+async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produces(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    async with running("consent", run_id, **service_env) as consent:
+        document = (await consent.get("/asyncapi.json")).json()
+    channels = {channel["address"] for channel in document["channels"].values()}
+    assert channels == {f"{run_id}.journal.marks.v1", f"{run_id}.notify.requests.v1"}
+    assert "MarkPosted" in document["components"]["schemas"]
+    assert "NotificationRequested" in document["components"]["schemas"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from schemas import MarkPosted, NotificationRequested, Topics
 from services.consent.domain import route_mark_posted
 from services.consent.store import MongoConsentRegistry
+from services.shared.kafka import subscribe
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,7 @@ def register_handlers(
     publish: Callable[[NotificationRequested], Awaitable[None]],
     group_id: str,
 ) -> None:
-    @broker.subscriber(
-        topics.of(MarkPosted),
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
+    @subscribe(broker, topics, MarkPosted, group_id=group_id)
     async def on_mark_posted(event: MarkPosted) -> None:
         """Turn a posted mark into one notification request per consenting recipient and channel."""
         if await registry.processed.is_processed(event.event_id):

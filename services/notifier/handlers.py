@@ -6,13 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from schemas import NotificationRequested, NotificationSent, Topics
 from services.notifier.domain import Mailer, deliver
 from services.notifier.store import MongoDeliveries
+from services.shared.kafka import subscribe
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,7 @@ def register_handlers(
     group_id: str,
     outcomes: Counter,
 ) -> None:
-    @broker.subscriber(
-        topics.of(NotificationRequested),
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
+    @subscribe(broker, topics, NotificationRequested, group_id=group_id)
     async def on_notification_requested(request: NotificationRequested) -> None:
         """Send the notification unless its dedupe key was already sent."""
         outcome = await deliver(

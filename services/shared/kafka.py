@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream import BaseMiddleware
+from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
@@ -95,6 +96,19 @@ def _describe(error: Exception) -> str:
             f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors()
         )
     return f"{type(error).__name__}: {error}"
+
+
+def subscribe(
+    broker: KafkaBroker, topics: Topics, event: type[Envelope[Any]], *, group_id: str
+) -> Callable[[Callable[..., Awaitable[None]]], Any]:
+    """The one consumer policy: a new group starts from the earliest offset, and an offset is
+    committed only after its handler succeeded (an error seeks back and redelivers)."""
+    return broker.subscriber(
+        topics.of(event),
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
 
 
 class EventPublisher:

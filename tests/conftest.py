@@ -20,9 +20,15 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[Servers]:
+def servers(pytestconfig: pytest.Config) -> Iterator[Servers]:
     with real_servers() as found:
-        print(f"\nreal servers ({found.origin}): kafka {found.kafka_bootstrap}")
+        capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+        assert capture is not None
+        with capture.global_and_fixture_disabled():
+            print(
+                f"\n[real servers ({found.origin}): Kafka at {found.kafka_bootstrap}, "
+                f"MongoDB protocol at {found.mongo_url}]"
+            )
         yield found
 
 

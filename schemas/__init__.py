@@ -5,7 +5,26 @@ The JSON Schema of each is exported to `schemas/json/` (`vestnik schemas export`
 """
 
 from schemas.envelope import Envelope
-from schemas.journal import MarkPosted, MarkPostedPayload, MarkValue
+from schemas.journal import (
+    AbsenceRecorded,
+    ClassChanged,
+    ExamResultPosted,
+    FinalMarkDeferred,
+    FinalMarkEvent,
+    FinalMarkPosted,
+    FinalValue,
+    MarkCorrected,
+    MarkEvent,
+    MarkPosted,
+    MarkPostedPayload,
+    MarkRetracted,
+    MarkValue,
+    PeriodChanged,
+    ReferenceEvent,
+    SchoolChanged,
+    StudentChanged,
+    TeacherChanged,
+)
 from schemas.notify import (
     Channel,
     NotificationRequested,
@@ -17,14 +36,29 @@ from schemas.topics import EVENTS_BY_TOPIC, Topics
 
 __all__ = [
     "EVENTS_BY_TOPIC",
+    "AbsenceRecorded",
     "Channel",
+    "ClassChanged",
     "Envelope",
+    "ExamResultPosted",
+    "FinalMarkDeferred",
+    "FinalMarkEvent",
+    "FinalMarkPosted",
+    "FinalValue",
+    "MarkCorrected",
+    "MarkEvent",
     "MarkPosted",
     "MarkPostedPayload",
+    "MarkRetracted",
     "MarkValue",
     "NotificationRequested",
     "NotificationRequestedPayload",
     "NotificationSent",
     "NotificationSentPayload",
+    "PeriodChanged",
+    "ReferenceEvent",
+    "SchoolChanged",
+    "StudentChanged",
+    "TeacherChanged",
     "Topics",
 ]

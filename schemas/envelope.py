@@ -14,9 +14,30 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    student_id: str = Field(
-        min_length=1, description="Partition key: one student's events stay ordered."
-    )
+    @property
+    def partition_key(self) -> str:
+        """What keeps related events in order on one partition."""
+        raise NotImplementedError
+
+
+class StudentPayload(Payload):
+    """A fact about one student: keyed by the student, so their events stay in order."""
+
+    student_id: str = Field(min_length=1)
+
+    @property
+    def partition_key(self) -> str:
+        return self.student_id
+
+
+class SchoolPayload(Payload):
+    """A fact about a school's reference data: keyed by the school."""
+
+    school_id: str = Field(min_length=1)
+
+    @property
+    def partition_key(self) -> str:
+        return self.school_id
 
 
 P = TypeVar("P", bound=Payload)
@@ -63,4 +84,4 @@ class Envelope(BaseModel, Generic[P]):
     @property
     def key(self) -> bytes:
         """The Kafka message key."""
-        return self.payload.student_id.encode()
+        return self.payload.partition_key.encode()

@@ -7,13 +7,13 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.envelope import Envelope, Payload
+from schemas.envelope import Envelope, StudentPayload
 from schemas.journal import MarkPostedPayload
 
 Channel = Literal["email", "sms", "inbox"]
 
 
-class NotificationRequestedPayload(Payload):
+class NotificationRequestedPayload(StudentPayload):
     dedupe_key: str = Field(
         min_length=1, description="Stable per (source event, recipient, channel): one send at most."
     )
@@ -35,7 +35,7 @@ class NotificationRequested(Envelope[NotificationRequestedPayload]):
     version: Literal[1] = 1
 
 
-class NotificationSentPayload(Payload):
+class NotificationSentPayload(StudentPayload):
     dedupe_key: str = Field(min_length=1)
     recipient_id: str = Field(min_length=1)
     channel: Channel

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas import journal
 from schemas.envelope import Envelope
-from schemas.journal import MarkPosted
 from schemas.notify import NotificationRequested, NotificationSent
 
-ALL_EVENTS: tuple[type[Envelope], ...] = (MarkPosted, NotificationRequested, NotificationSent)  # type: ignore[type-arg]
+ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
+    journal.MarkPosted,
+    journal.MarkCorrected,
+    journal.MarkRetracted,
+    journal.AbsenceRecorded,
+    journal.FinalMarkPosted,
+    journal.FinalMarkDeferred,
+    journal.ExamResultPosted,
+    journal.SchoolChanged,
+    journal.PeriodChanged,
+    journal.ClassChanged,
+    journal.StudentChanged,
+    journal.TeacherChanged,
+    NotificationRequested,
+    NotificationSent,
+)
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[Envelope], ...]] = {}  # type: ignore[type-arg]
 for _event in ALL_EVENTS:

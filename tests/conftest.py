@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from pydantic import SecretStr
 
 from deploy.local.sinks.smtp import smtp_sink
 from schemas import Topics
+from services.shared.auth import Role, issue_token
 from tests.servers import Servers, real_servers
 
 
@@ -50,7 +52,7 @@ def service_env(servers: Servers, run_id: str) -> dict[str, object]:
         "kafka_bootstrap": servers.kafka_bootstrap,
         "mongo_url": servers.mongo_url,
         "topic_prefix": f"{run_id}.",
-        "api_token": "test-token",
+        "jwt_secret": TEST_SECRET.get_secret_value(),
     }
 
 
@@ -75,4 +77,12 @@ def free_port() -> int:
         return port
 
 
-AUTH = {"Authorization": "Bearer test-token"}
+TEST_SECRET = SecretStr("test-secret-for-vestnik-tests-only-32+")
+
+
+def bearer(role: Role, school_id: str = "school-1", person_id: str | None = None) -> dict[str, str]:
+    token = issue_token(TEST_SECRET, role=role, school_id=school_id, person_id=person_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+AUTH = bearer("admin")

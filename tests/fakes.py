@@ -2,39 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from schemas import MarkPosted, NotificationRequested, NotificationSent
-from services.grades.domain import Mark, MarkConflictError, MarkOutcome, Student, Subject, Teacher
+from schemas import Envelope, NotificationRequested, NotificationSent
+from services.grades.domain import Change, EntryKey, Stored
+from services.grades.facts import ReferenceBook
 from services.notifier.domain import DeliveryStatus
 
 
 class FakeGradesStore:
-    def __init__(self) -> None:
-        self.students: dict[tuple[str, str], Student] = {}
-        self.subjects: dict[tuple[str, str], Subject] = {}
-        self.teachers: dict[tuple[str, str], Teacher] = {}
-        self.marks: dict[tuple[str, str], Mark] = {}
-        self.outbox: list[MarkPosted] = []
+    """Records by (school, key) with versions, like the real store's optimistic writes."""
 
-    async def student(self, school_id: str, student_id: str) -> Student | None:
-        return self.students.get((school_id, student_id))
+    def __init__(self, book: ReferenceBook | None) -> None:
+        self.book = book
+        self.records: dict[tuple[str, EntryKey], Stored] = {}
+        self.outbox: list[Envelope[Any]] = []
+        self.interfere: Callable[[], None] = lambda: None
 
-    async def subject(self, school_id: str, subject_id: str) -> Subject | None:
-        return self.subjects.get((school_id, subject_id))
+    async def reference_book(self, school_id: str) -> ReferenceBook | None:
+        return self.book
 
-    async def teacher(self, school_id: str, teacher_id: str) -> Teacher | None:
-        return self.teachers.get((school_id, teacher_id))
+    async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]:
+        found = ((key, self.records.get((school_id, key))) for key in keys)
+        return {key: stored for key, stored in found if stored is not None}
 
-    async def add_mark(self, mark: Mark, event: MarkPosted) -> MarkOutcome:
-        key = (mark.school_id, mark.mark_id)
-        if key in self.marks:
-            if self.marks[key] == mark:
-                return "duplicate"
-            raise MarkConflictError(mark.mark_id)
-        self.marks[key] = mark
-        self.outbox.append(event)
-        return "accepted"
+    async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]:
+        self.interfere()
+        conflicts = set()
+        for change in changes:
+            current = self.records.get((school_id, change.key))
+            if (current.version if current else 0) != (
+                change.before.version if change.before else 0
+            ):
+                conflicts.add(change.key)
+                continue
+            self.records[school_id, change.key] = change.after
+            self.outbox.extend(change.events)
+        return conflicts
 
 
 class FakeDeliveries:

@@ -1,4 +1,4 @@
-"""A tiny school to load through the services' own HTTP APIs."""
+"""A small school, loaded through the services' own HTTP APIs."""
 
 from __future__ import annotations
 
@@ -9,17 +9,28 @@ import httpx
 from tests.conftest import AUTH
 
 SCHOOL = "school-1"
+REFERENCE: list[tuple[str, dict[str, Any]]] = [
+    ("", {"name": "МБОУ «Школа № 1»", "timezone": "Europe/Moscow"}),
+    ("/classes/5a", {"name": "5А", "education_level": "basic"}),
+    ("/classes/6b", {"name": "6Б", "education_level": "basic"}),
+    ("/subjects/math", {"name": "Математика"}),
+    ("/subjects/russian", {"name": "Русский язык"}),
+    ("/students/st-1", {"name": "Иванов Иван", "class_id": "5a"}),
+    ("/students/st-2", {"name": "Смирнова Ольга", "class_id": "5a"}),
+    ("/students/st-3", {"name": "Кузнецов Артём", "class_id": "6b"}),
+    ("/teachers/t-1", {"name": "Петрова Анна Сергеевна",
+                       "assignments": [{"class_id": "5a", "subject_id": "math"}]}),
+    ("/teachers/t-2", {"name": "Соколов Игорь Павлович",
+                       "assignments": [{"class_id": "6b", "subject_id": "russian"}]}),
+    ("/periods/q2", {"name": "2 четверть", "period_kind": "quarter", "school_year": "2026/2027",
+                     "starts_on": "2026-11-05", "ends_on": "2026-12-28"}),
+]  # fmt: skip
 
 
 async def load_grades_reference(grades: httpx.AsyncClient) -> None:
-    for path, body in [
-        ("/v1/students/st-1", {"school_id": SCHOOL, "name": "Иванов Иван", "class_name": "5А"}),
-        ("/v1/students/st-2", {"school_id": SCHOOL, "name": "Смирнова Ольга", "class_name": "5А"}),
-        ("/v1/subjects/math", {"school_id": SCHOOL, "name": "Математика"}),
-        ("/v1/teachers/t-1", {"school_id": SCHOOL, "name": "Петрова Анна Сергеевна"}),
-    ]:
-        response = await grades.put(path, json=body, headers=AUTH)
-        assert response.status_code == 204, response.text
+    for path, body in REFERENCE:
+        response = await grades.put(f"/v1/schools/{SCHOOL}{path}", json=body, headers=AUTH)
+        assert response.status_code == 200, response.text
 
 
 async def load_guardians(
@@ -27,21 +38,22 @@ async def load_guardians(
 ) -> None:
     for guardian_id, body in guardians:
         response = await consent.put(
-            f"/v1/guardians/{guardian_id}", json={"school_id": SCHOOL, **body}, headers=AUTH
+            f"/v1/schools/{SCHOOL}/guardians/{guardian_id}", json=body, headers=AUTH
         )
         assert response.status_code == 204, response.text
 
 
 def a_mark(mark_id: str, **changes: Any) -> dict[str, Any]:
     return {
-        "mark_id": mark_id,
-        "school_id": SCHOOL,
-        "student_id": "st-1",
-        "subject_id": "math",
-        "teacher_id": "t-1",
-        "lesson_date": "2026-11-27",
-        "value": "5",
-        "work_type": "контрольная работа",
-        "weight": 2,
-        **changes,
-    }
+        "kind": "mark", "mark_id": mark_id, "student_id": "st-1", "subject_id": "math",
+        "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "5",
+        "work_type": "контрольная работа", "weight": 2, **changes,
+    }  # fmt: skip
+
+
+async def post_journal(
+    grades: httpx.AsyncClient, *items: dict[str, Any], headers: dict[str, str] = AUTH
+) -> httpx.Response:
+    return await grades.post(
+        f"/v1/schools/{SCHOOL}/journal", json={"items": list(items)}, headers=headers
+    )

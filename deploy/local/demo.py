@@ -14,10 +14,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from deploy.local.processes import ManagedProcess
 from deploy.local.stack import SERVICE_PORTS, Layout, infrastructure, services
-from services.shared.config import DEV_API_TOKEN
+from services.shared.auth import issue_token
+from services.shared.config import DEV_JWT_SECRET
 
 SCHOOL = "demo-school-1"
 STUDENTS = {
@@ -58,7 +60,8 @@ def run_demo() -> None:
             if state.startswith("started"):
                 started.append(process)
         before = set(layout.mail_dir.glob("*.eml"))
-        token = os.environ.get("VESTNIK_API_TOKEN", DEV_API_TOKEN)
+        secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
+        token = issue_token(secret, role="admin", school_id=SCHOOL, subject="demo")
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
             load_school(http)
             post_marks(http)
@@ -71,37 +74,48 @@ def run_demo() -> None:
 
 
 def _url(service: str, path: str) -> str:
-    return f"http://127.0.0.1:{SERVICE_PORTS[service]}{path}"
+    return f"http://127.0.0.1:{SERVICE_PORTS[service]}/v1/schools/{SCHOOL}{path}"
 
 
 def load_school(http: httpx.Client) -> None:
-    for student_id, name in STUDENTS.items():
-        body = {"school_id": SCHOOL, "name": name, "class_name": "5А"}
-        http.put(_url("grades", f"/v1/students/{student_id}"), json=body).raise_for_status()
+    http.put(_url("grades", ""), json={"name": "МБОУ «Школа № 1»"}).raise_for_status()
+    body = {"name": "5А", "education_level": "basic"}
+    http.put(_url("grades", "/classes/demo-5a"), json=body).raise_for_status()
     for subject_id, name in SUBJECTS.items():
-        body = {"school_id": SCHOOL, "name": name}
-        http.put(_url("grades", f"/v1/subjects/{subject_id}"), json=body).raise_for_status()
+        http.put(_url("grades", f"/subjects/{subject_id}"), json={"name": name}).raise_for_status()
+    for student_id, name in STUDENTS.items():
+        body = {"name": name, "class_id": "demo-5a"}
+        http.put(_url("grades", f"/students/{student_id}"), json=body).raise_for_status()
     for teacher_id, name in TEACHERS.items():
-        body = {"school_id": SCHOOL, "name": name}
-        http.put(_url("grades", f"/v1/teachers/{teacher_id}"), json=body).raise_for_status()
+        assignments = [{"class_id": "demo-5a", "subject_id": s} for s in SUBJECTS]
+        teacher = {"name": name, "assignments": assignments}
+        http.put(_url("grades", f"/teachers/{teacher_id}"), json=teacher).raise_for_status()
     for guardian_id, guardian in GUARDIANS.items():
-        http.put(
-            _url("consent", f"/v1/guardians/{guardian_id}"), json={"school_id": SCHOOL, **guardian}
-        ).raise_for_status()
+        http.put(_url("consent", f"/guardians/{guardian_id}"), json=guardian).raise_for_status()
     print(f"\nloaded {SCHOOL}: {len(STUDENTS)} students, {len(GUARDIANS)} guardians")
 
 
 def post_marks(http: httpx.Client) -> None:
     run = time.strftime("%Y%m%d%H%M%S")
-    for number, (student_id, subject_id, teacher_id, value, work, comment) in enumerate(MARKS):
-        mark = {
-            "mark_id": f"demo-{run}-{number}", "school_id": SCHOOL, "student_id": student_id,
-            "subject_id": subject_id, "teacher_id": teacher_id,
-            "lesson_date": time.strftime("%Y-%m-%d"), "value": value, "work_type": work,
-            "comment": comment,
-        }  # fmt: skip
-        http.post(_url("grades", "/v1/marks"), json=mark).raise_for_status()
-        print(f"posted «{value}» for {STUDENTS[student_id]} ({SUBJECTS[subject_id]})")
+    items: list[dict[str, str]] = [
+        {
+            "kind": "mark",
+            "mark_id": f"demo-{run}-{number}",
+            "student_id": student_id,
+            "subject_id": subject_id,
+            "teacher_id": teacher_id,
+            "lesson_date": time.strftime("%Y-%m-%d"),
+            "value": value,
+            "work_type": work,
+            "comment": comment or "",
+        }
+        for number, (student_id, subject_id, teacher_id, value, work, comment) in enumerate(MARKS)
+    ]
+    response = http.post(_url("grades", "/journal"), json={"items": items})
+    response.raise_for_status()
+    for item, result in zip(items, response.json()["items"], strict=True):
+        student, subject = STUDENTS[item["student_id"]], SUBJECTS[item["subject_id"]]
+        print(f"posted «{item['value']}» for {student} ({subject}): {result['status']}")
 
 
 def wait_for_mail(mail_dir: Path, before: set[Path], count: int, timeout: float) -> list[Path]:

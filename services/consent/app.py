@@ -12,7 +12,8 @@ from services.consent.api import consent_router
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
 from services.consent.store import MongoConsentRegistry
-from services.shared.http import create_http_app, require_token
+from services.shared.auth import authenticated
+from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "consent"
@@ -40,7 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Consents, contacts with provenance and preferences; filters journal events.",
         lifespan=lifespan,
         routers=[
-            consent_router(registry, auth=require_token(settings.api_token)),
+            consent_router(registry, principal=authenticated(settings.jwt_secret)),
             runtime.operations_router(),
         ],
     )

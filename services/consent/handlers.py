@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from faststream.kafka import KafkaBroker
 
-from schemas import MarkPosted, NotificationRequested, Topics
+from schemas import MarkEvent, MarkPosted, NotificationRequested, Topics
 from services.consent.domain import route_mark_posted
 from services.consent.store import MongoConsentRegistry
 from services.shared.kafka import subscribe
@@ -24,9 +24,15 @@ def register_handlers(
     group_id: str,
 ) -> None:
     @subscribe(broker, topics, MarkPosted, group_id=group_id)
-    async def on_mark_posted(event: MarkPosted) -> None:
-        """Turn a posted mark into one notification request per consenting recipient and channel."""
+    async def on_mark_event(event: MarkEvent) -> None:
+        """Turn a posted mark into one notification request per consenting recipient and channel.
+
+        Corrections and retractions are accepted and not yet told (issue 4 extends the filter).
+        """
         if await registry.processed.is_processed(event.event_id):
+            return
+        if not isinstance(event, MarkPosted):
+            await registry.processed.mark(event.event_id)
             return
         decisions = await route_mark_posted(event, registry=registry, publish=publish)
         # Recorded after publishing: a crash in between republishes, and the notifier

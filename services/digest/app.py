@@ -12,7 +12,8 @@ from services.digest.api import digest_router
 from services.digest.config import Settings
 from services.digest.handlers import register_handlers
 from services.digest.store import MongoWeeklyViews
-from services.shared.http import create_http_app, require_token
+from services.shared.auth import authenticated
+from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "digest"
@@ -33,7 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Weekly summaries by e-mail and on paper, and the final-mark forecast.",
         lifespan=lifespan,
         routers=[
-            digest_router(views, auth=require_token(settings.api_token)),
+            digest_router(views, principal=authenticated(settings.jwt_secret)),
             runtime.operations_router(),
         ],
     )

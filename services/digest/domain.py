@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
-from schemas import MarkPosted, MarkPostedPayload
+from schemas import MarkCorrected, MarkEvent, MarkPosted, MarkRetracted
+from schemas.journal import MarkFacts
 
 
 def iso_week(day: date) -> str:
@@ -15,9 +16,16 @@ def iso_week(day: date) -> str:
 
 
 class WeeklyViews(Protocol):
-    async def put_mark(self, week: str, mark: MarkPostedPayload) -> None: ...
+    async def put_mark(self, week: str, mark: MarkFacts) -> None: ...
+    async def remove_mark(self, week: str, mark: MarkFacts) -> None: ...
 
 
-async def record_mark(event: MarkPosted, *, views: WeeklyViews) -> None:
-    """File the mark under the week of its lesson; putting it again overwrites the same slot."""
-    await views.put_mark(iso_week(event.payload.lesson_date), event.payload)
+async def record_mark_event(event: MarkEvent, *, views: WeeklyViews) -> None:
+    """Keep the week of the lesson current: a correction overwrites the mark's slot, a
+    retraction empties it. Replaying an event leaves the view as it was."""
+    week = iso_week(event.payload.lesson_date)
+    match event:
+        case MarkPosted() | MarkCorrected():
+            await views.put_mark(week, event.payload)
+        case MarkRetracted():
+            await views.remove_mark(week, event.payload)

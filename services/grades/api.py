@@ -1,115 +1,199 @@
-"""The journal's HTTP API (`/v1`): reference data and marks."""
+"""The journal's HTTP API (`/v1/schools/{school_id}/…`): reference data, journal batches, reads."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, HTTPException, Path, status
+from pydantic import BaseModel
 
-from schemas import MarkValue
-from services.grades.domain import (
-    Mark,
-    MarkConflictError,
-    Student,
-    Subject,
-    Teacher,
-    UnknownReferenceError,
-    post_mark,
+from services.grades.domain import Outcome
+from services.grades.facts import RejectedError
+from services.grades.items import (
+    BatchIn,
+    ClassIn,
+    FieldError,
+    PeriodIn,
+    SchoolIn,
+    StudentIn,
+    SubjectIn,
+    TeacherIn,
 )
 from services.grades.store import MongoGradesStore
+from services.grades.usecases import (
+    ForbiddenItemsError,
+    ReferenceOutcome,
+    SchoolNotRegisteredError,
+    put_reference,
+    record_batch,
+)
+from services.shared.auth import Principal, Role, forbidden, require
 
+SchoolId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
 RecordId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
+WRITERS: tuple[Role, ...] = ("journal", "admin")
+READERS: tuple[Role, ...] = ("journal", "admin", "staff", "teacher")
+
+BATCH_EXAMPLE = {
+    "items": [
+        {"kind": "mark", "mark_id": "m-1001", "student_id": "st-1", "subject_id": "math",
+         "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "5",
+         "work_type": "контрольная работа", "weight": 2, "comment": "Отличная работа"},
+        {"kind": "mark_retraction", "mark_id": "m-0999", "reason": "выставлена ошибочно"},
+        {"kind": "absence", "absence_id": "a-77", "student_id": "st-2", "subject_id": "math",
+         "lesson_date": "2026-11-27", "lesson_number": 2, "code": "Б"},
+        {"kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-3",
+         "subject_id": "math", "period_id": "q2", "deferred_until": "2027-01-20",
+         "obtained_at": "2026-12-26T14:00:00+03:00"},
+        {"kind": "exam_result", "result_id": "e-5", "student_id": "st-1",
+         "result_kind": "competition", "title": "Школьный этап олимпиады по математике",
+         "subject_id": "math", "value": "1 место", "obtained_at": "2026-11-20T12:00:00+03:00"},
+    ]
+}  # fmt: skip
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReferenceSaved(BaseModel):
+    status: ReferenceOutcome
 
 
-class StudentIn(_Body):
-    school_id: str = Field(min_length=1, examples=["school-1"])
-    name: str = Field(min_length=1, examples=["Иванов Иван"])
-    class_name: str = Field(min_length=1, examples=["5А"])
+class ItemOut(BaseModel):
+    index: int
+    status: Outcome
+    id: str | None = None
+    errors: list[FieldError] = []
 
 
-class SubjectIn(_Body):
-    school_id: str = Field(min_length=1)
-    name: str = Field(min_length=1, examples=["Математика"])
-
-
-class TeacherIn(_Body):
-    school_id: str = Field(min_length=1)
-    name: str = Field(min_length=1, examples=["Петрова Анна Сергеевна"])
-
-
-class MarkIn(_Body):
-    mark_id: str = Field(min_length=1, max_length=100, description="The journal's own id.")
-    school_id: str = Field(min_length=1)
-    student_id: str = Field(min_length=1)
-    subject_id: str = Field(min_length=1)
-    teacher_id: str = Field(min_length=1)
-    lesson_date: date
-    value: MarkValue
-    work_type: str = Field(min_length=1, examples=["контрольная работа"])
-    weight: float = Field(1.0, gt=0, le=10)
-    comment: str | None = Field(None, max_length=2000)
-
-
-class MarkAccepted(BaseModel):
-    status: Literal["accepted", "duplicate"]
+class BatchOut(BaseModel):
+    summary: dict[str, int]
+    items: list[ItemOut]
+    events: Literal["queued", "queued while Kafka is unreachable"]
 
 
 def grades_router(
-    store: MongoGradesStore, *, on_accepted: Callable[[], None], auth: Any
+    store: MongoGradesStore,
+    *,
+    principal: Any,
+    on_recorded: Callable[[], None],
+    kafka_reachable: Callable[[], bool],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["journal"], dependencies=[auth])
+    router = APIRouter(prefix="/v1/schools/{school_id}", tags=["journal"])
 
-    @router.put("/students/{student_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def put_student(student_id: RecordId, body: StudentIn) -> None:
-        await store.save_student(Student(student_id=student_id, **body.model_dump()))
+    async def save_reference(
+        school_id: str, kind: str, record_id: str, record: Any, caller: Principal
+    ) -> ReferenceSaved:
+        require(caller, school_id, WRITERS)
+        try:
+            outcome = await put_reference(
+                school_id, kind, record_id, record, store=store, now=datetime.now(UTC)
+            )
+        except SchoolNotRegisteredError:
+            raise _school_not_registered(school_id) from None
+        except RejectedError as rejected:
+            raise _unprocessable(rejected.error) from None
+        if outcome != "unchanged":
+            on_recorded()
+        return ReferenceSaved(status=outcome)
 
-    @router.put("/subjects/{subject_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def put_subject(subject_id: RecordId, body: SubjectIn) -> None:
-        await store.save_subject(Subject(subject_id=subject_id, **body.model_dump()))
+    @router.put("", summary="Register or update the school")
+    async def put_school(
+        school_id: SchoolId, body: SchoolIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "school", school_id, body, caller)
 
-    @router.put("/teachers/{teacher_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def put_teacher(teacher_id: RecordId, body: TeacherIn) -> None:
-        await store.save_teacher(Teacher(teacher_id=teacher_id, **body.model_dump()))
+    @router.put(
+        "/periods/{period_id}", summary="Attestation period: quarter, trimester, half-year or year"
+    )
+    async def put_period(
+        school_id: SchoolId, period_id: RecordId, body: PeriodIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "period", period_id, body, caller)
+
+    @router.put("/classes/{class_id}", summary="Class with its education level")
+    async def put_class(
+        school_id: SchoolId, class_id: RecordId, body: ClassIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "class", class_id, body, caller)
+
+    @router.put("/students/{student_id}", summary="Student and their class")
+    async def put_student(
+        school_id: SchoolId, student_id: RecordId, body: StudentIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "student", student_id, body, caller)
+
+    @router.put("/subjects/{subject_id}", summary="Subject")
+    async def put_subject(
+        school_id: SchoolId, subject_id: RecordId, body: SubjectIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "subject", subject_id, body, caller)
+
+    @router.put("/teachers/{teacher_id}", summary="Teacher and what they teach to which class")
+    async def put_teacher(
+        school_id: SchoolId, teacher_id: RecordId, body: TeacherIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "teacher", teacher_id, body, caller)
 
     @router.post(
-        "/marks",
-        status_code=status.HTTP_202_ACCEPTED,
+        "/journal",
+        summary="Send a batch of journal items: marks, retractions, absences, final marks, results",
         responses={
-            409: {"description": "The mark id is known with other content."},
-            422: {"description": "Invalid field, or an unknown student, subject or teacher."},
+            403: {"description": "A foreign school, or items outside a teacher's classes."},
+            404: {"description": "The school is not registered yet."},
         },
     )
-    async def post_mark_endpoint(body: MarkIn) -> MarkAccepted:
-        """Accept one mark. Resending the same mark changes nothing and publishes nothing."""
+    async def post_journal(
+        school_id: SchoolId,
+        body: Annotated[BatchIn, Body(openapi_examples={"mixed": {"value": BATCH_EXAMPLE}})],
+        caller: Principal = principal,
+    ) -> BatchOut:
+        """Up to 1,000 items, each answered on its own: `accepted`, `duplicate` (sent before,
+        nothing changes), `corrected` (known id, new content), `retracted`, or `rejected`
+        with the field and the reason. Valid items are never dropped because a neighbour was
+        bad. Teachers may send items only for the classes and subjects they teach."""
+        require(caller, school_id, (*WRITERS, "teacher"))
+        teacher_id = caller.person_id if caller.role == "teacher" else None
         try:
-            outcome = await post_mark(Mark(**body.model_dump()), store=store)
-        except UnknownReferenceError as error:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=[
-                    {"loc": ["body", error.field], "msg": str(error), "type": "unknown_reference"}
-                ],
-            ) from None
-        except MarkConflictError:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                detail=[
-                    {
-                        "loc": ["body", "mark_id"],
-                        "msg": "mark_id is known with other content",
-                        "type": "conflict",
-                    }
-                ],
-            ) from None
-        if outcome == "accepted":
-            on_accepted()
-        return MarkAccepted(status=outcome)
+            results = await record_batch(
+                school_id, body.items, store=store, now=datetime.now(UTC), teacher_id=teacher_id
+            )
+        except SchoolNotRegisteredError:
+            raise _school_not_registered(school_id) from None
+        except ForbiddenItemsError as error:
+            raise forbidden(str(error)) from None
+        summary = {outcome: 0 for outcome in Outcome.__args__}  # type: ignore[attr-defined]
+        for result in results:
+            summary[result.status] += 1
+        if any(result.status not in ("duplicate", "rejected") for result in results):
+            on_recorded()
+        return BatchOut(
+            summary=summary,
+            items=[ItemOut(**vars(result)) for result in results],
+            events="queued" if kafka_reachable() else "queued while Kafka is unreachable",
+        )
+
+    @router.get("/students/{student_id}/marks", summary="A student's marks, as recorded")
+    async def student_marks(
+        school_id: SchoolId, student_id: RecordId, caller: Principal = principal
+    ) -> list[dict[str, Any]]:
+        require(caller, school_id, READERS)
+        records = await store.records_of_student(school_id, student_id, "mark")
+        return [{**record.state, "retracted": record.retracted} for record in records]
 
     return router
+
+
+def _school_not_registered(school_id: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        detail=f"school {school_id} is not registered: PUT /v1/schools/{school_id} first",
+    )
+
+
+def _unprocessable(error: FieldError) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[
+            {"loc": ["body", *error.field.split(".")], "msg": error.reason, "type": "reference"}
+        ],
+    )

@@ -7,39 +7,49 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
-from schemas import MarkPosted
+from schemas.topics import EVENTS_BY_TOPIC
 from services.grades.api import grades_router
 from services.grades.config import Settings
 from services.grades.outbox import OutboxRelay
 from services.grades.store import MongoGradesStore
-from services.shared.http import create_http_app, require_token
+from services.shared.auth import authenticated
+from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "grades"
+PUBLISHES = tuple(
+    event for topic, events in EVENTS_BY_TOPIC.items() if topic.startswith("journal.")
+    for event in events
+)  # fmt: skip
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = Runtime.build(SERVICE, settings, publishes=(MarkPosted,))
+    runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     store = MongoGradesStore(runtime.database(settings.mongo_db))
-    events_published = Counter(
-        "vestnik_grades_events_published",
-        "Events the outbox relay published.",
-        ["type"],
+    published = Counter(
+        "vestnik_grades_events_published", "Events the outbox relay published.", ["type"],
         registry=runtime.registry,
-    )
+    )  # fmt: skip
+    backlog = Gauge(
+        "vestnik_grades_outbox_backlog", "Records whose events wait to be published.",
+        registry=runtime.registry,
+    )  # fmt: skip
     relay = OutboxRelay(
         store,
-        runtime.publish,
+        runtime.publish.publish_all,
+        connect=lambda: runtime.connect_kafka(*PUBLISHES),
         poll_seconds=settings.outbox_poll_seconds,
-        on_published=lambda event: events_published.labels(event.type).inc(),
+        on_published=lambda event: published.labels(event.type).inc(),
+        on_backlog=backlog.set,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
-        async with runtime.running(MarkPosted):
+        # The journal's writes must not wait for Kafka: the relay connects when it can.
+        async with runtime.running(*PUBLISHES, kafka_at_start=False):
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
             yield
             relay_task.cancel()
@@ -51,7 +61,12 @@ def create_app(settings: Settings) -> FastAPI:
         description="The electronic journal's data exchange. Every accepted change is an event.",
         lifespan=lifespan,
         routers=[
-            grades_router(store, on_accepted=relay.wake, auth=require_token(settings.api_token)),
-            runtime.operations_router(),
+            grades_router(
+                store,
+                principal=authenticated(settings.jwt_secret),
+                on_recorded=relay.wake,
+                kafka_reachable=lambda: relay.kafka_reachable,
+            ),
+            runtime.operations_router(kafka_optional=True),
         ],
     )

@@ -1,116 +1,196 @@
-"""The grades repository on MongoDB, with the transactional outbox.
+"""The grades repository on MongoDB: every journal and reference record, with its outbox.
 
-A mark and its pending event are one document, written by one insert: there is no moment
-when one exists without the other. The relay publishes `pending_events` and pulls them out.
+One collection holds every record as `{school}/{kind}/{id}`. A record and the events its
+change produced are written by one single-document operation: there is no moment when one
+exists without the other, and no multi-document transaction is needed (FerretDB has none).
+While a record has pending events it carries an `outbox_seq`; the relay publishes in that order.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING
+from pydantic import BaseModel
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
-from schemas import Envelope, MarkPosted
+from schemas import Envelope
 from schemas.topics import EVENTS_BY_TYPE
-from services.grades.domain import Mark, MarkConflictError, MarkOutcome, Student, Subject, Teacher
+from services.grades.domain import Change, EntryKey, Stored
+from services.grades.facts import ReferenceBook
+from services.grades.items import ClassIn, PeriodIn, SchoolIn, StudentIn, SubjectIn, TeacherIn
 from services.shared.mongo import Document
 
+DUPLICATE_KEY = 11000
+REFERENCE_KINDS: dict[str, type[BaseModel]] = {
+    "period": PeriodIn,
+    "class": ClassIn,
+    "student": StudentIn,
+    "subject": SubjectIn,
+    "teacher": TeacherIn,
+}
 
-def _key(school_id: str, record_id: str) -> str:
-    return f"{school_id}/{record_id}"
+
+def _id(school_id: str, key: EntryKey) -> str:
+    return f"{school_id}/{key[0]}/{key[1]}"
 
 
 class MongoGradesStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._students = db["students"]
-        self._subjects = db["subjects"]
-        self._teachers = db["teachers"]
-        self._marks = db["marks"]
+        self._records = db["records"]
 
     async def ensure_indexes(self) -> None:
-        await self._marks.create_index([("outbox_seq", ASCENDING)], name="outbox_order")
+        await self._records.create_index([("outbox_seq", ASCENDING)], sparse=True)
+        await self._records.create_index([("school_id", 1), ("kind", 1), ("student_id", 1)])
 
-    # Reference data: upserted whole by the journal.
+    async def reference_book(self, school_id: str) -> ReferenceBook | None:
+        """All of a school's reference data: a school's worth is small, one query is enough."""
+        school = await self._records.find_one({"_id": _id(school_id, ("school", school_id))})
+        if school is None:
+            return None
+        book = ReferenceBook(school=SchoolIn.model_validate(school["state"]))
+        sections: dict[str, dict[str, Any]] = {
+            "period": book.periods, "class": book.classes, "student": book.students,
+            "subject": book.subjects, "teacher": book.teachers,
+        }  # fmt: skip
+        cursor = self._records.find(
+            {"school_id": school_id, "kind": {"$in": list(REFERENCE_KINDS)}},
+            {"kind": 1, "record_id": 1, "state": 1},
+        )
+        async for doc in cursor:
+            model = REFERENCE_KINDS[doc["kind"]]
+            sections[doc["kind"]][doc["record_id"]] = model.model_validate(doc["state"])
+        return book
 
-    async def save_student(self, student: Student) -> None:
-        await self._save(self._students, student.school_id, student.student_id, asdict(student))
+    async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]:
+        ids = [_id(school_id, key) for key in set(keys)]
+        found = {}
+        async for doc in self._records.find({"_id": {"$in": ids}}):
+            found[doc["kind"], doc["record_id"]] = _stored(doc)
+        return found
 
-    async def save_subject(self, subject: Subject) -> None:
-        await self._save(self._subjects, subject.school_id, subject.subject_id, asdict(subject))
-
-    async def save_teacher(self, teacher: Teacher) -> None:
-        await self._save(self._teachers, teacher.school_id, teacher.teacher_id, asdict(teacher))
-
-    async def student(self, school_id: str, student_id: str) -> Student | None:
-        doc = await self._students.find_one({"_id": _key(school_id, student_id)}, {"_id": 0})
-        return Student(**doc) if doc else None
-
-    async def subject(self, school_id: str, subject_id: str) -> Subject | None:
-        doc = await self._subjects.find_one({"_id": _key(school_id, subject_id)}, {"_id": 0})
-        return Subject(**doc) if doc else None
-
-    async def teacher(self, school_id: str, teacher_id: str) -> Teacher | None:
-        doc = await self._teachers.find_one({"_id": _key(school_id, teacher_id)}, {"_id": 0})
-        return Teacher(**doc) if doc else None
-
-    async def _save(
-        self, collection: Any, school_id: str, record_id: str, fields: Document
-    ) -> None:
-        await collection.replace_one({"_id": _key(school_id, record_id)}, fields, upsert=True)
-
-    # Marks and the outbox.
-
-    async def add_mark(self, mark: Mark, event: MarkPosted) -> MarkOutcome:
-        try:
-            await self._marks.insert_one(
+    async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]:
+        """Write each change with its events; return the keys someone else changed first."""
+        conflicts: set[EntryKey] = set()
+        now = datetime.now(UTC)
+        new = [change for change in changes if change.before is None]
+        if new:
+            try:
+                await self._records.insert_many(
+                    [self._new_document(school_id, change, now) for change in new], ordered=False
+                )
+            except BulkWriteError as error:
+                for write_error in error.details["writeErrors"]:
+                    if write_error["code"] != DUPLICATE_KEY:
+                        raise
+                    conflicts.add(new[write_error["index"]].key)
+        for change in changes:
+            if change.before is None:
+                continue
+            result = await self._records.update_one(
+                {"_id": _id(school_id, change.key), "version": change.before.version},
                 {
-                    "_id": _key(mark.school_id, mark.mark_id),
-                    "mark": mark.fingerprint(),
-                    "accepted_at": datetime.now(UTC),
-                    # Orders the relay (an ObjectId grows within a process, unlike a ms clock):
-                    # one student's events leave in the order they came in.
-                    "outbox_seq": ObjectId(),
-                    "pending_events": [_outbox_entry(event)],
-                }
+                    "$set": {
+                        "state": change.after.state,
+                        "retracted": change.after.retracted,
+                        "version": change.after.version,
+                        "updated_at": now,
+                    },
+                    "$push": {"pending_events": {"$each": [_entry(e) for e in change.events]}},
+                    # Keeps its place in the relay's queue if events are already waiting.
+                    "$min": {"outbox_seq": ObjectId()},
+                },
             )
-        except DuplicateKeyError:
-            existing = await self._marks.find_one({"_id": _key(mark.school_id, mark.mark_id)})
-            if existing is not None and existing["mark"] == mark.fingerprint():
-                return "duplicate"
-            raise MarkConflictError(mark.mark_id) from None
-        return "accepted"
+            if result.matched_count == 0:
+                conflicts.add(change.key)
+        return conflicts
 
-    async def pending_events(self, limit: int = 100) -> list[tuple[str, Envelope[Any]]]:
-        """The oldest unpublished events, as (document id, event)."""
+    def _new_document(self, school_id: str, change: Change, now: datetime) -> Document:
+        return {
+            "_id": _id(school_id, change.key),
+            "school_id": school_id,
+            "kind": change.key[0],
+            "record_id": change.key[1],
+            "student_id": change.student_id,
+            "state": change.after.state,
+            "retracted": change.after.retracted,
+            "version": change.after.version,
+            "updated_at": now,
+            "pending_events": [_entry(event) for event in change.events],
+            # An ObjectId grows within a process, unlike a millisecond clock: one student's
+            # events leave in the order they came in.
+            "outbox_seq": ObjectId(),
+        }
+
+    async def records_of_student(self, school_id: str, student_id: str, kind: str) -> list[Stored]:
+        cursor = self._records.find(
+            {"school_id": school_id, "kind": kind, "student_id": student_id}
+        ).sort("_id", ASCENDING)
+        return [
+            Stored(doc["state"], doc.get("retracted", False), doc["version"])
+            async for doc in cursor
+        ]
+
+    # The outbox.
+
+    async def pending_events(self, limit: int) -> list[tuple[str, list[Envelope[Any]]]]:
+        """Records with unpublished events, oldest first, as (document id, its events)."""
         cursor = (
-            self._marks.find({"pending_events.0": {"$exists": True}}, {"pending_events": 1})
+            self._records.find({"outbox_seq": {"$exists": True}}, {"pending_events": 1})
             .sort("outbox_seq", ASCENDING)
             .limit(limit)
         )
-        found = []
-        async for doc in cursor:
-            for entry in doc["pending_events"]:
-                event_type = EVENTS_BY_TYPE[entry["type"]]
-                found.append((doc["_id"], event_type.model_validate(entry["event"])))
-        return found
+        return [
+            (doc["_id"], [_event(entry) for entry in doc["pending_events"]]) async for doc in cursor
+        ]
 
-    async def mark_published(self, document_id: str, event: Envelope[Any]) -> None:
-        # Events leave from the head of the list, so popping the head when it is this event is
-        # exact, and also works where FerretDB lacks `$pull` by condition.
-        await self._marks.update_one(
-            {"_id": document_id, "pending_events.0.event_id": str(event.event_id)},
-            {"$pop": {"pending_events": -1}},
+    async def mark_published(self, document_id: str, events: list[Envelope[Any]]) -> None:
+        """Take `events` out of the record's queue, keeping whatever arrived meanwhile.
+
+        One write by `_id` in the usual case: FerretDB uses no index for any other filter.
+        """
+        before = await self._records.find_one_and_update(
+            {"_id": document_id},
+            {"$set": {"pending_events": []}, "$unset": {"outbox_seq": ""}},
+            return_document=ReturnDocument.BEFORE,
         )
+        published = {str(event.event_id) for event in events}
+        arrived = [
+            e for e in (before or {}).get("pending_events", []) if e["event_id"] not in published
+        ]
+        while arrived:
+            # Rare: a correction came in between our read and our write. Put its events back
+            # in front of anything newer (FerretDB ignores `$position`, so set the whole list).
+            doc = await self._records.find_one({"_id": document_id})
+            assert doc is not None
+            result = await self._records.update_one(
+                {"_id": document_id, "version": doc["version"]},
+                {
+                    "$set": {"pending_events": arrived + doc["pending_events"]},
+                    "$min": {"outbox_seq": ObjectId()},
+                },
+            )
+            if result.matched_count:
+                break
+
+    async def outbox_backlog(self) -> int:
+        return await self._records.count_documents({"outbox_seq": {"$exists": True}})
 
 
-def _outbox_entry(event: Envelope[Any]) -> Document:
+def _event(entry: Document) -> Envelope[Any]:
+    return EVENTS_BY_TYPE[entry["type"]].model_validate(entry["event"])
+
+
+def _entry(event: Envelope[Any]) -> Document:
     return {
         "event_id": str(event.event_id),
         "type": event.type,
         "event": event.model_dump(mode="json"),
     }
+
+
+def _stored(doc: Document) -> Stored:
+    return Stored(doc["state"], doc.get("retracted", False), doc["version"])

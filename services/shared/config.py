@@ -7,7 +7,8 @@ from typing import Literal, Self
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_API_TOKEN = "vestnik-dev-token"
+# Signs the JWTs of a local stack; production refuses to start with it.
+DEV_JWT_SECRET = "vestnik-local-development-secret-not-for-production"
 
 
 class ServiceSettings(BaseSettings):
@@ -22,12 +23,12 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     kafka_partitions: int = 3
     kafka_replication_factor: int = 1
-    # Until per-role JWTs arrive (issue 3), one bearer token guards every endpoint.
-    api_token: SecretStr = SecretStr(DEV_API_TOKEN)
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     log_level: str = "INFO"
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:
-        if self.environment == "production" and self.api_token.get_secret_value() == DEV_API_TOKEN:
-            raise ValueError("VESTNIK_API_TOKEN must be set to a real secret in production")
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+            raise ValueError("VESTNIK_JWT_SECRET must be a real secret of 32+ characters")
         return self

@@ -1,43 +1,21 @@
-"""The HTTP side every service shares: health, metrics and bearer-token authorization."""
+"""The HTTP side every service shares: health, metrics and the AsyncAPI document."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import SecretStr
 
 HealthCheck = Callable[[], Awaitable[None]]
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require_token(token: SecretStr) -> Any:
-    """A dependency that answers 401 unless the request carries the service's bearer token."""
-
-    async def check(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        if credentials is None or not secrets.compare_digest(
-            credentials.credentials.encode(), token.get_secret_value().encode()
-        ):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                detail="missing or invalid bearer token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return Depends(check)
 
 
 def operations_router(
     registry: CollectorRegistry,
     checks: dict[str, HealthCheck],
     asyncapi: Callable[[], dict[str, Any]],
+    critical: set[str],
 ) -> APIRouter:
     """`/healthz` (each dependency checked), `/metrics` and `/asyncapi.json`; open, as probes,
     scrapers and documentation tools expect. None of them shows personal data."""
@@ -57,10 +35,13 @@ def operations_router(
                 results[name] = "ok"
             except Exception as error:  # any failure means unhealthy, whatever its type
                 results[name] = f"error: {type(error).__name__}"
-        healthy = all(result == "ok" for result in results.values())
-        if not healthy:
+        failed = {name for name, result in results.items() if result != "ok"}
+        if failed & critical:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return {"status": "ok" if healthy else "unavailable", "checks": results}
+            verdict = "unavailable"
+        else:
+            verdict = "degraded" if failed else "ok"
+        return {"status": verdict, "checks": results}
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -37,6 +37,8 @@ def create_broker(
         acks="all",
         enable_idempotence=True,
         graceful_timeout=10.0,
+        # A send to an unreachable broker fails after this, so callers notice an outage soon.
+        request_timeout_ms=15_000,
         logger=logging.getLogger(f"vestnik.{service}.kafka"),
     )
     broker.add_middleware(
@@ -127,11 +129,21 @@ class EventPublisher:
         }
 
     async def __call__(self, event: Envelope[Any]) -> None:
-        await self._publishers[type(event)].publish(
-            event,
-            key=event.key,
-            headers={"x-event-type": event.type, "x-event-version": str(event.version)},
-        )
+        await self.publish_all([event])
+
+    async def publish_all(self, events: list[Envelope[Any]]) -> None:
+        """Send all, then wait for every acknowledgement: the producer batches them, and
+        each partition keeps the order they were given in."""
+        pending = [
+            await self._publishers[type(event)].publish(
+                event,
+                key=event.key,
+                headers={"x-event-type": event.type, "x-event-version": str(event.version)},
+                no_confirm=True,
+            )
+            for event in events
+        ]
+        await asyncio.gather(*pending)
 
 
 async def ensure_topics(

@@ -6,7 +6,7 @@ Built by each service's composition root (`app.py`), never at import time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ class Runtime:
     mongo: AsyncMongoClient[Document]
     publish: EventPublisher
     registry: CollectorRegistry
+    connected: bool = False
 
     @classmethod
     def build(
@@ -56,38 +57,58 @@ class Runtime:
     def database(self, name: str) -> AsyncDatabase[Document]:
         return self.mongo[name]
 
-    def operations_router(self) -> APIRouter:
+    def operations_router(self, *, kafka_optional: bool = False) -> APIRouter:
+        """`kafka_optional`: the service keeps working without Kafka (it queues), so Kafka
+        being away makes it degraded, not unavailable."""
+
         def asyncapi() -> dict[str, Any]:
             document = AsyncAPI(self.broker, title=f"Vestnik {self.service}", version="1")
             jsonable: dict[str, Any] = document.to_specification().to_jsonable()
             return jsonable
 
-        return operations_router(self.registry, self.health_checks(), asyncapi)
+        critical = {"mongo"} if kafka_optional else {"mongo", "kafka"}
+        return operations_router(self.registry, self.health_checks(), asyncapi, critical)
 
     def health_checks(self) -> dict[str, HealthCheck]:
         async def mongo() -> None:
             await self.mongo.admin.command("ping")
 
         async def kafka() -> None:
-            if not await self.broker.ping(timeout=2.0):
+            if not self.connected or not await self.broker.ping(timeout=2.0):
                 raise ConnectionError("Kafka did not answer")
 
         return {"mongo": mongo, "kafka": kafka}
 
-    @asynccontextmanager
-    async def running(self, *events: type[Envelope[Any]]) -> AsyncIterator[None]:
-        """Create the topics of the events the service reads and writes, start the subscribers;
-        undo it all on exit."""
-        if events:
+    async def connect_kafka(self, *events: type[Envelope[Any]]) -> None:
+        """Create the topics of `events` and start the broker; call again after a failure."""
+        if self.connected:
+            return
+        try:
             await ensure_topics(
                 self.settings.kafka_bootstrap,
                 [self.topics.of(event) for event in events],
                 partitions=self.settings.kafka_partitions,
                 replication_factor=self.settings.kafka_replication_factor,
             )
-        await self.broker.start()
+            await self.broker.start()
+        except Exception:
+            with suppress(Exception):
+                await self.broker.stop()
+            raise
+        self.connected = True
+
+    @asynccontextmanager
+    async def running(
+        self, *events: type[Envelope[Any]], kafka_at_start: bool = True
+    ) -> AsyncIterator[None]:
+        """Connect to Kafka (creating the topics of the events the service reads and writes)
+        and start the subscribers; undo it all on exit. Without `kafka_at_start` the service
+        starts anyway and connects later (`connect_kafka`)."""
+        if kafka_at_start:
+            await self.connect_kafka(*events)
         try:
             yield
         finally:
-            await self.broker.stop()
+            if self.connected:
+                await self.broker.stop()
             await self.mongo.close()

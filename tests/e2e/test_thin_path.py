@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from schemas import NotificationRequested, NotificationSent, Topics
 from tests.conftest import AUTH
 from tests.kafka_tools import eventually, produce_raw, read_topic
-from tests.school import a_mark, load_grades_reference, load_guardians
+from tests.school import a_mark, load_grades_reference, load_guardians, post_journal
 from tests.servers import Servers
 from tests.services import running
 
@@ -90,10 +90,8 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
         await load_grades_reference(grades)
         await load_guardians(consent, *GUARDIANS)
 
-        response = await grades.post(
-            "/v1/marks", json=a_mark("m-e2e", comment="Отлично!"), headers=AUTH
-        )
-        assert response.status_code == 202
+        response = await post_journal(grades, a_mark("m-e2e", comment="Отлично!"))
+        assert response.json()["summary"]["accepted"] == 1
 
         async def mail() -> list[EmailMessage]:
             return received(mail_dir)
@@ -106,7 +104,7 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
         assert "Комментарий учителя: Отлично!" in text
 
         # The digest's weekly view took the same event.
-        week = await digest.get("/v1/students/st-1/weeks/2026-W48", headers=AUTH)
+        week = await digest.get("/v1/schools/school-1/students/st-1/weeks/2026-W48", headers=AUTH)
         assert [mark["mark_id"] for mark in week.json()["marks"]] == ["m-e2e"]
 
         # The notifier reported the send, with the Message-ID the SMTP server saw.

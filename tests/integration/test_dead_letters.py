@@ -23,7 +23,9 @@ async def test_garbage_is_dead_lettered_and_the_next_event_is_processed(
         )
 
         async def week_has_the_valid_mark() -> list[str]:
-            response = await digest.get("/v1/students/st-1/weeks/2026-W48", headers=AUTH)
+            response = await digest.get(
+                "/v1/schools/school-1/students/st-1/weeks/2026-W48", headers=AUTH
+            )
             return [mark["mark_id"] for mark in response.json()["marks"]]
 
         assert await eventually(week_has_the_valid_mark) == ["m-after-garbage"]

@@ -1,82 +1,177 @@
-"""The grades service on the real broker and database: accepted marks become events, once."""
+"""The grades service on the real broker and database."""
 
 from __future__ import annotations
 
 from pymongo import AsyncMongoClient
 
-from schemas import MarkPosted, Topics
-from tests.conftest import AUTH
-from tests.kafka_tools import read_topic
-from tests.school import a_mark, load_grades_reference
+from schemas import MarkEvent, MarkPosted, Topics
+from schemas.journal import FinalMarkEvent
+from tests.conftest import AUTH, bearer
+from tests.kafka_tools import eventually, read_topic
+from tests.school import SCHOOL, a_mark, load_grades_reference, post_journal
 from tests.servers import Servers
 from tests.services import running
 
+FINAL_MARKS = "journal.final-marks.v1"
 
-async def test_a_posted_mark_is_published_once_even_when_resent(
+
+async def test_a_batch_of_1000_with_3_bad_items_publishes_997_events_once(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    items = [a_mark(f"m-{n:04d}", student_id=("st-1", "st-2")[n % 2]) for n in range(1000)]
+    items[10]["value"] = "6"
+    items[500]["lesson_date"] = "вчера"
+    items[999]["student_id"] = "ghost"
+    async with running("grades", run_id, **service_env) as grades:
+        await load_grades_reference(grades)
+        first = await post_journal(grades, *items)
+        again = await post_journal(grades, *items)
+        records = await read_topic(
+            servers.kafka_bootstrap, topics.of(MarkPosted), at_least=997, settle=2.0
+        )
+
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["summary"]["accepted"] == 997
+    assert body["summary"]["rejected"] == 3
+    rejected = {
+        i["index"]: i["errors"][0]["field"] for i in body["items"] if i["status"] == "rejected"
+    }
+    assert rejected == {10: "value", 500: "lesson_date", 999: "student_id"}
+    assert again.json()["summary"]["duplicate"] == 997
+    assert again.json()["summary"]["accepted"] == 0
+
+    events = [MarkPosted.model_validate_json(record.value) for record in records]
+    assert len(events) == 997
+    assert len({event.payload.mark_id for event in events}) == 997
+    # Keyed by student: each student's marks sit on one partition, in the order sent.
+    for student in ("st-1", "st-2"):
+        partitions = {r.partition for r in records if r.key == student.encode()}
+        assert len(partitions) == 1
+        sent = [e.payload.mark_id for e in events if e.payload.student_id == student]
+        assert sent == sorted(sent)
+
+
+async def test_corrections_and_retractions_are_events_of_their_own(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
 ) -> None:
     async with running("grades", run_id, **service_env) as grades:
         await load_grades_reference(grades)
-        first = await grades.post("/v1/marks", json=a_mark("m-1"), headers=AUTH)
-        again = await grades.post("/v1/marks", json=a_mark("m-1"), headers=AUTH)
-        assert (first.status_code, first.json()) == (202, {"status": "accepted"})
-        assert (again.status_code, again.json()) == (202, {"status": "duplicate"})
-
-        records = await read_topic(
-            servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1, settle=2.0
+        await post_journal(grades, a_mark("m-1", value="3"))
+        corrected = await post_journal(grades, a_mark("m-1", value="4"))
+        retracted = await post_journal(
+            grades, {"kind": "mark_retraction", "mark_id": "m-1", "reason": "ошибка"}
         )
-    assert len(records) == 1
-    event = MarkPosted.model_validate_json(records[0].value)
-    assert records[0].key == b"st-1"
-    assert event.payload.mark_id == "m-1"
-    assert event.payload.subject_name == "Математика"
-    assert event.payload.student_name == "Иванов Иван"
+        marks = await grades.get(f"/v1/schools/{SCHOOL}/students/st-1/marks", headers=AUTH)
+        records = await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=3)
 
-    # The outbox entry left the stored mark once it was published (read back from the store).
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongo_url)
-    try:
-        stored = await client[f"{run_id}_grades"]["marks"].find_one({"_id": "school-1/m-1"})
-    finally:
-        await client.close()
-    assert stored is not None
-    assert stored["pending_events"] == []
+    assert corrected.json()["items"][0]["status"] == "corrected"
+    assert retracted.json()["items"][0]["status"] == "retracted"
+    events = [_mark_event(record.value) for record in records]
+    assert [e.type for e in events] == ["MarkPosted", "MarkCorrected", "MarkRetracted"]
+    assert len({e.correlation_id for e in events}) == 3
+    assert marks.json()[0]["value"] == "4" and marks.json()[0]["retracted"] is True
 
 
-async def test_bad_input_is_refused_with_the_field_named(
+async def test_a_deferred_final_mark_then_its_value_keep_when_they_were_obtained(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    final = {"kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-1",
+             "subject_id": "math", "period_id": "q2"}  # fmt: skip
+    async with running("grades", run_id, **service_env) as grades:
+        await load_grades_reference(grades)
+        await post_journal(grades, {**final, "deferred_until": "2027-01-20",
+                                    "obtained_at": "2026-12-26T14:00:00+03:00"})  # fmt: skip
+        await post_journal(grades, {**final, "value": "4",
+                                    "obtained_at": "2027-01-18T10:30:00+03:00"})  # fmt: skip
+        records = await read_topic(servers.kafka_bootstrap, f"{run_id}.{FINAL_MARKS}", at_least=2)
+
+    deferred, posted = (_final_event(record.value) for record in records)
+    assert deferred.type == "FinalMarkDeferred"
+    assert deferred.payload.obtained_at.isoformat() == "2026-12-26T14:00:00+03:00"
+    assert posted.type == "FinalMarkPosted"
+    assert posted.payload.value == "4"
+    assert posted.payload.obtained_at.isoformat() == "2027-01-18T10:30:00+03:00"
+
+
+async def test_roles_and_schools_are_enforced(service_env: dict[str, object], run_id: str) -> None:
+    async with running("grades", run_id, **service_env) as grades:
+        await load_grades_reference(grades)
+        teacher = bearer("teacher", person_id="t-1")
+        own = await post_journal(grades, a_mark("m-own"), headers=teacher)
+        other_class = await post_journal(
+            grades, a_mark("m-x", student_id="st-3", subject_id="russian"), headers=teacher
+        )
+        no_token = await post_journal(grades, a_mark("m-y"), headers={})
+        bad_token = await post_journal(grades, a_mark("m-y"), headers={"Authorization": "Bearer x"})
+        other_school = bearer("journal", school_id="school-2")
+        write_b = await post_journal(grades, a_mark("m-z"), headers=other_school)
+        read_b = await grades.get(f"/v1/schools/{SCHOOL}/students/st-1/marks", headers=other_school)
+        read_missing = await grades.get(
+            f"/v1/schools/{SCHOOL}/students/ghost/marks", headers=other_school
+        )
+        teacher_reference = await grades.put(
+            f"/v1/schools/{SCHOOL}/subjects/art", json={"name": "ИЗО"}, headers=teacher
+        )
+
+    assert own.status_code == 200 and own.json()["items"][0]["status"] == "accepted"
+    assert other_class.status_code == 403
+    assert (no_token.status_code, bad_token.status_code) == (401, 401)
+    assert (write_b.status_code, read_b.status_code, read_missing.status_code) == (403, 403, 403)
+    assert read_b.json() == read_missing.json()  # a foreign school learns nothing
+    assert teacher_reference.status_code == 403
+
+
+async def test_reference_and_validation_errors_are_clear(
     service_env: dict[str, object], run_id: str
 ) -> None:
     async with running("grades", run_id, **service_env) as grades:
+        unregistered = await post_journal(grades, a_mark("m-1"))
         await load_grades_reference(grades)
-        unknown = await grades.post(
-            "/v1/marks", json=a_mark("m-2", student_id="ghost"), headers=AUTH
+        unknown_class = await grades.put(
+            f"/v1/schools/{SCHOOL}/students/st-9", json={"name": "Новый", "class_id": "9z"},
+            headers=AUTH,
+        )  # fmt: skip
+        typo = await grades.put(
+            f"/v1/schools/{SCHOOL}/classes/7a", json={"name": "7А", "education_level": "high"},
+            headers=AUTH,
+        )  # fmt: skip
+        unchanged = await grades.put(
+            f"/v1/schools/{SCHOOL}/subjects/math", json={"name": "Математика"}, headers=AUTH
         )
-        bad_value = await grades.post("/v1/marks", json=a_mark("m-3", value="6"), headers=AUTH)
-        conflict_first = await grades.post("/v1/marks", json=a_mark("m-4"), headers=AUTH)
-        conflict = await grades.post("/v1/marks", json=a_mark("m-4", value="3"), headers=AUTH)
-        no_token = await grades.post("/v1/marks", json=a_mark("m-5"))
-        wrong_token = await grades.post(
-            "/v1/marks", json=a_mark("m-5"), headers={"Authorization": "Bearer guess"}
-        )
+        too_big = await post_journal(grades, *[a_mark(f"m-{n}") for n in range(1001)])
 
-    assert unknown.status_code == 422
-    assert unknown.json()["detail"][0]["loc"] == ["body", "student_id"]
-    assert bad_value.status_code == 422
-    assert bad_value.json()["detail"][0]["loc"] == ["body", "value"]
-    assert conflict_first.status_code == 202
-    assert conflict.status_code == 409
-    assert no_token.status_code == 401
-    assert wrong_token.status_code == 401
+    assert unregistered.status_code == 404
+    assert "PUT /v1/schools/school-1" in unregistered.json()["detail"]
+    assert unknown_class.status_code == 422
+    assert unknown_class.json()["detail"][0]["loc"] == ["body", "class_id"]
+    assert typo.status_code == 422
+    assert typo.json()["detail"][0]["loc"] == ["body", "education_level"]
+    assert unchanged.json() == {"status": "unchanged"}
+    assert too_big.status_code == 422
+    assert too_big.json()["detail"][0]["loc"] == ["body", "items"]
 
 
-async def test_health_and_metrics_are_served(service_env: dict[str, object], run_id: str) -> None:
+async def test_the_outbox_is_empty_once_published(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongo_url)
+    records = client[f"{run_id}_grades"]["records"]
+
+    async def outbox_empty() -> bool:
+        return await records.count_documents({"outbox_seq": {"$exists": True}}) == 0
+
     async with running("grades", run_id, **service_env) as grades:
-        health = await grades.get("/healthz")
-        metrics = await grades.get("/metrics")
-        openapi = await grades.get("/openapi.json")
-    assert health.json() == {"status": "ok", "checks": {"mongo": "ok", "kafka": "ok"}}
-    assert metrics.status_code == 200
-    assert "text/plain" in metrics.headers["content-type"]
-    assert "/v1/marks" in openapi.json()["paths"]
+        await load_grades_reference(grades)
+        await post_journal(grades, a_mark("m-1"))
+        await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1)
+        await eventually(outbox_empty)
+        assert await records.count_documents({"pending_events.0": {"$exists": True}}) == 0
+        health = (await grades.get("/healthz")).json()
+        metrics = (await grades.get("/metrics")).text
+    await client.close()
+    assert health == {"status": "ok", "checks": {"mongo": "ok", "kafka": "ok"}}
+    assert 'vestnik_grades_events_published_total{type="MarkPosted"} 1.0' in metrics
 
 
 async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produces(
@@ -86,5 +181,16 @@ async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produc
         document = (await consent.get("/asyncapi.json")).json()
     channels = {channel["address"] for channel in document["channels"].values()}
     assert channels == {f"{run_id}.journal.marks.v1", f"{run_id}.notify.requests.v1"}
-    assert "MarkPosted" in document["components"]["schemas"]
     assert "NotificationRequested" in document["components"]["schemas"]
+
+
+def _mark_event(raw: bytes) -> MarkEvent:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(MarkEvent).validate_json(raw)  # type: ignore[no-any-return]
+
+
+def _final_event(raw: bytes) -> FinalMarkEvent:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(FinalMarkEvent).validate_json(raw)  # type: ignore[no-any-return]

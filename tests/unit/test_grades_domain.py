@@ -1,85 +1,179 @@
+"""The journal's rules: duplicates, corrections, retractions, references, a teacher's reach."""
+
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
-from services.grades.domain import (
-    Mark,
-    MarkConflictError,
-    Student,
-    Subject,
-    Teacher,
-    UnknownReferenceError,
-    post_mark,
+from schemas import FinalMarkDeferred, FinalMarkPosted, MarkCorrected, MarkPosted, MarkRetracted
+from services.grades.domain import Decision, Stored, decide, teacher_may_record
+from services.grades.facts import ReferenceBook
+from services.grades.items import (
+    AssignmentIn,
+    ClassIn,
+    JournalItem,
+    PeriodIn,
+    SchoolIn,
+    StudentIn,
+    SubjectIn,
+    TeacherIn,
+    parse_item,
 )
-from tests.fakes import FakeGradesStore
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+OBTAINED = "2026-12-26T14:00:00+03:00"
 
 
-@pytest.fixture
-def store() -> FakeGradesStore:
-    store = FakeGradesStore()
-    store.students["s1", "st-1"] = Student("st-1", "s1", "Иванов Иван", "5А")
-    store.subjects["s1", "math"] = Subject("math", "s1", "Математика")
-    store.teachers["s1", "t-1"] = Teacher("t-1", "s1", "Петрова Анна Сергеевна")
-    return store
+def a_book(**school: Any) -> ReferenceBook:
+    return ReferenceBook(
+        school=SchoolIn(name="Школа № 1", **school),
+        periods={"q2": PeriodIn(name="2 четверть", period_kind="quarter",
+                                school_year="2026/2027", starts_on=date(2026, 11, 5),
+                                ends_on=date(2026, 12, 28))},
+        classes={"5a": ClassIn(name="5А", education_level="basic")},
+        students={"st-1": StudentIn(name="Иванов Иван", class_id="5a")},
+        subjects={"math": SubjectIn(name="Математика")},
+        teachers={"t-1": TeacherIn(name="Петрова Анна Сергеевна",
+                                   assignments=(AssignmentIn(class_id="5a", subject_id="math"),))},
+    )  # fmt: skip
 
 
-def a_mark(**changes: object) -> Mark:
-    fields: dict[str, object] = {
-        "mark_id": "m-1",
-        "school_id": "s1",
-        "student_id": "st-1",
-        "subject_id": "math",
-        "teacher_id": "t-1",
-        "lesson_date": date(2026, 11, 27),
-        "value": "4",
-        "work_type": "самостоятельная работа",
-        "weight": 1.0,
-    }
-    return Mark(**{**fields, **changes})  # type: ignore[arg-type]
+def item(**fields: Any) -> JournalItem:
+    parsed = parse_item(fields)
+    assert not isinstance(parsed, list), parsed
+    return parsed
 
 
-async def test_an_accepted_mark_carries_the_names_a_notification_needs(
-    store: FakeGradesStore,
-) -> None:
-    assert await post_mark(a_mark(), store=store) == "accepted"
-    [event] = store.outbox
-    assert event.payload.student_name == "Иванов Иван"
-    assert event.payload.subject_name == "Математика"
-    assert event.payload.teacher_name == "Петрова Анна Сергеевна"
-    assert event.payload.class_name == "5А"
-    assert event.producer == "grades"
+def mark(**changes: Any) -> JournalItem:
+    return item(**{
+        "kind": "mark", "mark_id": "m-1", "student_id": "st-1", "subject_id": "math",
+        "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "4",
+        "work_type": "самостоятельная работа", **changes,
+    })  # fmt: skip
 
 
-async def test_the_same_mark_again_is_a_duplicate_and_publishes_nothing(
-    store: FakeGradesStore,
-) -> None:
-    await post_mark(a_mark(), store=store)
-    assert await post_mark(a_mark(), store=store) == "duplicate"
-    assert len(store.outbox) == 1
+def final(**changes: Any) -> JournalItem:
+    return item(**{
+        "kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-1",
+        "subject_id": "math", "period_id": "q2", "obtained_at": OBTAINED, **changes,
+    })  # fmt: skip
 
 
-async def test_other_content_under_a_known_id_is_a_conflict(store: FakeGradesStore) -> None:
-    await post_mark(a_mark(), store=store)
-    with pytest.raises(MarkConflictError):
-        await post_mark(a_mark(value="5"), store=store)
+def run(
+    entry: JournalItem, stored: Stored | None = None, book: ReferenceBook | None = None
+) -> Decision:
+    return decide(entry, stored, book or a_book(), school_id="s1", now=NOW,
+                  correlation_id=uuid.uuid4())  # fmt: skip
+
+
+def test_a_new_mark_is_posted_with_every_name_a_notification_needs() -> None:
+    decision = run(mark())
+    assert decision.outcome == "accepted"
+    [event] = decision.events
+    assert isinstance(event, MarkPosted)
+    payload = event.payload
+    assert (payload.student_name, payload.class_name) == ("Иванов Иван", "5А")
+    assert (payload.subject_name, payload.teacher_name) == ("Математика", "Петрова Анна Сергеевна")
+    assert event.key == b"st-1"
+
+
+def test_the_same_mark_again_is_a_duplicate() -> None:
+    first = run(mark())
+    again = run(mark(), first.new_state)
+    assert (again.outcome, again.events, again.new_state) == ("duplicate", (), None)
+
+
+def test_new_content_under_a_known_id_is_a_correction_naming_the_old_value() -> None:
+    first = run(mark(value="4"))
+    corrected = run(mark(value="5"), first.new_state)
+    assert corrected.outcome == "corrected"
+    [event] = corrected.events
+    assert isinstance(event, MarkCorrected)
+    assert (event.payload.previous_value, event.payload.value) == ("4", "5")
+    assert corrected.new_state is not None and corrected.new_state.version == 2
+
+
+def test_a_retraction_is_its_own_event_and_happens_once() -> None:
+    posted = run(mark()).new_state
+    retraction = item(kind="mark_retraction", mark_id="m-1", reason="ошибочно")
+    retracted = run(retraction, posted)
+    assert retracted.outcome == "retracted"
+    [event] = retracted.events
+    assert isinstance(event, MarkRetracted)
+    assert (event.payload.value, event.payload.reason) == ("4", "ошибочно")
+    assert run(retraction, retracted.new_state).outcome == "duplicate"
+    # Sent again after its retraction, the mark is posted anew.
+    assert run(mark(), retracted.new_state).events[0].type == "MarkPosted"
+
+
+def test_retracting_an_unknown_mark_is_rejected() -> None:
+    decision = run(item(kind="mark_retraction", mark_id="ghost"))
+    assert decision.outcome == "rejected"
+    assert decision.errors[0].field == "mark_id"
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
+    ("entry", "field"),
     [
-        ({"student_id": "nobody"}, "student_id"),
-        ({"subject_id": "latin"}, "subject_id"),
-        ({"teacher_id": "t-9"}, "teacher_id"),
-        # A student of another school is as unknown as one who does not exist.
-        ({"school_id": "s2"}, "student_id"),
+        (mark(student_id="nobody"), "student_id"),
+        (mark(subject_id="latin"), "subject_id"),
+        (mark(teacher_id="t-9"), "teacher_id"),
+        (item(kind="absence", absence_id="a-1", student_id="st-1", subject_id="math",
+              lesson_date="2026-11-27", code="XYZ"), "code"),
+        (final(period_id="q9", value="5"), "period_id"),
+        (final(deferred_until="2026-12-01"), "deferred_until"),
     ],
-)
-async def test_unknown_references_name_their_field(
-    store: FakeGradesStore, changes: dict[str, object], field: str
-) -> None:
-    with pytest.raises(UnknownReferenceError) as raised:
-        await post_mark(a_mark(**changes), store=store)
-    assert raised.value.field == field
-    assert store.outbox == []
+)  # fmt: skip
+def test_items_that_do_not_fit_the_school_name_their_field(entry: JournalItem, field: str) -> None:
+    decision = run(entry)
+    assert decision.outcome == "rejected"
+    assert [error.field for error in decision.errors] == [field]
+    assert decision.events == ()
+
+
+def test_the_mark_scale_is_a_school_setting() -> None:
+    pass_fail_only = a_book(mark_values=("зачёт", "незачёт"))
+    assert run(mark(value="5"), book=pass_fail_only).errors[0].field == "value"
+    assert run(mark(value="зачёт"), book=pass_fail_only).outcome == "accepted"
+
+
+def test_absence_codes_come_from_the_school() -> None:
+    absence = item(kind="absence", absence_id="a-1", student_id="st-1", subject_id="math",
+                   lesson_date="2026-11-27", code="Б")  # fmt: skip
+    [event] = run(absence).events
+    assert event.payload.code_label == "болезнь"
+
+
+def test_a_deferred_final_mark_and_its_later_value_carry_when_obtained() -> None:
+    deferred = run(final(deferred_until="2027-01-20"))
+    [first] = deferred.events
+    assert isinstance(first, FinalMarkDeferred)
+    assert first.payload.deferred_until == date(2027, 1, 20)
+    later = run(final(value="4", obtained_at="2027-01-18T10:00:00+03:00"), deferred.new_state)
+    [second] = later.events
+    assert isinstance(second, FinalMarkPosted)
+    assert second.payload.value == "4"
+    assert second.payload.previous_value is None
+    assert second.payload.obtained_at.isoformat() == "2027-01-18T10:00:00+03:00"
+    assert second.payload.period_name == "2 четверть"
+
+
+def test_a_final_mark_is_either_a_value_or_deferred() -> None:
+    both = parse_item({"kind": "final_mark", "final_mark_id": "f", "student_id": "st-1",
+                       "subject_id": "math", "period_id": "q2", "obtained_at": OBTAINED,
+                       "value": "5", "deferred_until": "2027-01-20"})  # fmt: skip
+    assert isinstance(both, list) and both[0].field == "value"
+
+
+def test_a_teacher_records_only_their_own_classes_subjects_and_marks() -> None:
+    book = a_book()
+    book.students["st-9"] = StudentIn(name="Чужой Ученик", class_id="6b")
+    book.teachers["t-2"] = TeacherIn(name="Другой Учитель")
+    assert teacher_may_record("t-1", mark(), None, book)
+    assert not teacher_may_record("t-1", mark(student_id="st-9"), None, book)
+    assert not teacher_may_record("t-1", mark(teacher_id="t-2"), None, book)
+    assert not teacher_may_record("t-2", mark(teacher_id="t-2"), None, book)
+    assert not teacher_may_record("t-1", mark(student_id="nobody"), None, book)

@@ -21,11 +21,14 @@ def test_a_day_belongs_to_its_iso_week(day: date, week: str) -> None:
     assert iso_week(day) == week
 
 
-def test_production_refuses_the_development_token(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VESTNIK_ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="VESTNIK_API_TOKEN"):
+    with pytest.raises(ValidationError, match="VESTNIK_JWT_SECRET"):
         GradesSettings()
-    monkeypatch.setenv("VESTNIK_API_TOKEN", "a-real-secret")
+    monkeypatch.setenv("VESTNIK_JWT_SECRET", "short")
+    with pytest.raises(ValidationError, match="32"):
+        GradesSettings()
+    monkeypatch.setenv("VESTNIK_JWT_SECRET", "a-real-secret-that-is-long-enough-0123")
     assert GradesSettings().environment == "production"
 
 

@@ -1,0 +1,156 @@
+"""Recording what the journal sends: reference records and batches of journal items."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from schemas import Envelope
+from services.grades import facts
+from services.grades.domain import (
+    Change,
+    EntryKey,
+    Outcome,
+    Stored,
+    decide,
+    entry_key,
+    teacher_may_record,
+)
+from services.grades.facts import ReferenceBook, RejectedError
+from services.grades.items import FieldError, JournalItem, SchoolIn, parse_item
+
+ATTEMPTS = 3
+
+
+class GradesStore(Protocol):
+    async def reference_book(self, school_id: str) -> ReferenceBook | None: ...
+    async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]: ...
+    async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]: ...
+
+
+class SchoolNotRegisteredError(Exception):
+    """The journal must register the school (PUT) before anything else of it."""
+
+
+class ForbiddenItemsError(Exception):
+    """Items outside the caller's classes or subjects: the whole request is refused."""
+
+    def __init__(self, indexes: list[int]) -> None:
+        super().__init__(f"items {indexes} are outside this teacher's classes and subjects")
+        self.indexes = indexes
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    status: Outcome
+    id: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+
+async def record_batch(
+    school_id: str,
+    raw_items: list[Any],
+    *,
+    store: GradesStore,
+    now: datetime,
+    teacher_id: str | None = None,
+) -> list[ItemResult]:
+    """Record every valid item with its events; answer each item on its own.
+
+    `teacher_id` limits the batch to that teacher's classes and subjects.
+    """
+    book = await store.reference_book(school_id)
+    if book is None:
+        raise SchoolNotRegisteredError(school_id)
+    results: dict[int, ItemResult] = {}
+    items: dict[int, JournalItem] = {}
+    for index, raw in enumerate(raw_items):
+        parsed = parse_item(raw)
+        if isinstance(parsed, list):
+            results[index] = ItemResult(index, "rejected", errors=tuple(parsed))
+        else:
+            items[index] = parsed
+
+    correlation_id = uuid.uuid4()
+    todo = sorted(items)
+    for attempt in range(ATTEMPTS):
+        stored = await store.load(school_id, [entry_key(items[i]) for i in todo])
+        if teacher_id is not None and attempt == 0:
+            _authorize(teacher_id, items, stored, book)
+        working = dict(stored)
+        events: dict[EntryKey, list[Envelope[Any]]] = defaultdict(list)
+        for index in todo:
+            key = entry_key(items[index])
+            decision = decide(
+                items[index], working.get(key), book,
+                school_id=school_id, now=now, correlation_id=correlation_id,
+            )  # fmt: skip
+            results[index] = ItemResult(index, decision.outcome, key[1], decision.errors)
+            if decision.new_state is not None:
+                working[key] = decision.new_state
+                events[key].extend(decision.events)
+        changes = [
+            Change(key, stored.get(key), working[key], tuple(key_events),
+                   working[key].state.get("student_id"))
+            for key, key_events in events.items()
+        ]  # fmt: skip
+        conflicts = await store.save(school_id, changes)
+        # Someone changed these records between our read and our write: decide them again.
+        todo = [index for index in todo if entry_key(items[index]) in conflicts]
+        if not todo:
+            break
+    for index in todo:
+        reason = "changed concurrently by another request; send it again"
+        results[index] = ItemResult(
+            index, "rejected", errors=(FieldError(field="", reason=reason),)
+        )
+    return [results[index] for index in range(len(raw_items))]
+
+
+def _authorize(
+    teacher_id: str,
+    items: dict[int, JournalItem],
+    stored: dict[EntryKey, Stored],
+    book: ReferenceBook,
+) -> None:
+    forbidden = [
+        index
+        for index, item in items.items()
+        if not teacher_may_record(teacher_id, item, stored.get(entry_key(item)), book)
+    ]
+    if forbidden:
+        raise ForbiddenItemsError(forbidden)
+
+
+ReferenceOutcome = Literal["created", "updated", "unchanged"]
+
+
+async def put_reference(
+    school_id: str, kind: str, record_id: str, record: Any, *, store: GradesStore, now: datetime
+) -> ReferenceOutcome:
+    """Upsert one reference record; publish a change event only when its content changed."""
+    if isinstance(record, SchoolIn):
+        book = await store.reference_book(school_id) or ReferenceBook(school=record)
+    else:
+        found = await store.reference_book(school_id)
+        if found is None:
+            raise SchoolNotRegisteredError(school_id)
+        book = found
+    key = (kind, record_id)
+    for _ in range(ATTEMPTS):
+        before = (await store.load(school_id, [key])).get(key)
+        state = record.model_dump(mode="json")
+        context = facts.Context(book, school_id, now, uuid.uuid4())
+        event = facts.reference_event(kind, record_id, record, context)  # validates references
+        if before is not None and before.state == state:
+            return "unchanged"
+        after = Stored(state, version=before.version + 1 if before else 1)
+        student_id = record_id if kind == "student" else None
+        change = Change(key, before, after, (event,) if event else (), student_id)
+        if not await store.save(school_id, [change]):
+            return "created" if before is None else "updated"
+    raise RejectedError("", "changed concurrently by another request; send it again")

@@ -1,0 +1,110 @@
+"""Who is calling: bearer JWTs (HS256) carrying a role and the school the caller belongs to.
+
+One deployment serves many schools, so every token names its school, and every endpoint
+checks it before looking anything up: a foreign school is 403 whether the record exists or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, cast, get_args
+
+import jwt
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
+
+Role = Literal["journal", "teacher", "admin", "staff", "parent"]
+ALGORITHM = "HS256"
+ISSUER = "vestnik"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    school_id: str
+    # The teacher or guardian the token speaks for, where the role is one.
+    person_id: str | None = None
+
+
+class InvalidTokenError(Exception):
+    pass
+
+
+def issue_token(
+    secret: SecretStr,
+    *,
+    role: Role,
+    school_id: str,
+    subject: str | None = None,
+    person_id: str | None = None,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": subject or f"{role}:{school_id}",
+        "role": role,
+        "school_id": school_id,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if person_id is not None:
+        claims["person_id"] = person_id
+    return jwt.encode(claims, secret.get_secret_value(), algorithm=ALGORITHM)
+
+
+def decode_token(secret: SecretStr, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iss", "sub"]},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidTokenError(str(error)) from None
+    role, school_id = claims.get("role"), claims.get("school_id")
+    if role not in get_args(Role) or not isinstance(school_id, str) or not school_id:
+        raise InvalidTokenError("token lacks a valid role or school_id")
+    if role in ("teacher", "parent") and not claims.get("person_id"):
+        raise InvalidTokenError(f"a {role} token must name its person_id")
+    return Principal(claims["sub"], cast(Role, role), school_id, claims.get("person_id"))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def authenticated(secret: SecretStr) -> Any:
+    """A dependency yielding the caller's `Principal`; 401 without a valid token."""
+
+    async def principal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise _unauthorized("missing bearer token")
+        try:
+            return decode_token(secret, credentials.credentials)
+        except InvalidTokenError as error:
+            raise _unauthorized(f"invalid token: {error}") from None
+
+    return Depends(principal)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def forbidden(detail: str = "not allowed for this token") -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+def require(principal: Principal, school_id: str, roles: tuple[Role, ...]) -> None:
+    """403 unless the caller belongs to `school_id` with one of `roles`."""
+    if principal.school_id != school_id or principal.role not in roles:
+        raise forbidden()

@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from deploy.local.processes import ManagedProcess
+
 
 @dataclass(frozen=True)
 class Servers:
     kafka_bootstrap: str
     mongo_url: str
     origin: str
+    # The broker's process, where the tests may stop and restart it (the local stack).
+    kafka_process: ManagedProcess | None = None
 
 
 @contextmanager
@@ -63,9 +67,10 @@ def _local_stack() -> Iterator[Servers]:
     from deploy.local.stack import Layout, infrastructure
 
     layout = Layout.from_env()
-    wanted = {"kafka", "ferretdb"}
+    processes = {p.name: p for p in infrastructure(layout) if p.name in ("kafka", "ferretdb")}
     with ExitStack() as cleanup:
-        for process in infrastructure(layout):
-            if process.name in wanted and process.up().startswith("started"):
+        for process in processes.values():
+            if process.up().startswith("started"):
                 cleanup.callback(process.down)
-        yield Servers(layout.kafka_bootstrap, layout.mongo_url, "local stack")
+        kafka = processes["kafka"] if processes["kafka"].pid() is not None else None
+        yield Servers(layout.kafka_bootstrap, layout.mongo_url, "local stack", kafka)

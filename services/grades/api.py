@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -76,7 +76,7 @@ def grades_router(
     *,
     principal: Any,
     on_recorded: Callable[[], None],
-    kafka_reachable: Callable[[], bool],
+    kafka_reachable: Callable[[], Awaitable[bool]],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/schools/{school_id}", tags=["journal"])
 
@@ -169,7 +169,7 @@ def grades_router(
         return BatchOut(
             summary=summary,
             items=[ItemOut(**vars(result)) for result in results],
-            events="queued" if kafka_reachable() else "queued while Kafka is unreachable",
+            events="queued" if await kafka_reachable() else "queued while Kafka is unreachable",
         )
 
     @router.get("/students/{student_id}/marks", summary="A student's marks, as recorded")

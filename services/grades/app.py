@@ -12,10 +12,11 @@ from prometheus_client import Counter, Gauge
 from schemas.topics import EVENTS_BY_TOPIC
 from services.grades.api import grades_router
 from services.grades.config import Settings
-from services.grades.outbox import OutboxRelay
+from services.grades.outbox import BATCH_SIZE, OutboxRelay
 from services.grades.store import MongoGradesStore
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
+from services.shared.kafka import recently_published
 from services.shared.runtime import Runtime
 
 SERVICE = "grades"
@@ -40,6 +41,9 @@ def create_app(settings: Settings) -> FastAPI:
         store,
         runtime.publish.publish_all,
         connect=lambda: runtime.connect_kafka(*PUBLISHES),
+        recently_published=lambda: recently_published(
+            settings.kafka_bootstrap, sorted({runtime.topics.of(e) for e in PUBLISHES}), BATCH_SIZE
+        ),
         poll_seconds=settings.outbox_poll_seconds,
         on_published=lambda event: published.labels(event.type).inc(),
         on_backlog=backlog.set,
@@ -65,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
                 store,
                 principal=authenticated(settings.jwt_secret),
                 on_recorded=relay.wake,
-                kafka_reachable=lambda: relay.kafka_reachable,
+                kafka_reachable=runtime.kafka_reachable,
             ),
             runtime.operations_router(kafka_optional=True),
         ],

@@ -32,9 +32,10 @@ class OutboxRelay:
     def __init__(
         self,
         outbox: Outbox,
-        publish: Callable[[list[Envelope[Any]]], Awaitable[None]],
+        publish: Callable[[list[Envelope[Any]]], Awaitable[list[BaseException | None]]],
         *,
         connect: Callable[[], Awaitable[None]],
+        recently_published: Callable[[], Awaitable[set[str]]],
         poll_seconds: float,
         on_published: Callable[[Envelope[Any]], None] = lambda event: None,
         on_backlog: Callable[[int], None] = lambda size: None,
@@ -42,25 +43,40 @@ class OutboxRelay:
         self._outbox = outbox
         self._publish = publish
         self._connect = connect
+        self._recently_published = recently_published
+        self._in_doubt: set[str] | None = None
         self._poll_seconds = poll_seconds
         self._on_published = on_published
         self._on_backlog = on_backlog
         self._wake = asyncio.Event()
-        self.kafka_reachable = True
 
     def wake(self) -> None:
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of the oldest pending events; return how many there were."""
+        """Publish one batch of the oldest pending events; return how many records it held."""
         await self._connect()
+        if self._in_doubt is None:
+            # First pass since start: whatever a crashed predecessor published but did not
+            # record sits at the tail of the partitions; record it instead of sending it again.
+            self._in_doubt = await self._recently_published()
         batch = await self._outbox.pending_events(BATCH_SIZE)
-        if batch:
-            await self._publish([event for _, events in batch for event in events])
-            for document_id, events in batch:
+        to_send = [
+            e for _, events in batch for e in events if str(e.event_id) not in self._in_doubt
+        ]
+        failures = dict(
+            zip((e.event_id for e in to_send), await self._publish(to_send), strict=True)
+        )
+        failed = [error for error in failures.values() if error is not None]
+        for document_id, events in batch:
+            # A record is done only when all its events are out; the rest wait for a retry.
+            if all(failures.get(event.event_id) is None for event in events):
                 await self._outbox.mark_published(document_id, events)
                 for event in events:
                     self._on_published(event)
+        self._in_doubt.clear()
+        if failed:
+            raise failed[0]
         return len(batch)
 
     async def run(self) -> None:
@@ -69,12 +85,10 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 full = await self.publish_pending() == BATCH_SIZE
-                self.kafka_reachable = True
                 self._on_backlog(await self._outbox.outbox_backlog())
                 if full:
                     continue  # more may be waiting
             except Exception as error:  # Kafka or MongoDB away: keep the events, retry later
-                self.kafka_reachable = False
                 log.warning(
                     "outbox relay: %s: %s; retrying in %ss",
                     type(error).__name__, error, self._poll_seconds,

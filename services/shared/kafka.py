@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
@@ -129,21 +130,69 @@ class EventPublisher:
         }
 
     async def __call__(self, event: Envelope[Any]) -> None:
-        await self.publish_all([event])
+        [failure] = await self.publish_all([event])
+        if failure is not None:
+            raise failure
 
-    async def publish_all(self, events: list[Envelope[Any]]) -> None:
+    async def publish_all(self, events: list[Envelope[Any]]) -> list[BaseException | None]:
         """Send all, then wait for every acknowledgement: the producer batches them, and
-        each partition keeps the order they were given in."""
+        each partition keeps the order they were given in. Returns each send's failure."""
         pending = [
             await self._publishers[type(event)].publish(
                 event,
                 key=event.key,
-                headers={"x-event-type": event.type, "x-event-version": str(event.version)},
+                headers={
+                    "x-event-id": str(event.event_id),
+                    "x-event-type": event.type,
+                    "x-event-version": str(event.version),
+                },
                 no_confirm=True,
             )
             for event in events
         ]
-        await asyncio.gather(*pending)
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        return [result if isinstance(result, BaseException) else None for result in results]
+
+
+async def recently_published(
+    bootstrap: str, topics: list[str], depth: int, timeout: float = 30.0
+) -> set[str]:
+    """The event ids among the last `depth` records of each partition of `topics`.
+
+    A relay that crashed after publishing and before recording it finds its in-doubt events
+    here, at the tail, instead of publishing them a second time.
+    """
+    # Subscribing (without a group) is what loads the topics' partition metadata.
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return set()
+        consumer.unsubscribe()
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for partition in partitions:
+            consumer.seek(partition, max(ends[partition] - depth, 0))
+        seen: set[str] = set()
+        remaining = {p for p in partitions if ends[p] > 0}
+        deadline = asyncio.get_running_loop().time() + timeout
+        while remaining:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"could not read the tail of {sorted(map(str, remaining))}")
+            batches = await consumer.getmany(*remaining, timeout_ms=500)
+            for partition, records in batches.items():
+                for record in records:
+                    seen.update(v.decode() for k, v in record.headers or () if k == "x-event-id")
+                if records and records[-1].offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
+        return seen
+    finally:
+        await consumer.stop()
 
 
 async def ensure_topics(

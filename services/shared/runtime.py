@@ -74,10 +74,13 @@ class Runtime:
             await self.mongo.admin.command("ping")
 
         async def kafka() -> None:
-            if not self.connected or not await self.broker.ping(timeout=2.0):
+            if not await self.kafka_reachable():
                 raise ConnectionError("Kafka did not answer")
 
         return {"mongo": mongo, "kafka": kafka}
+
+    async def kafka_reachable(self) -> bool:
+        return self.connected and await self.broker.ping(timeout=1.0)
 
     async def connect_kafka(self, *events: type[Envelope[Any]]) -> None:
         """Create the topics of `events` and start the broker; call again after a failure."""

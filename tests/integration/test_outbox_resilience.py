@@ -1,0 +1,133 @@
+"""Nothing the journal handed over is lost or published twice: not when Kafka is away, not
+when the relay is killed in the middle of publishing. Both tests stop real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from deploy.local.stack import http_ok
+from schemas import MarkPosted, Topics
+from tests.conftest import AUTH, TEST_SECRET, free_port
+from tests.kafka_tools import eventually, read_topic
+from tests.school import a_mark, load_grades_reference, post_journal
+from tests.servers import Servers
+from tests.services import running
+
+
+def mark_ids(records: list) -> list[str]:  # type: ignore[type-arg]
+    return [MarkPosted.model_validate_json(record.value).payload.mark_id for record in records]
+
+
+async def test_marks_accepted_while_kafka_is_down_are_published_once_it_returns(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    kafka = servers.kafka_process
+    if kafka is None:
+        pytest.skip("needs a broker this session may stop and start (the local stack)")
+    async with running("grades", run_id, outbox_poll_seconds=0.5, **service_env) as grades:
+        await load_grades_reference(grades)
+        await post_journal(grades, a_mark("m-before"))
+        await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1)
+
+        await asyncio.to_thread(kafka.down)
+        try:
+            during = await post_journal(grades, *[a_mark(f"m-{n:02d}") for n in range(50)])
+            health = await grades.get("/healthz")
+        finally:
+            await asyncio.to_thread(kafka.up)
+
+        assert during.status_code == 200
+        assert during.json()["summary"]["accepted"] == 50
+        assert during.json()["events"] == "queued while Kafka is unreachable"
+        assert (health.status_code, health.json()["status"]) == (200, "degraded")
+        records = await read_topic(
+            servers.kafka_bootstrap, topics.of(MarkPosted), at_least=51, timeout=90, settle=3.0
+        )
+
+    ids = mark_ids(records)
+    assert sorted(ids) == sorted(["m-before", *[f"m-{n:02d}" for n in range(50)]])
+
+
+@pytest.fixture
+def grades_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[dict[str, object]]:
+    """The grades service as a real process of its own, which a test may kill."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "VESTNIK_KAFKA_BOOTSTRAP": servers.kafka_bootstrap,
+        "VESTNIK_MONGO_URL": servers.mongo_url,
+        "VESTNIK_TOPIC_PREFIX": f"{run_id}.",
+        "VESTNIK_GRADES_MONGO_DB": f"{run_id}_grades",
+        "VESTNIK_GRADES_PORT": str(port),
+        "VESTNIK_GRADES_OUTBOX_POLL_SECONDS": "0.5",
+        "VESTNIK_JWT_SECRET": TEST_SECRET.get_secret_value(),
+    }
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"grades-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "grades"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(process)
+        for _ in range(100):
+            if http_ok(f"http://127.0.0.1:{port}/healthz"):
+                return process
+            assert process.poll() is None, (tmp_path / f"grades-{len(started) - 1}.log").read_text()
+            subprocess.run(["sleep", "0.1"], check=True)
+        raise AssertionError("grades did not start")
+
+    yield {"start": start, "url": f"http://127.0.0.1:{port}"}
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+async def test_a_relay_killed_mid_publish_loses_nothing_and_duplicates_nothing(
+    servers: Servers,
+    grades_process: dict,
+    topics: Topics,
+    run_id: str,  # type: ignore[type-arg]
+) -> None:
+    first = grades_process["start"]()
+    async with httpx.AsyncClient(base_url=grades_process["url"], timeout=60) as grades:
+        await load_grades_reference(grades)
+        response = await post_journal(grades, *[a_mark(f"m-{n:04d}") for n in range(1000)])
+        assert response.json()["summary"]["accepted"] == 1000
+        # Kill it as soon as anything is out: it is then recording what it published.
+        await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1)
+        first.kill()
+        first.wait()
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongo_url)
+    records_collection = client[f"{run_id}_grades"]["records"]
+    pending = {"outbox_seq": {"$exists": True}}
+    try:
+        assert await records_collection.count_documents(pending) > 0, "killed too late to test"
+        grades_process["start"]()
+
+        async def outbox_empty() -> bool:
+            return await records_collection.count_documents(pending) == 0
+
+        await eventually(outbox_empty, timeout=120)
+    finally:
+        await client.close()
+    records = await read_topic(
+        servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1000, settle=3.0
+    )
+    ids = mark_ids(records)
+    assert len(ids) == 1000, f"{len(ids) - len(set(ids))} published twice"
+    assert set(ids) == {f"m-{n:04d}" for n in range(1000)}
+    assert AUTH  # the same token family the in-process tests use

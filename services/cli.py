@@ -6,6 +6,7 @@ import email
 import email.policy
 import os
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +15,9 @@ app = typer.Typer(no_args_is_help=True, help="Vestnik: school results to student
 stack_app = typer.Typer(no_args_is_help=True, help="Kafka, FerretDB and the SMTP/SMS sinks.")
 services_app = typer.Typer(no_args_is_help=True, help="The four services as background processes.")
 schemas_app = typer.Typer(no_args_is_help=True, help="The event contracts' JSON Schemas.")
+grades_app = typer.Typer(no_args_is_help=True, help="The journal's data exchange.")
 app.add_typer(stack_app, name="stack")
+app.add_typer(grades_app, name="grades")
 app.add_typer(services_app, name="services")
 app.add_typer(schemas_app, name="schemas")
 
@@ -138,6 +141,78 @@ def demo() -> None:
     from deploy.local.demo import run_demo
 
     run_demo()
+
+
+@grades_app.command("import")
+def grades_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, UTF-8.")],
+    school: Annotated[str, typer.Option(help="The school's id.")],
+    url: Annotated[str, typer.Option(envvar="VESTNIK_GRADES_URL")] = "http://127.0.0.1:8001",
+    token: Annotated[
+        str, typer.Option(envvar="VESTNIK_TOKEN", help="A journal or admin JWT.")
+    ] = "",
+    show_errors: Annotated[int, typer.Option(help="How many rejected rows to list.")] = 20,
+) -> None:
+    """Send a CSV of journal items (one per row; a `kind` column, `mark` by default)."""
+    import httpx
+
+    from services.grades.importer import ImportFailedError, count_rows, import_csv
+
+    if not token:
+        raise typer.BadParameter("give --token or set VESTNIK_TOKEN (see `vestnik token`)")
+    total = count_rows(file)
+    done = 0
+
+    def progress(rows: int) -> None:
+        # A line per batch: readable in a terminal and in a CI log alike.
+        nonlocal done
+        done += rows
+        typer.echo(f"  {done}/{total} rows sent ({done * 100 // max(total, 1)}%)", err=True)
+
+    typer.echo(f"importing {total} rows from {file} into school {school}", err=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        try:
+            report = import_csv(file, client=client, school_id=school, on_progress=progress)
+        except ImportFailedError as error:
+            typer.echo(f"\nstopped: {error}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(
+        f"{report.rows} rows: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+    )
+    for line, field, reason in report.errors[:show_errors]:
+        typer.echo(f"  line {line}: {field or 'row'}: {reason}")
+    if len(report.errors) > show_errors:
+        typer.echo(f"  … and {len(report.errors) - show_errors} more rejected rows")
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="journal, teacher, admin, staff or parent")],
+    school: Annotated[str, typer.Option(help="The school the token belongs to.")],
+    person: Annotated[str | None, typer.Option(help="Teacher or guardian id.")] = None,
+    hours: Annotated[int, typer.Option(help="Validity.")] = 12,
+) -> None:
+    """Issue a bearer token signed with VESTNIK_JWT_SECRET (for integrations and scripts)."""
+    from datetime import timedelta
+    from typing import cast
+
+    from pydantic import SecretStr
+
+    from services.shared.auth import Role, issue_token
+    from services.shared.config import DEV_JWT_SECRET
+
+    secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
+    typer.echo(
+        issue_token(
+            secret,
+            role=cast(Role, role),
+            school_id=school,
+            person_id=person,
+            ttl=timedelta(hours=hours),
+        )
+    )
 
 
 @schemas_app.command("export")

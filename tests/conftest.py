@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +16,7 @@ from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from deploy.local.sinks.smtp import smtp_sink
+from deploy.local.stack import http_ok
 from schemas import Topics
 from services.shared.auth import Role, issue_token
 from tests.servers import Servers, real_servers
@@ -86,3 +91,40 @@ def bearer(role: Role, school_id: str = "school-1", person_id: str | None = None
 
 
 AUTH = bearer("admin")
+
+
+@pytest.fixture
+def grades_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[dict[str, object]]:
+    """The grades service as a real process of its own, which a test may kill."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "VESTNIK_KAFKA_BOOTSTRAP": servers.kafka_bootstrap,
+        "VESTNIK_MONGO_URL": servers.mongo_url,
+        "VESTNIK_TOPIC_PREFIX": f"{run_id}.",
+        "VESTNIK_GRADES_MONGO_DB": f"{run_id}_grades",
+        "VESTNIK_GRADES_PORT": str(port),
+        "VESTNIK_GRADES_OUTBOX_POLL_SECONDS": "0.5",
+        "VESTNIK_JWT_SECRET": TEST_SECRET.get_secret_value(),
+    }
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra_env: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"grades-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "grades"],
+            env={**env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(process)
+        for _ in range(100):
+            if http_ok(f"http://127.0.0.1:{port}/healthz"):
+                return process
+            assert process.poll() is None, (tmp_path / f"grades-{len(started) - 1}.log").read_text()
+            subprocess.run(["sleep", "0.1"], check=True)
+        raise AssertionError("grades did not start")
+
+    yield {"start": start, "url": f"http://127.0.0.1:{port}"}
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)

@@ -54,6 +54,9 @@ def create_app(settings: Settings) -> FastAPI:
         await store.ensure_indexes()
         # The journal's writes must not wait for Kafka: the relay connects when it can.
         async with runtime.running(*PUBLISHES, kafka_at_start=False):
+            if not settings.relay_enabled:
+                yield
+                return
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
             yield
             relay_task.cancel()

@@ -8,3 +8,5 @@ class Settings(ServiceSettings):
     mongo_db: str = Field("vestnik_grades", validation_alias="VESTNIK_GRADES_MONGO_DB")
     # The relay also runs on every accepted write; polling only catches what a crash left behind.
     outbox_poll_seconds: float = Field(5.0, validation_alias="VESTNIK_GRADES_OUTBOX_POLL_SECONDS")
+    # Off for API-only replicas when the relay runs as a process of its own.
+    relay_enabled: bool = Field(True, validation_alias="VESTNIK_GRADES_RELAY")

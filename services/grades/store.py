@@ -14,6 +14,7 @@ from typing import Any
 from bson import ObjectId
 from pydantic import BaseModel
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -40,15 +41,19 @@ def _id(school_id: str, key: EntryKey) -> str:
 
 class MongoGradesStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        # Reference data apart from the journal's records: a batch reads all of the former.
+        self._references = db["references"]
         self._records = db["records"]
+        self._collections = (self._references, self._records)
 
     async def ensure_indexes(self) -> None:
-        await self._records.create_index([("outbox_seq", ASCENDING)], sparse=True)
+        for collection in self._collections:
+            await collection.create_index([("outbox_seq", ASCENDING)], sparse=True)
         await self._records.create_index([("school_id", 1), ("kind", 1), ("student_id", 1)])
 
     async def reference_book(self, school_id: str) -> ReferenceBook | None:
         """All of a school's reference data: a school's worth is small, one query is enough."""
-        school = await self._records.find_one({"_id": _id(school_id, ("school", school_id))})
+        school = await self._references.find_one({"_id": _id(school_id, ("school", school_id))})
         if school is None:
             return None
         book = ReferenceBook(school=SchoolIn.model_validate(school["state"]))
@@ -56,7 +61,7 @@ class MongoGradesStore:
             "period": book.periods, "class": book.classes, "student": book.students,
             "subject": book.subjects, "teacher": book.teachers,
         }  # fmt: skip
-        cursor = self._records.find(
+        cursor = self._references.find(
             {"school_id": school_id, "kind": {"$in": list(REFERENCE_KINDS)}},
             {"kind": 1, "record_id": 1, "state": 1},
         )
@@ -66,20 +71,30 @@ class MongoGradesStore:
         return book
 
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]:
-        ids = [_id(school_id, key) for key in set(keys)]
         found = {}
-        async for doc in self._records.find({"_id": {"$in": ids}}):
-            found[doc["kind"], doc["record_id"]] = _stored(doc)
+        for collection in self._collections:
+            ids = [_id(school_id, key) for key in set(keys) if self._of(key[0]) is collection]
+            if ids:
+                async for doc in collection.find({"_id": {"$in": ids}}):
+                    found[doc["kind"], doc["record_id"]] = _stored(doc)
         return found
+
+    def _of(self, kind: str) -> AsyncCollection[Document]:
+        return self._references if kind in REFERENCE_KINDS or kind == "school" else self._records
+
+    def _of_document(self, document_id: str) -> AsyncCollection[Document]:
+        return self._of(document_id.split("/")[1])
 
     async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]:
         """Write each change with its events; return the keys someone else changed first."""
         conflicts: set[EntryKey] = set()
         now = datetime.now(UTC)
-        new = [change for change in changes if change.before is None]
-        if new:
+        for collection in self._collections:
+            new = [c for c in changes if c.before is None and self._of(c.key[0]) is collection]
+            if not new:
+                continue
             try:
-                await self._records.insert_many(
+                await collection.insert_many(
                     [self._new_document(school_id, change, now) for change in new], ordered=False
                 )
             except BulkWriteError as error:
@@ -90,7 +105,7 @@ class MongoGradesStore:
         for change in changes:
             if change.before is None:
                 continue
-            result = await self._records.update_one(
+            result = await self._of(change.key[0]).update_one(
                 {"_id": _id(school_id, change.key), "version": change.before.version},
                 {
                     "$set": {
@@ -138,13 +153,19 @@ class MongoGradesStore:
 
     async def pending_events(self, limit: int) -> list[tuple[str, list[Envelope[Any]]]]:
         """Records with unpublished events, oldest first, as (document id, its events)."""
-        cursor = (
-            self._records.find({"outbox_seq": {"$exists": True}}, {"pending_events": 1})
-            .sort("outbox_seq", ASCENDING)
-            .limit(limit)
-        )
+        found = []
+        for collection in self._collections:
+            cursor = (
+                collection.find({"outbox_seq": {"$exists": True}})
+                .sort("outbox_seq", ASCENDING)
+                .limit(limit)
+            )
+            found.extend([doc async for doc in cursor])
+        # Merged in queue order: a student's StudentChanged leaves before their marks.
+        found.sort(key=lambda doc: doc["outbox_seq"])
         return [
-            (doc["_id"], [_event(entry) for entry in doc["pending_events"]]) async for doc in cursor
+            (doc["_id"], [_event(entry) for entry in doc["pending_events"]])
+            for doc in found[:limit]
         ]
 
     async def mark_published(self, document_id: str, events: list[Envelope[Any]]) -> None:
@@ -152,7 +173,8 @@ class MongoGradesStore:
 
         One write by `_id` in the usual case: FerretDB uses no index for any other filter.
         """
-        before = await self._records.find_one_and_update(
+        collection = self._of_document(document_id)
+        before = await collection.find_one_and_update(
             {"_id": document_id},
             {"$set": {"pending_events": []}, "$unset": {"outbox_seq": ""}},
             return_document=ReturnDocument.BEFORE,
@@ -164,9 +186,9 @@ class MongoGradesStore:
         while arrived:
             # Rare: a correction came in between our read and our write. Put its events back
             # in front of anything newer (FerretDB ignores `$position`, so set the whole list).
-            doc = await self._records.find_one({"_id": document_id})
+            doc = await collection.find_one({"_id": document_id})
             assert doc is not None
-            result = await self._records.update_one(
+            result = await collection.update_one(
                 {"_id": document_id, "version": doc["version"]},
                 {
                     "$set": {"pending_events": arrived + doc["pending_events"]},
@@ -177,7 +199,8 @@ class MongoGradesStore:
                 break
 
     async def outbox_backlog(self) -> int:
-        return await self._records.count_documents({"outbox_seq": {"$exists": True}})
+        pending = {"outbox_seq": {"$exists": True}}
+        return sum([await c.count_documents(pending) for c in self._collections])
 
 
 def _event(entry: Document) -> Envelope[Any]:

@@ -4,20 +4,12 @@ when the relay is killed in the middle of publishing. Both tests stop real proce
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from deploy.local.stack import http_ok
 from schemas import MarkPosted, Topics
-from tests.conftest import AUTH, TEST_SECRET, free_port
 from tests.kafka_tools import eventually, read_topic
 from tests.school import a_mark, load_grades_reference, post_journal
 from tests.servers import Servers
@@ -58,43 +50,6 @@ async def test_marks_accepted_while_kafka_is_down_are_published_once_it_returns(
     assert sorted(ids) == sorted(["m-before", *[f"m-{n:02d}" for n in range(50)]])
 
 
-@pytest.fixture
-def grades_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[dict[str, object]]:
-    """The grades service as a real process of its own, which a test may kill."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "VESTNIK_KAFKA_BOOTSTRAP": servers.kafka_bootstrap,
-        "VESTNIK_MONGO_URL": servers.mongo_url,
-        "VESTNIK_TOPIC_PREFIX": f"{run_id}.",
-        "VESTNIK_GRADES_MONGO_DB": f"{run_id}_grades",
-        "VESTNIK_GRADES_PORT": str(port),
-        "VESTNIK_GRADES_OUTBOX_POLL_SECONDS": "0.5",
-        "VESTNIK_JWT_SECRET": TEST_SECRET.get_secret_value(),
-    }
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"grades-{len(started)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "grades"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        started.append(process)
-        for _ in range(100):
-            if http_ok(f"http://127.0.0.1:{port}/healthz"):
-                return process
-            assert process.poll() is None, (tmp_path / f"grades-{len(started) - 1}.log").read_text()
-            subprocess.run(["sleep", "0.1"], check=True)
-        raise AssertionError("grades did not start")
-
-    yield {"start": start, "url": f"http://127.0.0.1:{port}"}
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=20)
-
-
 async def test_a_relay_killed_mid_publish_loses_nothing_and_duplicates_nothing(
     servers: Servers,
     grades_process: dict,
@@ -130,4 +85,3 @@ async def test_a_relay_killed_mid_publish_loses_nothing_and_duplicates_nothing(
     ids = mark_ids(records)
     assert len(ids) == 1000, f"{len(ids) - len(set(ids))} published twice"
     assert set(ids) == {f"m-{n:04d}" for n in range(1000)}
-    assert AUTH  # the same token family the in-process tests use

@@ -46,7 +46,10 @@ func main() {
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Handler:  "sqlite",
 		// The SQLite backend wants an existing directory as a "file:" URI ending with '/'.
-		SQLiteURL: "file:" + dir + "/",
+		// synchronous(NORMAL) in WAL mode skips the fsync per commit: every write survives a
+		// crash of any process, just not of the machine. Right for a development and test
+		// stack (FerretDB commits each single-document write alone); production is MongoDB.
+		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(NORMAL)",
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Path, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Path, status
+from pydantic import BaseModel, TypeAdapter
 
 from services.grades.domain import Outcome
 from services.grades.facts import RejectedError
@@ -15,6 +15,7 @@ from services.grades.items import (
     BatchIn,
     ClassIn,
     FieldError,
+    JournalItem,
     PeriodIn,
     SchoolIn,
     StudentIn,
@@ -31,8 +32,12 @@ from services.grades.usecases import (
 )
 from services.shared.auth import Principal, Role, forbidden, require
 
-SchoolId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
-RecordId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
+SchoolId = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["school-1"])
+]
+RecordId = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["st-1"])
+]
 WRITERS: tuple[Role, ...] = ("journal", "admin")
 READERS: tuple[Role, ...] = ("journal", "admin", "staff", "teacher")
 
@@ -197,3 +202,21 @@ def _unprocessable(error: FieldError) -> HTTPException:
             {"loc": ["body", *error.field.split(".")], "msg": error.reason, "type": "reference"}
         ],
     )
+
+
+def document_journal_items(app: FastAPI) -> None:
+    """Show the journal item types in `/openapi.json`. The batch body is validated item by
+    item (so its declared type is a list of objects); vendors still need each item's schema."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        items = TypeAdapter(JournalItem).json_schema(ref_template="#/components/schemas/{model}")
+        schema["components"]["schemas"].update(items.pop("$defs"))
+        schema["components"]["schemas"]["BatchIn"]["properties"]["items"]["items"] = items
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

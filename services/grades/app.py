@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
 
 from schemas.topics import EVENTS_BY_TOPIC
-from services.grades.api import grades_router
+from services.grades.api import document_journal_items, grades_router
 from services.grades.config import Settings
 from services.grades.outbox import BATCH_SIZE, OutboxRelay
 from services.grades.store import MongoGradesStore
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await relay_task
 
-    return create_http_app(
+    app = create_http_app(
         title="Vestnik grades",
         description="The electronic journal's data exchange. Every accepted change is an event.",
         lifespan=lifespan,
@@ -77,3 +77,5 @@ def create_app(settings: Settings) -> FastAPI:
             runtime.operations_router(kafka_optional=True),
         ],
     )
+    document_journal_items(app)
+    return app

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
 from schemas.envelope import Envelope, StudentPayload
-from schemas.journal import MarkPostedPayload
+from schemas.journal import (
+    AbsenceRecordedPayload,
+    ExamResultPostedPayload,
+    FinalMarkDeferredPayload,
+    FinalMarkPostedPayload,
+    MarkCorrectedPayload,
+    MarkPostedPayload,
+    MarkRetractedPayload,
+)
 
 Channel = Literal["email", "sms", "inbox"]
+# What a parent can switch on or off, per channel (clause 4's list, and the weekly digest).
+Category = Literal[
+    "marks", "attendance", "final_results", "schedule", "homework", "recommendations",
+    "weekly_digest", "forecast",
+]  # fmt: skip
+# The facts a notification can tell, told apart by their `kind`.
+NotifiableFacts = Annotated[
+    MarkPostedPayload
+    | MarkCorrectedPayload
+    | MarkRetractedPayload
+    | AbsenceRecordedPayload
+    | FinalMarkPostedPayload
+    | FinalMarkDeferredPayload
+    | ExamResultPostedPayload,
+    Field(discriminator="kind"),
+]
 
 
 class NotificationRequestedPayload(StudentPayload):
@@ -21,12 +45,16 @@ class NotificationRequestedPayload(StudentPayload):
     recipient_id: str = Field(min_length=1)
     recipient_name: str = Field(min_length=1)
     channel: Channel
-    address: str = Field(min_length=1, description="E-mail or phone. Personal data: never logged.")
+    address: str | None = Field(
+        min_length=1,
+        description="E-mail or phone; none for the personal-account inbox. Never logged.",
+    )
+    category: Category
     priority: Literal["normal", "urgent"] = "normal"
     deadline: AwareDatetime | None = Field(
         default=None, description="Final marks and exams: obtained + 24 h (clause 9)."
     )
-    content: MarkPostedPayload = Field(description="The fact to tell the recipient about.")
+    content: NotifiableFacts = Field(description="The fact to tell the recipient about.")
 
 
 class NotificationRequested(Envelope[NotificationRequestedPayload]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import journal
+from schemas import consent, journal
 from schemas.envelope import Envelope
 from schemas.notify import NotificationRequested, NotificationSent
 
@@ -21,6 +21,11 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     journal.ClassChanged,
     journal.StudentChanged,
     journal.TeacherChanged,
+    consent.ConsentGranted,
+    consent.ConsentRefused,
+    consent.ConsentRevoked,
+    consent.ContactChanged,
+    consent.PreferencesChanged,
     NotificationRequested,
     NotificationSent,
 )

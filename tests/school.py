@@ -33,14 +33,52 @@ async def load_grades_reference(grades: httpx.AsyncClient) -> None:
         assert response.status_code == 200, response.text
 
 
-async def load_guardians(
-    consent: httpx.AsyncClient, *guardians: tuple[str, dict[str, Any]]
+WRITTEN = {"form": "written", "document_number": "17", "document_date": "2026-09-02",
+           "accepted_by": "Секретарь Сидорова Н. В."}  # fmt: skip
+
+
+def a_consent(recipient_id: str, student_id: str, decision: str = "granted") -> dict[str, Any]:
+    return {
+        "recipient_id": recipient_id, "student_id": student_id, "decision": decision,
+        "operator": "МБОУ «Школа № 1»", "purpose": "информирование о результатах обучения",
+        "data_categories": ["ФИО", "оценки", "контакты"], "actions": ["сбор", "хранение"],
+        "valid_from": "2026-09-01", "revocation_procedure": "письменное заявление",
+        "proof": WRITTEN,
+    }  # fmt: skip
+
+
+async def load_guardian(
+    consent: httpx.AsyncClient,
+    guardian_id: str,
+    name: str,
+    student_id: str,
+    *,
+    decision: str | None = "granted",
+    email: str | None = None,
+    phone: str | None = None,
+    preferences: dict[str, Any] | None = None,
 ) -> None:
-    for guardian_id, body in guardians:
-        response = await consent.put(
-            f"/v1/schools/{SCHOOL}/guardians/{guardian_id}", json=body, headers=AUTH
-        )
-        assert response.status_code == 204, response.text
+    """A guardian as staff would register them: recipient, consent, contacts, preferences."""
+    base = f"/v1/schools/{SCHOOL}"
+    body = {"kind": "guardian", "name": name, "student_ids": [student_id]}
+    responses = [await consent.put(f"{base}/recipients/{guardian_id}", json=body, headers=AUTH)]
+    if decision is not None:
+        responses.append(await consent.put(
+            f"{base}/consents/c-{guardian_id}", json=a_consent(guardian_id, student_id, decision),
+            headers=AUTH,
+        ))  # fmt: skip
+    for channel, address in (("email", email), ("sms", phone)):
+        if address is not None:
+            responses.append(await consent.put(
+                f"{base}/recipients/{guardian_id}/contacts/{channel}",
+                json={"address": address, "proof": WRITTEN}, headers=AUTH,
+            ))  # fmt: skip
+    if preferences is not None:
+        responses.append(await consent.put(
+            f"{base}/recipients/{guardian_id}/preferences", json=preferences, headers=AUTH
+        ))  # fmt: skip
+    for response in responses:
+        assert response.status_code in (201, 204), response.text
 
 
 def a_mark(mark_id: str, **changes: Any) -> dict[str, Any]:

@@ -29,19 +29,14 @@ STUDENTS = {
 }
 SUBJECTS = {"demo-math": "Математика", "demo-russian": "Русский язык", "demo-lit": "Литература"}
 TEACHERS = {"demo-t-1": "Петрова Анна Сергеевна", "demo-t-2": "Соколов Игорь Павлович"}
-WRITTEN = {"form": "written", "document": "заявление № 17 от 02.09.2026"}
-SIGNED = {"form": "electronic", "document": "заявление, подписанное УКЭП, № 42"}
-GUARDIANS: dict[str, dict[str, object]] = {
-    "demo-g-1": {"name": "Иванова Мария Петровна", "student_ids": ["demo-st-1"],
-                 "consent": "granted", "email": "ivanova@example.org",
-                 "email_provenance": WRITTEN},
-    "demo-g-2": {"name": "Смирнов Олег Викторович", "student_ids": ["demo-st-2"],
-                 "consent": "granted", "email": "smirnov@example.org",
-                 "email_provenance": SIGNED},
-    "demo-g-3": {"name": "Кузнецова Елена Андреевна", "student_ids": ["demo-st-3"],
-                 "consent": "refused", "email": "kuznetsova@example.org",
-                 "email_provenance": WRITTEN},
-}  # fmt: skip
+WRITTEN = {"form": "written", "document_number": "17", "document_date": "2026-09-02",
+           "accepted_by": "Секретарь Сидорова Н. В."}  # fmt: skip
+# guardian id: (name, student, consent decision, e-mail)
+GUARDIANS = {
+    "demo-g-1": ("Иванова Мария Петровна", "demo-st-1", "granted", "ivanova@example.org"),
+    "demo-g-2": ("Смирнов Олег Викторович", "demo-st-2", "granted", "smirnov@example.org"),
+    "demo-g-3": ("Кузнецова Елена Андреевна", "demo-st-3", "refused", "kuznetsova@example.org"),
+}
 MARKS = [
     ("demo-st-1", "demo-math", "demo-t-1", "5", "контрольная работа", "Отличная работа!"),
     ("demo-st-2", "demo-russian", "demo-t-2", "4", "диктант", None),
@@ -90,9 +85,37 @@ def load_school(http: httpx.Client) -> None:
         assignments = [{"class_id": "demo-5a", "subject_id": s} for s in SUBJECTS]
         teacher = {"name": name, "assignments": assignments}
         http.put(_url("grades", f"/teachers/{teacher_id}"), json=teacher).raise_for_status()
-    for guardian_id, guardian in GUARDIANS.items():
-        http.put(_url("consent", f"/guardians/{guardian_id}"), json=guardian).raise_for_status()
+    for guardian_id, (name, student_id, decision, address) in GUARDIANS.items():
+        register_guardian(http, guardian_id, name, student_id, decision, address)
     print(f"\nloaded {SCHOOL}: {len(STUDENTS)} students, {len(GUARDIANS)} guardians")
+
+
+def register_guardian(
+    http: httpx.Client, guardian_id: str, name: str, student_id: str, decision: str, address: str
+) -> None:
+    """As the school's secretary would: the person, their written consent (or refusal), and
+    the e-mail they wrote on that form."""
+    recipient = {
+        "kind": "guardian",
+        "name": name,
+        "student_ids": [student_id],
+        "relation": "родитель",
+    }
+    http.put(_url("consent", f"/recipients/{guardian_id}"), json=recipient).raise_for_status()
+    consent = {
+        "recipient_id": guardian_id, "student_id": student_id, "decision": decision,
+        "operator": "МБОУ «Школа № 1»", "purpose": "информирование о результатах обучения",
+        "data_categories": ["ФИО", "оценки", "контакты"], "actions": ["сбор", "хранение"],
+        "valid_from": "2026-09-01", "revocation_procedure": "письменное заявление",
+        "proof": WRITTEN,
+    }  # fmt: skip
+    response = http.put(_url("consent", f"/consents/demo-consent-{guardian_id}"), json=consent)
+    if response.status_code != 409:  # registered by an earlier demo run
+        response.raise_for_status()
+    contact = {"address": address, "proof": WRITTEN}
+    http.put(
+        _url("consent", f"/recipients/{guardian_id}/contacts/email"), json=contact
+    ).raise_for_status()
 
 
 def post_marks(http: httpx.Client) -> None:
@@ -138,8 +161,8 @@ def report(new_mail: list[Path], layout: Layout) -> None:
         body = message.get_body(("plain",))
         first_line = body.get_content().splitlines()[2] if body else ""
         print(f"  e-mail to {message['To']}: {message['Subject']}\n    {first_line}\n    {path}")
-    for guardian in GUARDIANS.values():
-        if guardian["email"] not in reached:
-            print(f"  nothing to {guardian['name']}: consent {guardian['consent']}")
+    for name, _, decision, address in GUARDIANS.values():
+        if address not in reached:
+            print(f"  nothing to {name}: consent {decision}")
     sms = list(layout.sms_dir.glob("*.json"))
     print(f"\nall e-mail: {layout.mail_dir}/*.eml; SMS: {len(sms)} in {layout.sms_dir}")

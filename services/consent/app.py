@@ -7,7 +7,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from schemas import MarkPosted, NotificationRequested
+from schemas import (
+    AbsenceRecorded,
+    ExamResultPosted,
+    FinalMarkPosted,
+    MarkPosted,
+    NotificationRequested,
+)
+from schemas.consent import (
+    ConsentGranted,
+    ConsentRefused,
+    ConsentRevoked,
+    ContactChanged,
+    PreferencesChanged,
+)
 from services.consent.api import consent_router
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
@@ -17,10 +30,15 @@ from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "consent"
+CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted)
+PUBLISHES = (
+    NotificationRequested, ConsentGranted, ConsentRefused, ConsentRevoked, ContactChanged,
+    PreferencesChanged,
+)  # fmt: skip
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = Runtime.build(SERVICE, settings, publishes=(NotificationRequested,))
+    runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     registry = MongoConsentRegistry(runtime.database(settings.mongo_db))
     register_handlers(
         runtime.broker,
@@ -33,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
-        async with runtime.running(MarkPosted, NotificationRequested):
+        async with runtime.running(*CONSUMES, *PUBLISHES):
             yield
 
     return create_http_app(
@@ -41,7 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
         description="Consents, contacts with provenance and preferences; filters journal events.",
         lifespan=lifespan,
         routers=[
-            consent_router(registry, principal=authenticated(settings.jwt_secret)),
+            consent_router(
+                registry,
+                principal=authenticated(settings.jwt_secret),
+                publish=runtime.publish,
+            ),
             runtime.operations_router(),
         ],
     )

@@ -1,41 +1,111 @@
-"""Who is told about a journal event, on which channel, and why (not)."""
+"""Who is told about a journal event, on which channel, and why (not).
+
+A recipient is told on a channel only if all of these hold: they did not declare paper only;
+a consent for that student is granted, in force and not revoked (152-FZ; a parent acts for a
+minor); they want that category on that channel; and, for e-mail and SMS, they handed the
+contact over in writing or with a verified electronic signature (clause 10).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, Protocol
 
-from schemas import (
-    Channel,
-    MarkPosted,
-    NotificationRequested,
-    NotificationRequestedPayload,
-)
+from schemas import Envelope, NotificationRequested
+from schemas.notify import Category, Channel, NotificationRequestedPayload
 
 PRODUCER = "consent"
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "inbox")
+RESULT_DEADLINE = timedelta(hours=24)  # clause 9
 
+CATEGORY_OF_KIND: dict[str, Category] = {
+    "mark_posted": "marks",
+    "mark_corrected": "marks",
+    "mark_retracted": "marks",
+    "absence_recorded": "attendance",
+    "final_mark_posted": "final_results",
+    "final_mark_deferred": "final_results",
+    "exam_result_posted": "final_results",
+}
+# Until a recipient says otherwise: final results on every channel, the rest by e-mail and in
+# the personal account, SMS kept for what cannot wait.
+DEFAULT_CHANNELS: dict[Category, frozenset[Channel]] = {
+    "marks": frozenset({"email", "inbox"}),
+    "attendance": frozenset({"email", "inbox"}),
+    "final_results": frozenset({"email", "sms", "inbox"}),
+    "schedule": frozenset({"email", "inbox"}),
+    "homework": frozenset({"inbox"}),
+    "recommendations": frozenset({"email", "inbox"}),
+    "weekly_digest": frozenset({"email"}),
+    "forecast": frozenset({"email", "inbox"}),
+}
+
+RecipientKind = Literal["guardian", "student"]
 ConsentDecision = Literal["granted", "refused"]
-ProvenanceForm = Literal["written", "electronic"]
 
 
 @dataclass(frozen=True)
-class ContactProvenance:
-    """How the parent handed the contact over (clause 10): a paper document or a signed one."""
-
-    form: ProvenanceForm
-    document: str
-
-
-@dataclass(frozen=True)
-class Guardian:
-    guardian_id: str
+class Recipient:
+    recipient_id: str
     school_id: str
     name: str
+    kind: RecipientKind
     student_ids: tuple[str, ...]
-    consent: ConsentDecision | None
-    email: str | None = None
-    email_provenance: ContactProvenance | None = None
+    relation: str | None = None  # a guardian's relation to the student: «мать», «опекун»
+
+
+@dataclass(frozen=True)
+class Consent:
+    """One consent (or refusal) document, as 152-FZ art. 9 requires since 2025."""
+
+    consent_id: str
+    school_id: str
+    recipient_id: str  # who gives it: the legal representative, or an adult student
+    student_id: str  # whose data
+    decision: ConsentDecision
+    valid_from: date
+    valid_until: date | None
+    registered_at: datetime
+    revoked_at: datetime | None = None
+
+    def standing(self, now: datetime) -> str | None:
+        """None when it lets us inform electronically; otherwise why not."""
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return f"consent revoked on {self.revoked_at.date().isoformat()}"
+        if self.decision == "refused":
+            return "consent refused"
+        if now.date() < self.valid_from:
+            return "consent not yet in force"
+        if self.valid_until is not None and now.date() > self.valid_until:
+            return "consent expired"
+        return None
+
+
+@dataclass(frozen=True)
+class Contact:
+    channel: Literal["email", "sms"]
+    address: str
+    provenance: str  # «written: заявление № 17», «electronic: signed by …»
+
+
+@dataclass(frozen=True)
+class Preferences:
+    channels: dict[Category, frozenset[Channel]] = field(
+        default_factory=lambda: dict(DEFAULT_CHANNELS)
+    )
+    paper_only_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RecipientFile:
+    """Everything the filter needs about one recipient of one student's news."""
+
+    recipient: Recipient
+    consent: Consent | None  # the latest registered for this student
+    contacts: dict[str, Contact]
+    preferences: Preferences
 
 
 @dataclass(frozen=True)
@@ -46,38 +116,48 @@ class Decision:
     reason: str
 
 
-def decide_email(guardian: Guardian) -> Decision:
-    def decision(notify: bool, reason: str) -> Decision:
-        return Decision(guardian.guardian_id, "email", notify, reason)
-
-    if guardian.consent is None:
-        return decision(False, "no consent registered")
-    if guardian.consent == "refused":
-        return decision(False, "consent refused")
-    if guardian.email is None:
-        return decision(False, "no e-mail address")
-    if guardian.email_provenance is None:
-        return decision(False, "e-mail has no written or signed provenance")
-    return decision(True, "consent granted, e-mail with provenance")
+def why_not(file: RecipientFile, channel: Channel, category: Category, now: datetime) -> str | None:
+    if file.preferences.paper_only_reason is not None:
+        return f"paper only: {file.preferences.paper_only_reason}"
+    if file.consent is None:
+        return "no consent registered"
+    if (standing := file.consent.standing(now)) is not None:
+        return standing
+    if channel not in file.preferences.channels.get(category, frozenset()):
+        return f"{category} not wanted by {channel}"
+    if channel != "inbox" and channel not in file.contacts:
+        return f"no {channel} contact with written or signed provenance"
+    return None
 
 
 def notification_requests(
-    event: MarkPosted, guardians: list[Guardian]
+    event: Envelope[Any], files: list[RecipientFile], now: datetime
 ) -> tuple[list[NotificationRequested], list[Decision]]:
+    facts = event.payload
+    category = CATEGORY_OF_KIND[facts.kind]
+    urgent = category == "final_results"
+    deadline = facts.obtained_at + RESULT_DEADLINE if urgent else None
     requests, decisions = [], []
-    for guardian in guardians:
-        decision = decide_email(guardian)
-        decisions.append(decision)
-        if decision.notify and guardian.email is not None:
+    for file in files:
+        for channel in CHANNELS:
+            reason = why_not(file, channel, category, now)
+            recipient_id = file.recipient.recipient_id
+            decisions.append(Decision(recipient_id, channel, reason is None, reason or "notified"))
+            if reason is not None:
+                continue
+            contact = file.contacts.get(channel)
             payload = NotificationRequestedPayload(
-                student_id=event.payload.student_id,
-                dedupe_key=f"{event.event_id}:{guardian.guardian_id}:{decision.channel}",
+                student_id=facts.student_id,
+                dedupe_key=f"{event.event_id}:{recipient_id}:{channel}",
                 source_event_id=event.event_id,
-                recipient_id=guardian.guardian_id,
-                recipient_name=guardian.name,
-                channel=decision.channel,
-                address=guardian.email,
-                content=event.payload,
+                recipient_id=recipient_id,
+                recipient_name=file.recipient.name,
+                channel=channel,
+                address=contact.address if contact else None,
+                category=category,
+                priority="urgent" if urgent else "normal",
+                deadline=deadline,
+                content=facts,
             )
             requests.append(
                 NotificationRequested.new(
@@ -91,17 +171,21 @@ def notification_requests(
 
 
 class Registry(Protocol):
-    async def guardians_of(self, student_id: str) -> list[Guardian]: ...
+    async def files_for_student(self, school_id: str, student_id: str) -> list[RecipientFile]: ...
+    async def record_decisions(self, event: Envelope[Any], decisions: list[Decision]) -> None: ...
 
 
-async def route_mark_posted(
-    event: MarkPosted,
+async def route_event(
+    event: Envelope[Any],
     *,
     registry: Registry,
     publish: Callable[[NotificationRequested], Awaitable[None]],
+    now: datetime,
 ) -> list[Decision]:
-    guardians = await registry.guardians_of(event.payload.student_id)
-    requests, decisions = notification_requests(event, guardians)
+    """One request per consenting recipient and channel; every decision kept for support."""
+    files = await registry.files_for_student(event.payload.school_id, event.payload.student_id)
+    requests, decisions = notification_requests(event, files, now)
+    await registry.record_decisions(event, decisions)
     for request in requests:
         await publish(request)
     return decisions

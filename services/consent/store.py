@@ -1,36 +1,229 @@
-"""The consent registry on MongoDB."""
+"""The consent registry on MongoDB. Changes are appended to `history`, never overwritten there."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
-from services.consent.domain import ContactProvenance, Guardian
+from schemas import Envelope
+from services.consent.domain import (
+    Consent,
+    Contact,
+    Decision,
+    Preferences,
+    Recipient,
+    RecipientFile,
+)
 from services.shared.mongo import Document, ProcessedEvents
+
+DUPLICATE_KEY = 11000
 
 
 class MongoConsentRegistry:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._guardians = db["guardians"]
+        self._recipients = db["recipients"]
+        self._consents = db["consents"]
+        self._contacts = db["contacts"]
+        self._preferences = db["preferences"]
+        self._history = db["history"]
+        self._decisions = db["decisions"]
         self.processed = ProcessedEvents(db["processed_events"])
 
     async def ensure_indexes(self) -> None:
-        await self._guardians.create_index("student_ids")
+        await self._recipients.create_index([("school_id", 1), ("student_ids", 1)])
+        await self._consents.create_index([("school_id", 1), ("student_id", 1)])
+        await self._contacts.create_index([("school_id", 1), ("recipient_id", 1)])
+        await self._history.create_index([("school_id", 1), ("recipient_id", 1), ("at", 1)])
+        await self._decisions.create_index([("school_id", 1), ("student_id", 1)])
 
-    async def save_guardian(self, guardian: Guardian) -> None:
-        doc = asdict(guardian)
-        doc["student_ids"] = list(guardian.student_ids)
-        await self._guardians.replace_one({"_id": guardian.guardian_id}, doc, upsert=True)
+    # Writes: each also appends to the history.
 
-    async def guardians_of(self, student_id: str) -> list[Guardian]:
-        cursor = self._guardians.find({"student_ids": student_id}, {"_id": 0}).sort("guardian_id")
-        return [_guardian(doc) async for doc in cursor]
+    async def save_recipient(self, recipient: Recipient, *, by: str) -> None:
+        doc = {**vars(recipient), "student_ids": list(recipient.student_ids)}
+        await self._recipients.replace_one(
+            {"_id": _id(recipient.school_id, recipient.recipient_id)}, doc, upsert=True
+        )
+        await self._append(recipient.school_id, recipient.recipient_id, by, "recipient saved", doc)
+
+    async def save_consent(self, document: Document, *, by: str) -> bool:
+        """Register a consent document; False if its id is already taken."""
+        key = _id(document["school_id"], document["consent_id"])
+        existing = await self._consents.find_one({"_id": key})
+        if existing is not None:
+            return False
+        await self._consents.insert_one({"_id": key, **document, "revoked_at": None})
+        await self._append(
+            document["school_id"], document["recipient_id"], by, "consent registered", document
+        )
+        return True
+
+    async def consent(self, school_id: str, consent_id: str) -> Document | None:
+        return await self._consents.find_one({"_id": _id(school_id, consent_id)}, {"_id": 0})
+
+    async def revoke_consent(
+        self, school_id: str, consent_id: str, *, at: datetime, by: str, reason: str | None
+    ) -> Document | None:
+        document = await self._consents.find_one_and_update(
+            {"_id": _id(school_id, consent_id)},
+            {"$set": {"revoked_at": at, "revoked_by": by, "revocation_reason": reason}},
+        )
+        if document is not None and document.get("revoked_at") is None:
+            await self._append(school_id, document["recipient_id"], by, "consent revoked",
+                               {"consent_id": consent_id, "reason": reason, "at": at})  # fmt: skip
+        return document
+
+    async def save_contact(
+        self, school_id: str, recipient_id: str, channel: str, document: Document, *, by: str
+    ) -> None:
+        await self._contacts.replace_one(
+            {"_id": _id(school_id, recipient_id, channel)},
+            {"school_id": school_id, "recipient_id": recipient_id, "channel": channel, **document},
+            upsert=True,
+        )
+        # The history keeps the proof, not the address itself: the record says what changed.
+        proof = {key: value for key, value in document.items() if key != "address"}
+        await self._append(school_id, recipient_id, by, f"{channel} contact saved", proof)
+
+    async def save_preferences(
+        self, school_id: str, recipient_id: str, document: Document, *, by: str
+    ) -> None:
+        await self._preferences.replace_one(
+            {"_id": _id(school_id, recipient_id)},
+            {"school_id": school_id, "recipient_id": recipient_id, **document},
+            upsert=True,
+        )
+        await self._append(school_id, recipient_id, by, "preferences saved", document)
+
+    async def recipient(self, school_id: str, recipient_id: str) -> Recipient | None:
+        doc = await self._recipients.find_one({"_id": _id(school_id, recipient_id)}, {"_id": 0})
+        return _recipient(doc) if doc else None
+
+    async def _append(
+        self, school_id: str, recipient_id: str, by: str, action: str, details: Document
+    ) -> None:
+        await self._history.insert_one(
+            {"school_id": school_id, "recipient_id": recipient_id, "at": datetime.now(UTC),
+             "by": by, "action": action, "details": details}
+        )  # fmt: skip
+
+    async def history(self, school_id: str, recipient_id: str) -> list[Document]:
+        cursor = self._history.find(
+            {"school_id": school_id, "recipient_id": recipient_id}, {"_id": 0}
+        ).sort("at", 1)
+        return [doc async for doc in cursor]
+
+    # The filter's reads.
+
+    async def files_for_student(self, school_id: str, student_id: str) -> list[RecipientFile]:
+        recipients = [
+            _recipient(doc)
+            async for doc in self._recipients.find(
+                {"school_id": school_id, "student_ids": student_id}, {"_id": 0}
+            ).sort("recipient_id", 1)
+        ]
+        if not recipients:
+            return []
+        consents = [
+            _consent(doc)
+            async for doc in self._consents.find({"school_id": school_id, "student_id": student_id})
+        ]
+        consents.sort(key=lambda consent: consent.registered_at)
+        ids = [recipient.recipient_id for recipient in recipients]
+        contacts: dict[str, dict[str, Contact]] = {}
+        async for doc in self._contacts.find(
+            {"school_id": school_id, "recipient_id": {"$in": ids}}
+        ):
+            contacts.setdefault(doc["recipient_id"], {})[doc["channel"]] = Contact(
+                doc["channel"], doc["address"], doc["provenance"]["summary"]
+            )
+        preferences = {
+            doc["recipient_id"]: _preferences(doc)
+            async for doc in self._preferences.find(
+                {"school_id": school_id, "recipient_id": {"$in": ids}}
+            )
+        }
+        return [
+            RecipientFile(
+                recipient=recipient,
+                consent=_governing_consent(recipient, consents),
+                contacts=contacts.get(recipient.recipient_id, {}),
+                preferences=preferences.get(recipient.recipient_id, Preferences()),
+            )
+            for recipient in recipients
+        ]
+
+    async def record_decisions(self, event: Envelope[Any], decisions: list[Decision]) -> None:
+        now = datetime.now(UTC)
+        documents = [
+            {"_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
+             "school_id": event.payload.school_id, "student_id": event.payload.student_id,
+             "event_id": str(event.event_id), "event_type": event.type,
+             "recipient_id": d.recipient_id, "channel": d.channel, "notify": d.notify,
+             "reason": d.reason, "decided_at": now}
+            for d in decisions
+        ]  # fmt: skip
+        if not documents:
+            return
+        try:
+            await self._decisions.insert_many(documents, ordered=False)
+        except BulkWriteError as error:  # a redelivered event: its decisions stand
+            if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+                raise
+
+    async def decisions(
+        self, school_id: str, student_id: str, event_id: str | None
+    ) -> list[Document]:
+        query: Document = {"school_id": school_id, "student_id": student_id}
+        if event_id:
+            query["event_id"] = event_id
+        cursor = self._decisions.find(query, {"_id": 0}).sort(
+            [("decided_at", 1), ("recipient_id", 1)]
+        )
+        return [doc async for doc in cursor]
 
 
-def _guardian(doc: Document) -> Guardian:
-    provenance = doc.pop("email_provenance")
-    return Guardian(
-        **{**doc, "student_ids": tuple(doc["student_ids"])},
-        email_provenance=ContactProvenance(**provenance) if provenance else None,
+def _id(*parts: str) -> str:
+    return "/".join(parts)
+
+
+def _recipient(doc: Document) -> Recipient:
+    return Recipient(**{**doc, "student_ids": tuple(doc["student_ids"])})
+
+
+def _consent(doc: Document) -> Consent:
+    return Consent(
+        consent_id=doc["consent_id"], school_id=doc["school_id"],
+        recipient_id=doc["recipient_id"], student_id=doc["student_id"],
+        decision=doc["decision"], valid_from=_date(doc["valid_from"]),
+        valid_until=_date(doc["valid_until"]) if doc.get("valid_until") else None,
+        registered_at=doc["registered_at"], revoked_at=doc.get("revoked_at"),
+    )  # fmt: skip
+
+
+def _date(value: Any) -> Any:
+
+    return (
+        value
+        if isinstance(value, date) and not isinstance(value, datetime)
+        else date.fromisoformat(str(value)[:10])
     )
+
+
+def _preferences(doc: Document) -> Preferences:
+    return Preferences(
+        channels={category: frozenset(channels) for category, channels in doc["channels"].items()},
+        paper_only_reason=doc.get("paper_only_reason"),
+    )
+
+
+def _governing_consent(recipient: Recipient, consents: list[Consent]) -> Consent | None:
+    """The latest registered consent that speaks for this recipient about this student: their
+    own, or for a student recipient any consent about them (a parent acts for a minor)."""
+    relevant = [
+        consent for consent in consents
+        if recipient.kind == "student" or consent.recipient_id == recipient.recipient_id
+    ]  # fmt: skip
+    return relevant[-1] if relevant else None

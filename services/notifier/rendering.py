@@ -53,11 +53,13 @@ def create_environment() -> Environment:
 
 
 def render_email(env: Environment, request: NotificationRequested) -> RenderedEmail:
+    """The subject and text come from the kind's templates; the HTML part is the same text
+    in paragraphs, so the two never say different things."""
     payload = request.payload
     context = {"recipient_name": payload.recipient_name, "fact": payload.content}
     kind = payload.content.kind
-    return RenderedEmail(
-        subject=env.get_template(f"{kind}.subject.j2").render(context).strip(),
-        text=env.get_template(f"{kind}.txt.j2").render(context),
-        html=env.get_template(f"{kind}.html.j2").render(context),
-    )
+    subject = env.get_template(f"{kind}.subject.j2").render(context).strip()
+    text = env.get_template(f"{kind}.txt.j2").render(context).strip() + "\n"
+    paragraphs = [block.splitlines() for block in text.split("\n\n") if block.strip()]
+    html = env.get_template("email.html.j2").render(subject=subject, paragraphs=paragraphs)
+    return RenderedEmail(subject=subject, text=text, html=html)

@@ -26,6 +26,7 @@ class SmtpMailer:
         rendered = render_email(self._env, request)
         message = EmailMessage()
         message["From"] = self._sender
+        assert request.payload.address is not None  # e-mail requests always carry one
         message["To"] = request.payload.address
         message["Subject"] = rendered.subject
         message["Date"] = formatdate(localtime=False)

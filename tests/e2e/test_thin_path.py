@@ -17,52 +17,9 @@ from aiosmtpd.controller import Controller
 from schemas import NotificationRequested, NotificationSent, Topics
 from tests.conftest import AUTH
 from tests.kafka_tools import eventually, produce_raw, read_topic
-from tests.school import a_mark, load_grades_reference, load_guardians, post_journal
+from tests.school import a_mark, load_grades_reference, load_guardian, post_journal
 from tests.servers import Servers
 from tests.services import running
-
-WRITTEN = {"form": "written", "document": "заявление № 12 от 02.09.2026"}
-GUARDIANS = [
-    (
-        "g-consenting",
-        {
-            "name": "Иванова Мария Петровна",
-            "student_ids": ["st-1"],
-            "consent": "granted",
-            "email": "maria@example.org",
-            "email_provenance": WRITTEN,
-        },
-    ),
-    (
-        "g-refused",
-        {
-            "name": "Иванов Пётр Сергеевич",
-            "student_ids": ["st-1"],
-            "consent": "refused",
-            "email": "petr@example.org",
-            "email_provenance": WRITTEN,
-        },
-    ),
-    (
-        "g-no-provenance",
-        {
-            "name": "Иванова Анна Ильинична",
-            "student_ids": ["st-1"],
-            "consent": "granted",
-            "email": "anna@example.org",
-        },
-    ),
-    (
-        "g-other-child",
-        {
-            "name": "Смирнов Олег",
-            "student_ids": ["st-2"],
-            "consent": "granted",
-            "email": "oleg@example.org",
-            "email_provenance": WRITTEN,
-        },
-    ),
-]
 
 
 def received(mail_dir: Path) -> list[EmailMessage]:
@@ -88,7 +45,27 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
         )
         digest = await stack.enter_async_context(running("digest", run_id, **service_env))
         await load_grades_reference(grades)
-        await load_guardians(consent, *GUARDIANS)
+        await load_guardian(
+            consent, "g-consenting", "Иванова Мария Петровна", "st-1", email="maria@example.org"
+        )
+        await load_guardian(
+            consent,
+            "g-refused",
+            "Иванов Пётр Сергеевич",
+            "st-1",
+            decision="refused",
+            email="petr@example.org",
+        )
+        await load_guardian(
+            consent,
+            "g-no-consent",
+            "Иванова Анна Ильинична",
+            "st-1",
+            decision=None,
+            email="anna@example.org",
+        )
+        await load_guardian(consent, "g-other-child", "Смирнов Олег", "st-2",
+                            email="oleg@example.org")  # fmt: skip
 
         response = await post_journal(grades, a_mark("m-e2e", comment="Отлично!"))
         assert response.json()["summary"]["accepted"] == 1
@@ -117,9 +94,14 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
         )
 
         # Kafka delivers at least once: the same request twice more still makes one e-mail.
-        [request] = await read_topic(
-            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=1, settle=1.0
+        requests = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=2, settle=1.0
         )
+        by_channel = {
+            NotificationRequested.model_validate_json(r.value).payload.channel: r for r in requests
+        }
+        assert set(by_channel) == {"email", "inbox"}  # the consenting guardian's defaults
+        request = by_channel["email"]
         for _ in range(2):
             await produce_raw(
                 servers.kafka_bootstrap, request.topic, request.value, key=request.key

@@ -14,7 +14,7 @@ from services.consent.domain import notification_requests
 from services.notifier.store import MongoDeliveries
 from services.shared.mongo import Document, ProcessedEvents, create_mongo_client
 from tests.servers import Servers
-from tests.unit.test_consent_domain import CONSENTING
+from tests.unit.test_consent_domain import CONSENTING, NOW
 from tests.unit.test_schemas import a_mark
 
 
@@ -40,7 +40,8 @@ async def test_a_delivery_is_claimed_once_and_remembers_it_was_sent(
 ) -> None:
     deliveries = MongoDeliveries(database)
     await deliveries.ensure_indexes()
-    [request], _ = notification_requests(MarkPosted.new(a_mark(), producer="t"), [CONSENTING])
+    requests, _ = notification_requests(MarkPosted.new(a_mark(), producer="t"), [CONSENTING], NOW)
+    request = requests[0]
     key = request.payload.dedupe_key
 
     assert await deliveries.claim(request) == "queued"

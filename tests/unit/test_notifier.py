@@ -16,8 +16,8 @@ NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 
 def a_request(**mark_changes: object):  # type: ignore[no-untyped-def]
     event = MarkPosted.new(a_mark(**mark_changes), producer="grades")
-    [request], _ = notification_requests(event, [CONSENTING])
-    return request
+    requests, _ = notification_requests(event, [CONSENTING], NOW)
+    return next(request for request in requests if request.payload.channel == "email")
 
 
 def test_russian_dates_use_the_genitive_month() -> None:
@@ -30,6 +30,7 @@ def test_the_email_names_student_subject_and_mark() -> None:
     assert email.subject == "Новая оценка: Математика — 5 (Иванов Иван)"
     assert "Здравствуйте, Иванова Мария Петровна!" in email.text
     assert "оценку «5» по предмету «Математика» за урок 27 ноября 2026 г.\n" in email.text
+    assert email.text.endswith("Отвечать на него не нужно.\n")
     assert "Комментарий учителя: Молодец!" in email.text
     assert "Молодец!" in email.html
 

@@ -1,0 +1,167 @@
+"""The consent service on the real broker and database: who is told, on which channel, and why."""
+
+from __future__ import annotations
+
+import csv
+import io
+from contextlib import AsyncExitStack
+
+from pydantic import TypeAdapter
+
+from schemas import MarkPosted, NotificationRequested, Topics
+from schemas.consent import ConsentRevoked
+from tests.conftest import AUTH, bearer
+from tests.kafka_tools import produce_raw, read_topic
+from tests.school import (
+    SCHOOL,
+    WRITTEN,
+    a_mark,
+    load_grades_reference,
+    load_guardian,
+    post_journal,
+)
+from tests.servers import Servers
+from tests.services import running
+
+BASE = f"/v1/schools/{SCHOOL}"
+MARKS_BY_SMS = {"channels": {"marks": ["sms", "inbox"]}}
+MARKS_BY_EMAIL_AND_SMS = {"channels": {"marks": ["email", "sms"]}}
+
+
+def requested(records: list) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+    requests = [NotificationRequested.model_validate_json(record.value) for record in records]
+    return {(r.payload.recipient_id, r.payload.channel) for r in requests}
+
+
+async def test_a_class_with_every_state_gets_exactly_the_requests_it_consented_to(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    async with AsyncExitStack() as stack:
+        grades = await stack.enter_async_context(running("grades", run_id, **service_env))
+        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
+        await load_grades_reference(grades)
+        guardians = [
+            ("g-email", {"email": "maria@Example.ORG"}),
+            ("g-sms", {"phone": "8 (916) 123-45-67", "preferences": MARKS_BY_SMS}),
+            ("g-both", {"email": "both@example.org", "phone": "+7 916 765-43-21",
+                        "preferences": MARKS_BY_EMAIL_AND_SMS}),
+            ("g-refused", {"decision": "refused", "email": "refused@example.org"}),
+            ("g-revoked", {"email": "revoked@example.org"}),
+            ("g-none", {"decision": None, "email": "none@example.org"}),
+            ("g-paper", {"email": "paper@example.org",
+                         "preferences": {"paper_only_reason": "нет доступа к интернету"}}),
+            ("g-unproven", {}),
+        ]  # fmt: skip
+        for guardian_id, details in guardians:
+            await load_guardian(consent, guardian_id, f"Родитель {guardian_id}", "st-1", **details)
+        unproven = await consent.put(
+            f"{BASE}/recipients/g-unproven/contacts/email",
+            json={"address": "unproven@example.org"}, headers=AUTH,
+        )  # fmt: skip
+        revoked = await consent.post(
+            f"{BASE}/consents/c-g-revoked/revocation", json={"reason": "заявление"}, headers=AUTH
+        )
+
+        await post_journal(grades, a_mark("m-1"))
+        records = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=6, settle=2.0
+        )
+        [mark] = await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1)
+        event_id = str(MarkPosted.model_validate_json(mark.value).event_id)
+        decisions = await consent.get(
+            f"{BASE}/students/st-1/decisions?event={event_id}", headers=AUTH
+        )
+
+        # Redelivered, the same event makes no new request.
+        await produce_raw(servers.kafka_bootstrap, mark.topic, mark.value, key=mark.key)
+        again = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=7, timeout=5
+        )
+
+    assert unproven.status_code == 422
+    assert unproven.json()["detail"][0]["loc"] == ["body", "proof"]
+    assert revoked.json() == {"status": "revoked"}
+    assert requested(records) == {
+        ("g-email", "email"), ("g-email", "inbox"),
+        ("g-sms", "sms"), ("g-sms", "inbox"),
+        ("g-both", "email"), ("g-both", "sms"),
+        ("g-unproven", "inbox"),  # the personal account needs no handed-over contact
+    }  # fmt: skip
+    addresses = {
+        NotificationRequested.model_validate_json(r.value).payload.address for r in records
+    }
+    assert {"maria@example.org", "+79161234567", "+79167654321"} <= addresses  # normalised
+    reasons = {(d["recipient_id"], d["channel"]): d["reason"] for d in decisions.json()}
+    assert reasons["g-refused", "email"] == "consent refused"
+    assert reasons["g-revoked", "email"].startswith("consent revoked on ")
+    assert reasons["g-none", "email"] == "no consent registered"
+    assert reasons["g-paper", "email"] == "paper only: нет доступа к интернету"
+    assert reasons["g-unproven", "email"] == "no email contact with written or signed provenance"
+    assert reasons["g-email", "sms"] == "marks not wanted by sms"
+    assert len(again) == len(records)
+
+
+async def test_revocation_stops_requests_and_is_published(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    async with AsyncExitStack() as stack:
+        grades = await stack.enter_async_context(running("grades", run_id, **service_env))
+        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
+        await load_grades_reference(grades)
+        await load_guardian(consent, "g-1", "Иванова Мария", "st-1", email="m@example.org")
+        await post_journal(grades, a_mark("m-before"))
+        before = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=2
+        )
+        # The parent revokes with their own token.
+        parent = bearer("parent", person_id="g-1")
+        revoke = await consent.post(f"{BASE}/consents/c-g-1/revocation", json={}, headers=parent)
+        await post_journal(grades, a_mark("m-after"))
+        await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=2)
+        after = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=3, timeout=5
+        )
+        changes = await read_topic(
+            servers.kafka_bootstrap, f"{run_id}.consent.changes.v1", at_least=3
+        )
+
+    assert revoke.status_code == 200
+    assert len(after) == len(before) == 2
+    events = [TypeAdapter(ConsentRevoked).validate_json(r.value) for r in changes
+              if dict(r.headers)["x-event-type"] == b"ConsentRevoked"]  # fmt: skip
+    assert [(e.payload.recipient_id, e.payload.student_id) for e in events] == [("g-1", "st-1")]
+
+
+async def test_the_audit_export_lists_every_version_with_the_152_fz_fields(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    async with running("consent", run_id, **service_env) as consent:
+        await load_guardian(consent, "g-1", "Иванова Мария", "st-1", email="m@example.org")
+        await consent.post(
+            f"{BASE}/consents/c-g-1/revocation", json={"reason": "переезд"}, headers=AUTH
+        )
+        as_json = await consent.get(f"{BASE}/recipients/g-1/history", headers=AUTH)
+        as_csv = await consent.get(f"{BASE}/recipients/g-1/history?format=csv", headers=AUTH)
+        stranger = await consent.get(
+            f"{BASE}/recipients/g-1/history", headers=bearer("parent", person_id="g-2")
+        )
+        bad_phone = await consent.put(
+            f"{BASE}/recipients/g-1/contacts/sms", json={"address": "12", "proof": WRITTEN},
+            headers=AUTH,
+        )  # fmt: skip
+
+    entries = as_json.json()
+    assert [e["action"] for e in entries] == [
+        "recipient saved", "consent registered", "email contact saved", "consent revoked",
+    ]  # fmt: skip
+    consent_document = entries[1]["details"]
+    for field in ("operator", "purpose", "data_categories", "actions", "valid_from",
+                  "revocation_procedure", "decision", "proof", "registered_by"):  # fmt: skip
+        assert consent_document[field], field
+    assert consent_document["proof"]["document_number"] == "17"
+    assert "m@example.org" not in as_json.text  # the proof is kept, the address is not copied
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [row["action"] for row in rows] == [e["action"] for e in entries]
+    assert stranger.status_code == 403
+    assert bad_phone.status_code == 422
+    assert bad_phone.json()["detail"][0]["loc"] == ["body", "address"]

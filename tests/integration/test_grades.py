@@ -180,7 +180,13 @@ async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produc
     async with running("consent", run_id, **service_env) as consent:
         document = (await consent.get("/asyncapi.json")).json()
     channels = {channel["address"] for channel in document["channels"].values()}
-    assert channels == {f"{run_id}.journal.marks.v1", f"{run_id}.notify.requests.v1"}
+    assert channels == {
+        f"{run_id}.{topic}"
+        for topic in (
+            "journal.marks.v1", "journal.attendance.v1", "journal.final-marks.v1",
+            "journal.exams.v1", "notify.requests.v1", "consent.changes.v1",
+        )
+    }  # fmt: skip
     assert "NotificationRequested" in document["components"]["schemas"]
 
 

@@ -6,6 +6,8 @@ only their own consents, contacts and preferences.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
 import json
@@ -14,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import phonenumbers
+from cryptography import x509
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +35,7 @@ from schemas.consent import (
 )
 from schemas.notify import Category, Channel
 from services.consent.domain import DEFAULT_CHANNELS, ConsentDecision, Recipient, RecipientKind
+from services.consent.signatures import SignatureError, verify_detached
 from services.consent.store import MongoConsentRegistry
 from services.shared.auth import Principal, Role, forbidden
 
@@ -65,6 +69,22 @@ class WrittenProof(_In):
         return f"written: № {self.document_number} от {self.document_date.strftime('%d.%m.%Y')}"
 
 
+class ElectronicProof(_In):
+    """A document the parent signed with an electronic signature: the document and a detached
+    CMS/PKCS#7 signature (DER), both base64. Checked against the school's trusted certificates."""
+
+    form: Literal["electronic"]
+    document_base64: str = Field(min_length=4)
+    signature_base64: str = Field(min_length=4)
+
+
+Proof = Annotated[WrittenProof | ElectronicProof, Field(discriminator="form")]
+
+
+class TrustedCertificateIn(_In):
+    pem: str = Field(min_length=50, description="A CA certificate the school trusts, PEM.")
+
+
 class ConsentIn(_In):
     """A consent or refusal with the fields 152-FZ art. 9 part 4 asks of a written consent."""
 
@@ -78,7 +98,7 @@ class ConsentIn(_In):
     valid_from: date
     valid_until: date | None = None
     revocation_procedure: str = Field(min_length=1, examples=["письменное заявление"])
-    proof: WrittenProof
+    proof: Proof
 
 
 class RevocationIn(_In):
@@ -87,7 +107,7 @@ class RevocationIn(_In):
 
 class ContactIn(_In):
     address: str = Field(min_length=3, max_length=254, examples=["maria@example.org"])
-    proof: WrittenProof
+    proof: Proof
 
 
 class PreferencesIn(_In):
@@ -136,6 +156,7 @@ def consent_router(
         document = {
             "consent_id": consent_id, "school_id": school_id,
             **body.model_dump(mode="json"), "registered_at": now, "registered_by": caller.subject,
+            "proof": await _provenance(school_id, body.proof, now),
         }  # fmt: skip
         if not await registry.save_consent(document, by=caller.subject):
             raise HTTPException(status.HTTP_409_CONFLICT, "this consent id is already registered")
@@ -209,10 +230,11 @@ def consent_router(
     ) -> None:
         await _may_act_for(caller, school_id, recipient_id)
         address = _normalised(channel, body.address)
+        now = datetime.now(UTC)
         document = {
             "address": address,
-            "provenance": {**body.proof.model_dump(mode="json"), "summary": body.proof.summary()},
-            "registered_at": datetime.now(UTC),
+            "provenance": await _provenance(school_id, body.proof, now),
+            "registered_at": now,
         }
         await registry.save_contact(school_id, recipient_id, channel, document, by=caller.subject)
         await publish(
@@ -291,6 +313,48 @@ def consent_router(
         _staff(caller, school_id)
         return await registry.decisions(school_id, student_id, event)
 
+    @router.put(
+        "/trusted-certificates/{name}",
+        summary="A certificate authority whose electronic signatures the school accepts",
+        status_code=204,
+    )
+    async def put_trusted_certificate(
+        school_id: RecordId,
+        name: RecordId,
+        body: TrustedCertificateIn,
+        caller: Principal = principal,
+    ) -> None:
+        if caller.school_id != school_id or caller.role != "admin":
+            raise forbidden()
+        try:
+            x509.load_pem_x509_certificate(body.pem.encode())
+        except ValueError as error:
+            raise _invalid(["body", "pem"], f"not a PEM certificate: {error}") from None
+        await registry.save_trusted_certificate(school_id, name, body.pem, by=caller.subject)
+
+    async def _provenance(
+        school_id: str, proof: WrittenProof | ElectronicProof, now: datetime
+    ) -> dict[str, Any]:
+        """What we keep as proof; an electronic signature is verified first (422 if unsound)."""
+        if isinstance(proof, WrittenProof):
+            return {**proof.model_dump(mode="json"), "summary": proof.summary()}
+        try:
+            document = base64.b64decode(proof.document_base64, validate=True)
+            signature = base64.b64decode(proof.signature_base64, validate=True)
+        except binascii.Error:
+            raise _invalid(["body", "proof"], "document and signature must be base64") from None
+        trusted = await registry.trusted_certificates(school_id)
+        try:
+            signer = verify_detached(document, signature, trusted, now)
+        except SignatureError as error:
+            raise _invalid(["body", "proof", "signature_base64"], str(error)) from None
+        return {
+            **proof.model_dump(mode="json"),
+            "signer": signer.subject, "issuer": signer.issuer,
+            "serial_number": str(signer.serial_number), "verified_at": now.isoformat(),
+            "summary": f"electronic: signed by {signer.subject}",
+        }  # fmt: skip
+
     async def _may_act_for(caller: Principal, school_id: str, recipient_id: str) -> Recipient:
         """Staff of the school, or the parent themselves; 403 alike whether or not they exist."""
         own = caller.role == "parent" and caller.person_id == recipient_id
@@ -311,12 +375,16 @@ def _staff(caller: Principal, school_id: str) -> None:
         raise forbidden()
 
 
+def _invalid(loc: list[str], reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": loc, "msg": reason, "type": "value_error"}],
+    )
+
+
 def _normalised(channel: str, address: str) -> str:
     def invalid(reason: str) -> HTTPException:
-        return HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["body", "address"], "msg": reason, "type": "value_error"}],
-        )
+        return _invalid(["body", "address"], reason)
 
     if channel == "email":
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from cryptography import x509
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -30,6 +31,7 @@ class MongoConsentRegistry:
         self._preferences = db["preferences"]
         self._history = db["history"]
         self._decisions = db["decisions"]
+        self._trusted = db["trusted_certificates"]
         self.processed = ProcessedEvents(db["processed_events"])
 
     async def ensure_indexes(self) -> None:
@@ -96,6 +98,19 @@ class MongoConsentRegistry:
             upsert=True,
         )
         await self._append(school_id, recipient_id, by, "preferences saved", document)
+
+    async def save_trusted_certificate(
+        self, school_id: str, name: str, pem: str, *, by: str
+    ) -> None:
+        await self._trusted.replace_one(
+            {"_id": _id(school_id, name)},
+            {"school_id": school_id, "name": name, "pem": pem, "by": by, "at": datetime.now(UTC)},
+            upsert=True,
+        )
+
+    async def trusted_certificates(self, school_id: str) -> list[x509.Certificate]:
+        cursor = self._trusted.find({"school_id": school_id})
+        return [x509.load_pem_x509_certificate(doc["pem"].encode()) async for doc in cursor]
 
     async def recipient(self, school_id: str, recipient_id: str) -> Recipient | None:
         doc = await self._recipients.find_one({"_id": _id(school_id, recipient_id)}, {"_id": 0})

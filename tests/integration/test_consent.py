@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -12,6 +15,7 @@ from schemas import MarkPosted, NotificationRequested, Topics
 from schemas.consent import ConsentRevoked
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import produce_raw, read_topic
+from tests.pki import NOW, a_key, certificate, pem, sign_detached
 from tests.school import (
     SCHOOL,
     WRITTEN,
@@ -165,3 +169,54 @@ async def test_the_audit_export_lists_every_version_with_the_152_fz_fields(
     assert stranger.status_code == 403
     assert bad_phone.status_code == 422
     assert bad_phone.json()["detail"][0]["loc"] == ["body", "address"]
+
+
+async def test_an_electronically_handed_over_contact_needs_a_sound_trusted_signature(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    ca_key, other_ca_key, key = a_key("rsa"), a_key("ecdsa"), a_key("ecdsa")
+    ca = certificate("Удостоверяющий центр школы", ca_key, ca=True)
+    other_ca = certificate("Чужой центр", other_ca_key, ca=True)
+    signer = certificate("Иванова Мария Петровна", key, issuer=(ca, ca_key))
+    stranger = certificate("Иванова Мария Петровна", key, issuer=(other_ca, other_ca_key))
+    expired = certificate("Иванова Мария Петровна", key, issuer=(ca, ca_key),
+                          not_after=NOW - timedelta(days=1))  # fmt: skip
+    document = "Заявление: прошу направлять сведения на maria@example.org".encode()
+
+    def proof(signed: bytes, signature: bytes) -> dict[str, str]:
+        return {"form": "electronic", "document_base64": base64.b64encode(signed).decode(),
+                "signature_base64": base64.b64encode(signature).decode()}  # fmt: skip
+
+    async with running("consent", run_id, **service_env) as consent:
+        await load_guardian(consent, "g-1", "Иванова Мария Петровна", "st-1")
+        trusted = await consent.put(
+            f"{BASE}/trusted-certificates/school-ca", json={"pem": pem(ca)}, headers=AUTH
+        )
+
+        async def contact(body_proof: dict[str, str] | None) -> Any:
+            body: dict[str, Any] = {"address": "maria@example.org"}
+            if body_proof is not None:
+                body["proof"] = body_proof
+            return await consent.put(
+                f"{BASE}/recipients/g-1/contacts/email", json=body, headers=AUTH
+            )
+
+        no_proof = await contact(None)
+        tampered = await contact(proof(document + b" ", sign_detached(document, signer, key)))
+        untrusted = await contact(proof(document, sign_detached(document, stranger, key)))
+        outdated = await contact(proof(document, sign_detached(document, expired, key)))
+        accepted = await contact(proof(document, sign_detached(document, signer, key)))
+        history = (await consent.get(f"{BASE}/recipients/g-1/history", headers=AUTH)).json()
+
+    assert trusted.status_code == 204
+    assert no_proof.status_code == 422
+    for refused, reason in ((tampered, "altered"), (untrusted, "trusts"), (outdated, "expired")):
+        assert refused.status_code == 422
+        [error] = refused.json()["detail"]
+        assert error["loc"] == ["body", "proof", "signature_base64"]
+        assert reason in error["msg"]
+    assert accepted.status_code == 204
+    saved = [entry for entry in history if entry["action"] == "email contact saved"]
+    assert [entry["details"]["provenance"]["summary"] for entry in saved] == [
+        "electronic: signed by CN=Иванова Мария Петровна"
+    ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import time
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.envelope import Envelope, StudentPayload
 from schemas.journal import (
@@ -37,6 +38,15 @@ NotifiableFacts = Annotated[
 ]
 
 
+class QuietHours(BaseModel):
+    """SMS is not sent between `start` and `end` in the school's time zone (unless it cannot
+    wait: a final result whose deadline would be missed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+
 class NotificationRequestedPayload(StudentPayload):
     dedupe_key: str = Field(
         min_length=1, description="Stable per (source event, recipient, channel): one send at most."
@@ -55,6 +65,7 @@ class NotificationRequestedPayload(StudentPayload):
         default=None, description="Final marks and exams: obtained + 24 h (clause 9)."
     )
     content: NotifiableFacts = Field(description="The fact to tell the recipient about.")
+    quiet_hours: QuietHours | None = Field(default=None, description="For SMS only.")
 
 
 class NotificationRequested(Envelope[NotificationRequestedPayload]):

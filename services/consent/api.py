@@ -33,7 +33,7 @@ from schemas.consent import (
     PreferencesChanged,
     PreferencesChangedPayload,
 )
-from schemas.notify import Category, Channel
+from schemas.notify import Category, Channel, QuietHours
 from services.consent.domain import DEFAULT_CHANNELS, ConsentDecision, Recipient, RecipientKind
 from services.consent.signatures import SignatureError, verify_detached
 from services.consent.store import MongoConsentRegistry
@@ -117,6 +117,7 @@ class PreferencesIn(_In):
     paper_only_reason: str | None = Field(
         None, description="Set to declare paper only (clause 2): no electronic informing."
     )
+    sms_quiet_hours: QuietHours = Field(default_factory=QuietHours)
 
 
 def consent_router(
@@ -265,7 +266,11 @@ def consent_router(
         channels.update(
             {category: sorted(set(chosen)) for category, chosen in body.channels.items()}
         )
-        document = {"channels": channels, "paper_only_reason": body.paper_only_reason}
+        document = {
+            "channels": channels,
+            "paper_only_reason": body.paper_only_reason,
+            "sms_quiet_hours": body.sms_quiet_hours.model_dump(mode="json"),
+        }
         await registry.save_preferences(school_id, recipient_id, document, by=caller.subject)
         await publish(
             PreferencesChanged.new(

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from schemas import Envelope, NotificationRequested
-from schemas.notify import Category, Channel, NotificationRequestedPayload
+from schemas.notify import Category, Channel, NotificationRequestedPayload, QuietHours
 
 PRODUCER = "consent"
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "inbox")
@@ -96,6 +96,7 @@ class Preferences:
         default_factory=lambda: dict(DEFAULT_CHANNELS)
     )
     paper_only_reason: str | None = None
+    sms_quiet_hours: QuietHours = field(default_factory=QuietHours)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def notification_requests(
                 priority="urgent" if urgent else "normal",
                 deadline=deadline,
                 content=facts,
+                quiet_hours=file.preferences.sms_quiet_hours if channel == "sms" else None,
             )
             requests.append(
                 NotificationRequested.new(

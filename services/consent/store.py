@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from schemas import Envelope
+from schemas.notify import QuietHours
 from services.consent.domain import (
     Consent,
     Contact,
@@ -231,6 +232,7 @@ def _preferences(doc: Document) -> Preferences:
     return Preferences(
         channels={category: frozenset(channels) for category, channels in doc["channels"].items()},
         paper_only_reason=doc.get("paper_only_reason"),
+        sms_quiet_hours=QuietHours.model_validate(doc.get("sms_quiet_hours") or {}),
     )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from schemas import FinalMarkPosted, MarkPosted
 from schemas.journal import FinalMarkPostedPayload
+from schemas.notify import QuietHours
 from services.consent.domain import (
     Consent,
     Contact,
@@ -60,6 +61,8 @@ def test_a_final_mark_goes_on_every_channel_with_a_24_hour_deadline() -> None:
     assert {r.payload.channel for r in requests} == {"email", "sms", "inbox"}
     assert all(r.payload.deadline == obtained + timedelta(hours=24) for r in requests)
     assert all(r.payload.priority == "urgent" for r in requests)
+    quiet = {r.payload.channel: r.payload.quiet_hours for r in requests}
+    assert quiet == {"email": None, "inbox": None, "sms": QuietHours(start=time(21), end=time(8))}
 
 
 @pytest.mark.parametrize(

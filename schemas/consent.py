@@ -7,7 +7,7 @@ person's changes stay in order.
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -83,3 +83,9 @@ class PreferencesChanged(Envelope[PreferencesChangedPayload]):
     topic: ClassVar[str] = "consent.changes.v1"
     type: Literal["PreferencesChanged"] = "PreferencesChanged"
     version: Literal[1] = 1
+
+
+ConsentChange = Annotated[
+    ConsentGranted | ConsentRefused | ConsentRevoked | ContactChanged | PreferencesChanged,
+    Field(discriminator="type"),
+]

@@ -86,3 +86,26 @@ class NotificationSent(Envelope[NotificationSentPayload]):
     topic: ClassVar[str] = "notify.status.v1"
     type: Literal["NotificationSent"] = "NotificationSent"
     version: Literal[1] = 1
+
+
+class NotificationEndedPayload(StudentPayload):
+    """A delivery that ended without being sent, and why."""
+
+    dedupe_key: str = Field(min_length=1)
+    recipient_id: str = Field(min_length=1)
+    channel: Channel
+    reason: str = Field(min_length=1)
+    attempts: int = Field(ge=0)
+    ended_at: AwareDatetime
+
+
+class NotificationFailed(Envelope[NotificationEndedPayload]):
+    topic: ClassVar[str] = "notify.status.v1"
+    type: Literal["NotificationFailed"] = "NotificationFailed"
+    version: Literal[1] = 1
+
+
+class NotificationCancelled(Envelope[NotificationEndedPayload]):
+    topic: ClassVar[str] = "notify.status.v1"
+    type: Literal["NotificationCancelled"] = "NotificationCancelled"
+    version: Literal[1] = 1

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from schemas import consent, journal
 from schemas.envelope import Envelope
-from schemas.notify import NotificationRequested, NotificationSent
+from schemas.notify import (
+    NotificationCancelled,
+    NotificationFailed,
+    NotificationRequested,
+    NotificationSent,
+)
 
 ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     journal.MarkPosted,
@@ -28,6 +33,8 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     consent.PreferencesChanged,
     NotificationRequested,
     NotificationSent,
+    NotificationFailed,
+    NotificationCancelled,
 )
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[Envelope], ...]] = {}  # type: ignore[type-arg]

@@ -75,6 +75,32 @@ async def smtp_server(mail_dir: Path) -> AsyncIterator[Controller]:
     controller.stop()
 
 
+@pytest.fixture
+def sms_dir(tmp_path: Path) -> Path:
+    return tmp_path / "sms"
+
+
+@pytest.fixture
+async def sms_gateway(sms_dir: Path) -> AsyncIterator[str]:
+    """The SMS provider's HTTP API (our sink) on a free port; yields its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    from deploy.local.sinks.sms import create_sms_sink
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_sms_sink(sms_dir), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

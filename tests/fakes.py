@@ -6,10 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from schemas import Envelope, NotificationRequested, NotificationSent
+from schemas import Envelope, NotificationRequested
 from services.grades.domain import Change, EntryKey, Stored
 from services.grades.facts import ReferenceBook
-from services.notifier.domain import DeliveryStatus
+from services.notifier.domain import Delivery, Status
 
 
 class FakeGradesStore:
@@ -44,27 +44,60 @@ class FakeGradesStore:
 
 
 class FakeDeliveries:
+    """Delivery records in memory, with the real store's claim rules."""
+
     def __init__(self) -> None:
-        self.status: dict[str, DeliveryStatus] = {}
+        self.records: dict[str, dict[str, Any]] = {}
 
-    async def claim(self, request: NotificationRequested) -> DeliveryStatus:
-        return self.status.setdefault(request.payload.dedupe_key, "queued")
+    async def accept(self, request: NotificationRequested, now: datetime) -> bool:
+        key = request.payload.dedupe_key
+        if key in self.records:
+            return False
+        self.records[key] = {"request": request, "status": "queued", "attempts": 0, "due": now}
+        return True
 
-    async def mark_sent(self, dedupe_key: str, message_id: str, sent_at: datetime) -> None:
-        self.status[dedupe_key] = "sent"
+    async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None:
+        record = self.records.get(dedupe_key)
+        if (
+            record is None
+            or record["status"] not in ("queued", "retry_wait")
+            or record["due"] > now
+        ):
+            return None
+        record.update(status="sending", attempts=record["attempts"] + 1)
+        return Delivery(record["request"], "sending", record["attempts"])
+
+    async def finish(self, dedupe_key: str, status: Status, now: datetime, **fields: Any) -> None:
+        self.records[dedupe_key].update(status=status, **fields)
+
+    async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None:
+        self.records[dedupe_key].update(status="retry_wait", due=when, last_error=error)
 
 
-class FakeMailer:
-    def __init__(self) -> None:
+class ScriptedSender:
+    """Fails as told (a list of exceptions, in order), then succeeds; remembers what it sent."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
         self.sent: list[tuple[NotificationRequested, str]] = []
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
         self.sent.append((request, message_id))
 
 
-class StatusLog:
+class FakeConsentView:
     def __init__(self) -> None:
-        self.published: list[NotificationSent] = []
+        self.refusals: dict[tuple[str, str], str] = {}
 
-    async def __call__(self, event: NotificationSent) -> None:
+    async def why_not(self, recipient_id: str, student_id: str) -> str | None:
+        return self.refusals.get((recipient_id, student_id))
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self.published: list[Envelope[Any]] = []
+
+    async def __call__(self, event: Envelope[Any]) -> None:
         self.published.append(event)

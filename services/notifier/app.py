@@ -2,59 +2,105 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import Counter
 
 from schemas import NotificationRequested, NotificationSent
+from schemas.consent import ConsentRevoked
+from schemas.notify import NotificationCancelled, NotificationFailed
+from services.notifier.api import notifier_router
 from services.notifier.config import Settings
-from services.notifier.handlers import register_handlers
+from services.notifier.domain import Ports, RetryPolicy
+from services.notifier.handlers import register_handlers, run_scheduler
 from services.notifier.rendering import create_environment
-from services.notifier.sender import SmtpMailer
-from services.notifier.store import MongoDeliveries
+from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender
+from services.notifier.store import MongoConsentView, MongoDeliveries, MongoInbox
+from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "notifier"
+PUBLISHES = (NotificationSent, NotificationFailed, NotificationCancelled)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    runtime = Runtime.build(SERVICE, settings, publishes=(NotificationSent,))
-    deliveries = MongoDeliveries(runtime.database(settings.mongo_db))
-    mailer = SmtpMailer(
-        create_environment(),
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.mail_from,
-        timeout=settings.smtp_timeout_seconds,
-    )
+def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """`clock`: where time comes from; tests move it instead of waiting."""
+    runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
+    db = runtime.database(settings.mongo_db)
+    deliveries, inbox, consent_view = MongoDeliveries(db), MongoInbox(db), MongoConsentView(db)
     outcomes = Counter(
-        "vestnik_notifications",
-        "Notification requests handled, by outcome.",
-        ["channel", "kind", "outcome"],
-        registry=runtime.registry,
-    )
-    register_handlers(
-        runtime.broker,
-        runtime.topics,
+        "vestnik_notifications", "Notification attempts and their outcome.",
+        ["channel", "kind", "outcome"], registry=runtime.registry,
+    )  # fmt: skip
+    env = create_environment()
+    sms_client = httpx.AsyncClient(base_url=settings.sms_url, timeout=10)
+    ports = Ports(
         deliveries=deliveries,
-        mailer=mailer,
-        publish_status=runtime.publish,
-        group_id=settings.consumer_group,
-        outcomes=outcomes,
+        senders={
+            "email": SmtpSender(
+                env,
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.mail_from,
+                timeout=settings.smtp_timeout_seconds,
+                preferences_url=settings.preferences_url,
+            ),
+            "sms": SmsRuSender(
+                env,
+                sms_client,
+                api_id=settings.sms_api_id.get_secret_value(),
+                per_second=settings.sms_per_second,
+            ),
+            "inbox": InboxSender(env, inbox),
+        },
+        consent=consent_view,
+        publish=runtime.publish,
+        policy=RetryPolicy(
+            first_delay=timedelta(seconds=settings.retry_first_delay_seconds),
+            max_attempts=settings.retry_max_attempts,
+        ),
+        now=clock or (lambda: datetime.now(UTC)),
+        random=random.random,
     )
+
+    def count(request: NotificationRequested, outcome: str) -> None:
+        outcomes.labels(request.payload.channel, request.payload.content.kind, outcome).inc()
+
+    register_handlers(
+        runtime.broker, runtime.topics, ports=ports, deliveries=deliveries,
+        consent_view=consent_view, group_id=settings.consumer_group, on_outcome=count,
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await deliveries.ensure_indexes()
-        async with runtime.running(NotificationRequested, NotificationSent):
+        async with runtime.running(NotificationRequested, ConsentRevoked, *PUBLISHES):
+            scheduler = asyncio.create_task(
+                run_scheduler(
+                    deliveries, ports, poll_seconds=settings.scheduler_poll_seconds,
+                    on_outcome=count,
+                ),
+                name="delivery-scheduler",
+            )  # fmt: skip
             yield
+            scheduler.cancel()
+            with suppress(asyncio.CancelledError):
+                await scheduler
+        await sms_client.aclose()
 
     return create_http_app(
         title="Vestnik notifier",
         description="Sends e-mail, SMS and inbox notifications within the 24-hour deadline.",
         lifespan=lifespan,
-        routers=[runtime.operations_router()],
+        routers=[
+            notifier_router(deliveries, inbox, principal=authenticated(settings.jwt_secret)),
+            runtime.operations_router(),
+        ],
     )

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.shared.config import ServiceSettings
 
@@ -13,3 +13,15 @@ class Settings(ServiceSettings):
     mail_from: str = Field(
         "Электронный дневник <noreply@vestnik.local>", validation_alias="VESTNIK_MAIL_FROM"
     )
+    preferences_url: str = Field(
+        "https://vestnik.local/preferences", validation_alias="VESTNIK_PREFERENCES_URL"
+    )
+    sms_url: str = Field("http://127.0.0.1:1026", validation_alias="VESTNIK_SMS_URL")
+    sms_api_id: SecretStr = Field(SecretStr("local"), validation_alias="VESTNIK_SMS_API_ID")
+    sms_per_second: float = Field(10.0, validation_alias="VESTNIK_SMS_PER_SECOND")
+    retry_first_delay_seconds: float = Field(
+        30.0, validation_alias="VESTNIK_NOTIFIER_RETRY_FIRST_DELAY_SECONDS"
+    )
+    retry_max_attempts: int = Field(8, validation_alias="VESTNIK_NOTIFIER_RETRY_MAX_ATTEMPTS")
+    # How often the scheduler looks for retries that are due (new requests go out at once).
+    scheduler_poll_seconds: float = Field(2.0, validation_alias="VESTNIK_NOTIFIER_POLL_SECONDS")

@@ -1,65 +1,156 @@
-"""Delivering one notification request: at most one e-mail per dedupe key."""
+"""Delivering one notification request: at most once per dedupe key, retried while it may be.
+
+A delivery moves queued → sending → sent, or → waiting to retry (temporary failure, with
+exponential backoff and jitter) → … → sent | failed; or → cancelled when the consent no longer
+allows it, checked again right before every attempt.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
 
-from schemas import NotificationRequested, NotificationSent, NotificationSentPayload
+from schemas import Envelope, NotificationRequested, NotificationSent, NotificationSentPayload
+from schemas.notify import (
+    NotificationCancelled,
+    NotificationEndedPayload,
+    NotificationFailed,
+)
 
 PRODUCER = "notifier"
 
-DeliveryStatus = Literal["queued", "sent"]
-Outcome = Literal["sent", "duplicate"]
+Status = Literal["queued", "sending", "sent", "retry_wait", "failed", "cancelled"]
+FINAL: frozenset[str] = frozenset({"sent", "failed", "cancelled"})
+
+
+class TemporaryFailureError(Exception):
+    """Worth another try later: SMTP 4xx, HTTP 5xx or 429, a timeout, a refused connection."""
+
+
+class PermanentFailureError(Exception):
+    """Will not get better by waiting: SMTP 5xx, a rejected number, a malformed request."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay: timedelta = timedelta(seconds=30)
+    factor: float = 2.0
+    max_delay: timedelta = timedelta(hours=1)
+    max_attempts: int = 8
+    jitter: float = 0.2
+
+    def delay(self, attempts: int, random: Callable[[], float]) -> timedelta:
+        """The wait after the `attempts`-th failure: doubling, capped, ±jitter so that many
+        deliveries failing together do not retry together."""
+        base = min(self.first_delay * self.factor ** (attempts - 1), self.max_delay)
+        return base * (1 + self.jitter * (2 * random() - 1))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    request: NotificationRequested
+    status: Status
+    attempts: int
 
 
 def message_id_for(dedupe_key: str, domain: str = "vestnik.local") -> str:
-    """A Message-ID that stays the same for every attempt, so a receiver can fold a repeat."""
+    """A Message-ID (and SMS client id) that stays the same for every attempt, so the
+    receiving side can fold a repeat after a crash between its acceptance and our record."""
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 
 class Deliveries(Protocol):
-    async def claim(self, request: NotificationRequested) -> DeliveryStatus:
-        """Record the request as queued unless known; return its current status."""
-        ...
+    async def accept(self, request: NotificationRequested, now: datetime) -> bool: ...
+    async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None: ...
+    async def finish(
+        self, dedupe_key: str, status: Status, now: datetime, **fields: Any
+    ) -> None: ...
+    async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None: ...
 
-    async def mark_sent(self, dedupe_key: str, message_id: str, sent_at: datetime) -> None: ...
 
-
-class Mailer(Protocol):
+class Sender(Protocol):
     async def send(self, request: NotificationRequested, message_id: str) -> None: ...
 
 
-async def deliver(
-    request: NotificationRequested,
-    *,
-    deliveries: Deliveries,
-    mailer: Mailer,
-    publish_status: Callable[[NotificationSent], Awaitable[None]],
-    now: Callable[[], datetime],
-) -> Outcome:
-    key = request.payload.dedupe_key
-    if await deliveries.claim(request) == "sent":
-        return "duplicate"
-    message_id = message_id_for(key)
-    await mailer.send(request, message_id)
-    sent_at = now()
-    await deliveries.mark_sent(key, message_id, sent_at)
-    await publish_status(
+class ConsentView(Protocol):
+    async def why_not(self, recipient_id: str, student_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    deliveries: Deliveries
+    senders: dict[str, Sender]
+    consent: ConsentView
+    publish: Callable[[Envelope[Any]], Awaitable[None]]
+    policy: RetryPolicy
+    now: Callable[[], datetime]
+    random: Callable[[], float]
+
+
+Outcome = Literal["sent", "retry_wait", "failed", "cancelled", "not due"]
+
+
+async def attempt(dedupe_key: str, ports: Ports) -> tuple[Outcome, NotificationRequested | None]:
+    """One attempt at a delivery that is due; any other caller finds it claimed."""
+    delivery = await ports.deliveries.claim(dedupe_key, ports.now())
+    if delivery is None:
+        return "not due", None
+    return await _attempt(delivery, ports), delivery.request
+
+
+async def _attempt(delivery: Delivery, ports: Ports) -> Outcome:
+    now = ports.now()
+    payload = delivery.request.payload
+    dedupe_key = payload.dedupe_key
+    if reason := await ports.consent.why_not(payload.recipient_id, payload.student_id):
+        await _end(delivery, "cancelled", reason, ports)
+        return "cancelled"
+    message_id = message_id_for(dedupe_key)
+    try:
+        await ports.senders[payload.channel].send(delivery.request, message_id)
+    except PermanentFailureError as error:
+        await _end(delivery, "failed", str(error), ports)
+        return "failed"
+    except TemporaryFailureError as error:
+        if delivery.attempts >= ports.policy.max_attempts:
+            await _end(delivery, "failed", f"gave up after {delivery.attempts}: {error}", ports)
+            return "failed"
+        wait = ports.policy.delay(delivery.attempts, ports.random)
+        await ports.deliveries.retry_at(dedupe_key, now + wait, str(error))
+        return "retry_wait"
+    sent_at = ports.now()
+    await ports.deliveries.finish(dedupe_key, "sent", sent_at, message_id=message_id)
+    await ports.publish(
         NotificationSent.new(
             NotificationSentPayload(
-                student_id=request.payload.student_id,
-                dedupe_key=key,
-                recipient_id=request.payload.recipient_id,
-                channel=request.payload.channel,
-                message_id=message_id,
-                sent_at=sent_at,
+                student_id=payload.student_id, dedupe_key=dedupe_key,
+                recipient_id=payload.recipient_id, channel=payload.channel,
+                message_id=message_id, sent_at=sent_at,
             ),
-            producer=PRODUCER,
-            correlation_id=request.correlation_id,
+            producer=PRODUCER, correlation_id=delivery.request.correlation_id,
         )
-    )
+    )  # fmt: skip
     return "sent"
+
+
+async def _end(
+    delivery: Delivery, status: Literal["failed", "cancelled"], reason: str, ports: Ports
+) -> None:
+    payload = delivery.request.payload
+    now = ports.now()
+    await ports.deliveries.finish(payload.dedupe_key, status, now, last_error=reason)
+    event_type = NotificationFailed if status == "failed" else NotificationCancelled
+    await ports.publish(
+        event_type.new(
+            NotificationEndedPayload(
+                student_id=payload.student_id, dedupe_key=payload.dedupe_key,
+                recipient_id=payload.recipient_id, channel=payload.channel, reason=reason,
+                attempts=delivery.attempts, ended_at=now,
+            ),
+            producer=PRODUCER, correlation_id=delivery.request.correlation_id,
+        )
+    )  # fmt: skip

@@ -1,49 +1,74 @@
-"""Kafka entrypoints of the notifier."""
+"""Kafka entrypoints of the notifier, and the scheduler that retries what is due."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
-from prometheus_client import Counter
 
-from schemas import NotificationRequested, NotificationSent, Topics
-from services.notifier.domain import Mailer, deliver
-from services.notifier.store import MongoDeliveries
+from schemas import NotificationRequested, Topics
+from schemas.consent import ConsentChange, ConsentGranted, ConsentRevoked, PreferencesChanged
+from services.notifier.domain import Ports, attempt
+from services.notifier.store import MongoConsentView, MongoDeliveries
 from services.shared.kafka import subscribe
 
 log = logging.getLogger(__name__)
+
+OnOutcome = Callable[[NotificationRequested, str], None]
 
 
 def register_handlers(
     broker: KafkaBroker,
     topics: Topics,
     *,
+    ports: Ports,
     deliveries: MongoDeliveries,
-    mailer: Mailer,
-    publish_status: Callable[[NotificationSent], Awaitable[None]],
+    consent_view: MongoConsentView,
     group_id: str,
-    outcomes: Counter,
+    on_outcome: OnOutcome,
 ) -> None:
     @subscribe(broker, topics, NotificationRequested, group_id=group_id)
     async def on_notification_requested(request: NotificationRequested) -> None:
-        """Send the notification unless its dedupe key was already sent."""
-        if request.payload.channel != "email":
-            # SMS and the personal-account inbox arrive with issue 5; until then they are
-            # counted, not pretended to be sent.
-            outcomes.labels(
-                request.payload.channel, request.payload.content.kind, "unsupported"
-            ).inc()
+        """Record the request (a redelivery finds it recorded) and make the first attempt."""
+        if not await deliveries.accept(request, ports.now()):
+            on_outcome(request, "duplicate")
             return
-        outcome = await deliver(
-            request,
-            deliveries=deliveries,
-            mailer=mailer,
-            publish_status=publish_status,
-            now=lambda: datetime.now(UTC),
-        )
-        outcomes.labels(request.payload.channel, request.payload.content.kind, outcome).inc()
+        outcome, _ = await attempt(request.payload.dedupe_key, ports)
+        on_outcome(request, outcome)
         # The dedupe key names the event and recipient ids, never an address.
         log.info("%s %s", outcome, request.payload.dedupe_key)
+
+    @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
+    async def on_consent_change(change: ConsentChange) -> None:
+        """Keep the view of consent the last check before each send reads."""
+        match change:
+            case ConsentRevoked(payload=p):
+                await consent_view.revoked(p.recipient_id, p.student_id, p.effective_at)
+            case ConsentGranted(payload=p):
+                await consent_view.granted(p.recipient_id, p.student_id, p.effective_at)
+            case PreferencesChanged(payload=p):
+                await consent_view.set_paper_only(p.recipient_id, p.paper_only)
+
+
+async def run_scheduler(
+    deliveries: MongoDeliveries,
+    ports: Ports,
+    *,
+    poll_seconds: float,
+    on_outcome: OnOutcome,
+) -> None:
+    """Attempts every delivery that is due: retries after their backoff, and any left
+    `sending` by a process that died. The schedule lives in MongoDB, so it survives restarts."""
+    while True:
+        try:
+            for dedupe_key in await deliveries.due(ports.now()):
+                outcome, request = await attempt(dedupe_key, ports)
+                if request is not None:
+                    on_outcome(request, outcome)
+        except Exception:  # a database outage: the schedule is still there next time
+            log.exception("scheduler pass failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.sleep(poll_seconds)

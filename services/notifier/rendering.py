@@ -63,3 +63,29 @@ def render_email(env: Environment, request: NotificationRequested) -> RenderedEm
     paragraphs = [block.splitlines() for block in text.split("\n\n") if block.strip()]
     html = env.get_template("email.html.j2").render(subject=subject, paragraphs=paragraphs)
     return RenderedEmail(subject=subject, text=text, html=html)
+
+
+# The GSM 03.38 basic alphabet: text within it is GSM-7, anything else (Cyrillic) is UCS-2.
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+MAX_SMS_SEGMENTS = 2
+
+
+def sms_segments(text: str) -> int:
+    """How many segments the provider bills: 160/153 characters in GSM-7, 70/67 in UCS-2."""
+    single, part = (160, 153) if set(text) <= GSM7 else (70, 67)
+    return 1 if len(text) <= single else -(-len(text) // part)
+
+
+def render_sms(env: Environment, request: NotificationRequested) -> tuple[str, int]:
+    """Compact text that fits two segments (cut with «…» if it would not), and its count."""
+    context = {"recipient_name": request.payload.recipient_name, "fact": request.payload.content}
+    text = " ".join(
+        env.get_template(f"{request.payload.content.kind}.sms.j2").render(context).split()
+    )
+    limit = (153 if set(text) <= GSM7 else 67) * MAX_SMS_SEGMENTS
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text, sms_segments(text)

@@ -1,26 +1,38 @@
-"""Sending e-mail over SMTP with aiosmtplib."""
+"""The channels: e-mail over SMTP, SMS through the provider's HTTP API, the personal-account inbox.
+
+Each sender raises `TemporaryFailureError` or `PermanentFailureError`; the domain decides what
+follows. None of them logs an address.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
+import httpx
 from jinja2 import Environment
 
 from schemas import NotificationRequested
-from services.notifier.rendering import render_email
+from services.notifier.domain import PermanentFailureError, TemporaryFailureError
+from services.notifier.rendering import render_email, render_sms
+from services.notifier.store import MongoInbox
 
 
-class SmtpMailer:
+class SmtpSender:
     def __init__(
-        self, env: Environment, *, host: str, port: int, sender: str, timeout: float
-    ) -> None:
+        self, env: Environment, *, host: str, port: int, sender: str, timeout: float,
+        preferences_url: str,
+    ) -> None:  # fmt: skip
         self._env = env
         self._host = host
         self._port = port
         self._sender = sender
         self._timeout = timeout
+        self._preferences_url = preferences_url
 
     def compose(self, request: NotificationRequested, message_id: str) -> EmailMessage:
         rendered = render_email(self._env, request)
@@ -31,15 +43,72 @@ class SmtpMailer:
         message["Subject"] = rendered.subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = message_id
+        message["List-Unsubscribe"] = f"<{self._preferences_url}>"
         message.set_content(rendered.text, charset="utf-8")
         message.add_alternative(rendered.html, subtype="html", charset="utf-8")
         return message
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
-        await aiosmtplib.send(
-            self.compose(request, message_id),
-            hostname=self._host,
-            port=self._port,
-            timeout=self._timeout,
-            start_tls=False,
-        )
+        try:
+            await aiosmtplib.send(
+                self.compose(request, message_id),
+                hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False,
+            )  # fmt: skip
+        except aiosmtplib.SMTPResponseException as error:
+            failure = TemporaryFailureError if 400 <= error.code < 500 else PermanentFailureError
+            raise failure(f"SMTP {error.code} {error.message}") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            raise TemporaryFailureError(f"SMTP unreachable: {type(error).__name__}") from None
+
+
+class SmsRuSender:
+    """An SMS.ru-style HTTP API (`POST /sms/send`), within the provider's rate limit."""
+
+    def __init__(
+        self, env: Environment, client: httpx.AsyncClient, *, api_id: str, per_second: float
+    ) -> None:
+        self._env = env
+        self._client = client
+        self._api_id = api_id
+        self._interval = 1 / per_second
+        self._lock = asyncio.Lock()
+        self._last = 0.0
+
+    async def send(self, request: NotificationRequested, message_id: str) -> None:
+        text, _ = render_sms(self._env, request)
+        async with self._lock:  # spaces the requests out to the provider's rate
+            wait = self._last + self._interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last = time.monotonic()
+        form = {"api_id": self._api_id, "to": request.payload.address or "", "msg": text,
+                "client_id": message_id.strip("<>"), "json": "1"}  # fmt: skip
+        try:
+            response = await self._client.post("/sms/send", data=form)
+        except httpx.HTTPError as error:
+            raise TemporaryFailureError(
+                f"SMS provider unreachable: {type(error).__name__}"
+            ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TemporaryFailureError(f"SMS provider answered HTTP {response.status_code}")
+        if response.status_code >= 400 or response.json().get("status") != "OK":
+            raise PermanentFailureError(f"SMS provider refused: HTTP {response.status_code}")
+
+
+class InboxSender:
+    """The personal account (личный кабинет): the message is stored for the parent to read."""
+
+    def __init__(self, env: Environment, inbox: MongoInbox) -> None:
+        self._env = env
+        self._inbox = inbox
+
+    async def send(self, request: NotificationRequested, message_id: str) -> None:
+        rendered = render_email(self._env, request)
+        payload = request.payload
+        await self._inbox.put(
+            payload.dedupe_key,
+            {"school_id": payload.content.school_id, "recipient_id": payload.recipient_id,
+             "student_id": payload.student_id, "category": payload.category,
+             "subject": rendered.subject, "text": rendered.text,
+             "created_at": datetime.now(UTC), "read": False},
+        )  # fmt: skip

@@ -1,14 +1,22 @@
-"""Delivery records on MongoDB, one per dedupe key (the document `_id`)."""
+"""Delivery records on MongoDB, one per dedupe key (the document `_id`), and the inbox."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from schemas import NotificationRequested
-from services.notifier.domain import DeliveryStatus
+from services.notifier.domain import Delivery, Status
 from services.shared.mongo import Document
+
+# A delivery left `sending` this long was interrupted (the process died mid-attempt): its
+# outcome is in doubt, and it is tried again with the same Message-ID / SMS client id.
+SENDING_LEASE = timedelta(minutes=2)
 
 
 class MongoDeliveries:
@@ -16,36 +24,134 @@ class MongoDeliveries:
         self._deliveries = db["deliveries"]
 
     async def ensure_indexes(self) -> None:
+        await self._deliveries.create_index([("status", 1), ("next_attempt_at", 1)])
         await self._deliveries.create_index([("student_id", 1), ("status", 1)])
 
-    async def claim(self, request: NotificationRequested) -> DeliveryStatus:
+    async def accept(self, request: NotificationRequested, now: datetime) -> bool:
+        """Record a new request as queued; False if its dedupe key is known already."""
         payload = request.payload
-        # One atomic upsert: a redelivered request finds the record its first copy made.
-        doc = await self._deliveries.find_one_and_update(
-            {"_id": payload.dedupe_key},
-            {
-                "$setOnInsert": {
+        try:
+            await self._deliveries.insert_one(
+                {
+                    "_id": payload.dedupe_key,
                     "status": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "queued_at": now,
+                    "school_id": payload.content.school_id,
                     "student_id": payload.student_id,
                     "recipient_id": payload.recipient_id,
                     "channel": payload.channel,
                     "kind": payload.content.kind,
-                    "source_event_id": str(payload.source_event_id),
-                    "queued_at": datetime.now(UTC),
+                    "priority": payload.priority,
+                    "deadline": payload.deadline,
+                    # Kept whole so that a retry after a restart needs nothing else.
+                    "request": request.model_dump(mode="json"),
                 }
-            },
-            upsert=True,
-            return_document=True,
-        )
-        assert doc is not None  # upsert with return_document=AFTER always returns it
-        status: DeliveryStatus = doc["status"]
-        return status
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
-    async def mark_sent(self, dedupe_key: str, message_id: str, sent_at: datetime) -> None:
+    async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None:
+        """Take a due delivery for one attempt (atomically: one claimant wins)."""
+        doc = await self._deliveries.find_one_and_update(
+            {
+                "_id": dedupe_key,
+                "$or": [
+                    {"status": {"$in": ["queued", "retry_wait"]}, "next_attempt_at": {"$lte": now}},
+                    {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
+                ],
+            },
+            {"$set": {"status": "sending", "claimed_at": now}, "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        request = NotificationRequested.model_validate(doc["request"])
+        return Delivery(request, doc["status"], doc["attempts"])
+
+    async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None:
         await self._deliveries.update_one(
             {"_id": dedupe_key},
-            {"$set": {"status": "sent", "message_id": message_id, "sent_at": sent_at}},
+            {"$set": {"status": "retry_wait", "next_attempt_at": when, "last_error": error}},
         )
+
+    async def finish(self, dedupe_key: str, status: Status, now: datetime, **fields: Any) -> None:
+        await self._deliveries.update_one(
+            {"_id": dedupe_key}, {"$set": {"status": status, "finished_at": now, **fields}}
+        )
+
+    async def due(self, now: datetime, limit: int = 200) -> list[str]:
+        """Deliveries to attempt now, urgent first (final results before ordinary marks)."""
+        cursor = (
+            self._deliveries.find(
+                {"$or": [
+                    {"status": {"$in": ["queued", "retry_wait"]}, "next_attempt_at": {"$lte": now}},
+                    {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
+                ]},
+                {"_id": 1, "priority": 1, "next_attempt_at": 1},
+            )
+            .limit(limit)
+        )  # fmt: skip
+        docs = [doc async for doc in cursor]
+        docs.sort(key=lambda doc: (doc.get("priority") != "urgent", doc["next_attempt_at"]))
+        return [doc["_id"] for doc in docs]
 
     async def find(self, dedupe_key: str) -> Document | None:
         return await self._deliveries.find_one({"_id": dedupe_key})
+
+    async def search(self, school_id: str, filters: dict[str, Any], limit: int) -> list[Document]:
+        query = {"school_id": school_id, **{k: v for k, v in filters.items() if v is not None}}
+        cursor = self._deliveries.find(query, {"request": 0}).sort("queued_at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+
+class MongoInbox:
+    """The personal account's inbox: one stored message per dedupe key."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._messages = db["inbox"]
+
+    async def put(self, dedupe_key: str, message: Document) -> None:
+        # Stored by an earlier attempt already: the inbox shows it once.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._messages.insert_one({"_id": dedupe_key, **message})
+
+    async def messages(self, school_id: str, recipient_id: str) -> list[Document]:
+        cursor = self._messages.find(
+            {"school_id": school_id, "recipient_id": recipient_id}, {"_id": 0}
+        ).sort("created_at", -1)
+        return [doc async for doc in cursor]
+
+
+class MongoConsentView:
+    """What the notifier knows of consent, from `consent.changes.v1`: checked before each send."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._revocations = db["revocations"]
+        self._paper_only = db["paper_only"]
+
+    async def revoked(self, recipient_id: str, student_id: str, at: datetime) -> None:
+        await self._revocations.replace_one(
+            {"_id": f"{recipient_id}/{student_id}"}, {"at": at}, upsert=True
+        )
+
+    async def granted(self, recipient_id: str, student_id: str, at: datetime) -> None:
+        # A consent given after a revocation lifts it; an older one (redelivered) does not.
+        existing = await self._revocations.find_one({"_id": f"{recipient_id}/{student_id}"})
+        if existing is not None and existing["at"] <= at:
+            await self._revocations.delete_one({"_id": f"{recipient_id}/{student_id}"})
+
+    async def set_paper_only(self, recipient_id: str, paper_only: bool) -> None:
+        if paper_only:
+            await self._paper_only.replace_one({"_id": recipient_id}, {}, upsert=True)
+        else:
+            await self._paper_only.delete_one({"_id": recipient_id})
+
+    async def why_not(self, recipient_id: str, student_id: str) -> str | None:
+        if await self._revocations.find_one({"_id": f"{recipient_id}/{student_id}"}):
+            return "consent revoked"
+        if await self._paper_only.find_one({"_id": recipient_id}):
+            return "declared paper only"
+        return None

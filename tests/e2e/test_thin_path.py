@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from contextlib import AsyncExitStack
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from schemas import NotificationRequested, NotificationSent, Topics
-from tests.conftest import AUTH
+from tests.conftest import AUTH, bearer
 from tests.kafka_tools import eventually, produce_raw, read_topic
 from tests.school import a_mark, load_grades_reference, load_guardian, post_journal
 from tests.servers import Servers
@@ -29,25 +30,30 @@ def received(mail_dir: Path) -> list[EmailMessage]:
     ]
 
 
-async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
+async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_channel_once(
     servers: Servers,
     service_env: dict[str, object],
     topics: Topics,
     run_id: str,
     smtp_server: Controller,
     mail_dir: Path,
+    sms_gateway: str,
+    sms_dir: Path,
 ) -> None:
     async with AsyncExitStack() as stack:
         grades = await stack.enter_async_context(running("grades", run_id, **service_env))
         consent = await stack.enter_async_context(running("consent", run_id, **service_env))
         notifier = await stack.enter_async_context(
-            running("notifier", run_id, smtp_port=smtp_server.port, **service_env)
-        )
+            running("notifier", run_id, smtp_port=smtp_server.port, sms_url=sms_gateway,
+                    **service_env)
+        )  # fmt: skip
         digest = await stack.enter_async_context(running("digest", run_id, **service_env))
         await load_grades_reference(grades)
         await load_guardian(
-            consent, "g-consenting", "Иванова Мария Петровна", "st-1", email="maria@example.org"
-        )
+            consent, "g-consenting", "Иванова Мария Петровна", "st-1",
+            email="maria@example.org", phone="+7 916 123-45-67",
+            preferences={"channels": {"marks": ["email", "sms", "inbox"]}},
+        )  # fmt: skip
         await load_guardian(
             consent,
             "g-refused",
@@ -79,28 +85,53 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_by_email_once(
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert "Иванов Иван (5А) получил(а) оценку «5» по предмету «Математика»" in text
         assert "Комментарий учителя: Отлично!" in text
+        assert message.get_content_type() == "multipart/alternative"
+        assert message.get_body(("html",)) is not None
+        assert message["Date"] and message["List-Unsubscribe"]
+        assert "=?utf-8?" in message.as_string(policy=email.policy.SMTP).split("Subject:")[1][:20]
+
+        async def texts() -> list[dict[str, str]]:
+            return [json.loads(path.read_text()) for path in sms_dir.glob("*.json")]
+
+        [sms] = await eventually(texts)
+        assert sms["to"] == "+79161234567"
+        assert sms["msg"].startswith("Иванов Иван: «5» по предмету Математика")
+        assert len(sms["msg"]) <= 2 * 67  # two UCS-2 segments at most
+
+        parent = bearer("parent", person_id="g-consenting")
+        inbox = await notifier.get(
+            "/v1/schools/school-1/recipients/g-consenting/inbox", headers=parent
+        )
+        [entry] = inbox.json()
+        assert entry["subject"] == message["Subject"]
 
         # The digest's weekly view took the same event.
         week = await digest.get("/v1/schools/school-1/students/st-1/weeks/2026-W48", headers=AUTH)
         assert [mark["mark_id"] for mark in week.json()["marks"]] == ["m-e2e"]
 
         # The notifier reported the send, with the Message-ID the SMTP server saw.
-        [status] = await read_topic(
-            servers.kafka_bootstrap, topics.of(NotificationSent), at_least=1
+        statuses = await read_topic(
+            servers.kafka_bootstrap, topics.of(NotificationSent), at_least=3
         )
-        assert (
-            NotificationSent.model_validate_json(status.value).payload.message_id
-            == message["Message-ID"]
-        )
+        sent = {
+            NotificationSent.model_validate_json(status.value).payload.channel: status
+            for status in statuses
+        }
+        assert set(sent) == {"email", "sms", "inbox"}
+        email_sent = NotificationSent.model_validate_json(sent["email"].value)
+        assert email_sent.payload.message_id == message["Message-ID"]
+        # The provider got our client id, so it can fold a repeat after a crash.
+        sms_sent = NotificationSent.model_validate_json(sent["sms"].value)
+        assert sms["client_id"] == sms_sent.payload.message_id.strip("<>")
 
         # Kafka delivers at least once: the same request twice more still makes one e-mail.
         requests = await read_topic(
-            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=2, settle=1.0
+            servers.kafka_bootstrap, topics.of(NotificationRequested), at_least=3, settle=1.0
         )
         by_channel = {
             NotificationRequested.model_validate_json(r.value).payload.channel: r for r in requests
         }
-        assert set(by_channel) == {"email", "inbox"}  # the consenting guardian's defaults
+        assert set(by_channel) == {"email", "sms", "inbox"}
         request = by_channel["email"]
         for _ in range(2):
             await produce_raw(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -35,7 +36,7 @@ async def test_an_event_is_processed_once(database: AsyncDatabase[Document]) -> 
     assert await processed.is_processed(event_id)
 
 
-async def test_a_delivery_is_claimed_once_and_remembers_it_was_sent(
+async def test_a_delivery_is_accepted_once_claimed_once_and_rescheduled(
     database: AsyncDatabase[Document],
 ) -> None:
     deliveries = MongoDeliveries(database)
@@ -44,13 +45,25 @@ async def test_a_delivery_is_claimed_once_and_remembers_it_was_sent(
     request = requests[0]
     key = request.payload.dedupe_key
 
-    assert await deliveries.claim(request) == "queued"
-    assert await deliveries.claim(request) == "queued"
+    assert [await deliveries.accept(request, NOW) for _ in range(2)] == [True, False]
+    assert await deliveries.due(NOW) == [key]
+    claimed = await deliveries.claim(key, NOW)
+    assert claimed is not None and (claimed.attempts, claimed.request) == (1, request)
+    assert await deliveries.claim(key, NOW) is None  # one claimant only
+    assert await deliveries.due(NOW) == []
+
+    later = NOW + timedelta(seconds=30)
+    await deliveries.retry_at(key, later, "SMTP 451")
+    assert await deliveries.due(NOW) == []
+    assert await deliveries.due(later) == [key]
+    again = await deliveries.claim(key, later)
+    assert again is not None and again.attempts == 2
+    await deliveries.finish(key, "sent", later, message_id="<id@vestnik.local>")
     stored = await deliveries.find(key)
     assert stored is not None
-    assert (stored["status"], stored["recipient_id"]) == ("queued", "g-1")
-    assert "address" not in stored  # contact data stays with the consent service
-
-    await deliveries.mark_sent(key, "<id@vestnik.local>", request.occurred_at)
-    assert await deliveries.claim(request) == "sent"
-    assert await database["deliveries"].count_documents({}) == 1
+    assert (stored["status"], stored["recipient_id"], stored["attempts"]) == ("sent", "g-1", 2)
+    # An interrupted attempt (left `sending`) comes due again once its lease has passed.
+    other = requests[1]
+    await deliveries.accept(other, NOW)
+    await deliveries.claim(other.payload.dedupe_key, NOW)
+    assert await deliveries.due(NOW + timedelta(minutes=3)) == [other.payload.dedupe_key]

@@ -1,0 +1,47 @@
+"""The notifier's HTTP API (`/v1/schools/{school_id}/…`): deliveries for staff, the inbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from services.notifier.domain import Status
+from services.notifier.store import MongoDeliveries, MongoInbox
+from services.shared.auth import Principal, Role, forbidden, require
+
+RecordId = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["g-1"])
+]
+STAFF: tuple[Role, ...] = ("admin", "staff")
+
+
+def notifier_router(deliveries: MongoDeliveries, inbox: MongoInbox, *, principal: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1/schools/{school_id}", tags=["deliveries"])
+
+    @router.get("/deliveries", summary="Deliveries by student, recipient, status or channel")
+    async def list_deliveries(
+        school_id: RecordId,
+        student_id: Annotated[str | None, Query()] = None,
+        recipient_id: Annotated[str | None, Query()] = None,
+        status: Annotated[Status | None, Query()] = None,
+        channel: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        caller: Principal = principal,
+    ) -> list[dict[str, Any]]:
+        """For staff: what was sent to whom, what failed and why. Addresses are not shown."""
+        require(caller, school_id, STAFF)
+        filters = {"student_id": student_id, "recipient_id": recipient_id, "status": status,
+                   "channel": channel}  # fmt: skip
+        return await deliveries.search(school_id, filters, limit)
+
+    @router.get("/recipients/{recipient_id}/inbox", summary="The personal account's messages")
+    async def read_inbox(
+        school_id: RecordId, recipient_id: RecordId, caller: Principal = principal
+    ) -> list[dict[str, Any]]:
+        own = caller.role == "parent" and caller.person_id == recipient_id
+        if caller.school_id != school_id or not (own or caller.role in STAFF):
+            raise forbidden()
+        return await inbox.messages(school_id, recipient_id)
+
+    return router

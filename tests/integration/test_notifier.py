@@ -1,0 +1,150 @@
+"""The notifier on the real broker, database and SMTP server: retries that survive a restart,
+consent checked before sending, poison messages set aside."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from deploy.local.sinks.smtp import MaildirHandler
+from schemas import MarkPosted, NotificationRequested, Topics
+from schemas.consent import ConsentRevoked, ConsentRevokedPayload
+from services.consent.domain import notification_requests
+from tests.conftest import AUTH, free_port
+from tests.kafka_tools import eventually, produce_raw, read_topic
+from tests.servers import Servers
+from tests.services import running
+from tests.unit.test_consent_domain import CONSENTING
+from tests.unit.test_schemas import a_mark
+
+FAST_RETRIES = {"retry_first_delay_seconds": 1.0, "scheduler_poll_seconds": 0.3}
+
+
+class FlakyMaildir(MaildirHandler):
+    """Answers 451 (try again later) to the first `refusals` messages, then accepts."""
+
+    def __init__(self, mail_dir: Path, refusals: int) -> None:
+        super().__init__(mail_dir)
+        self.refusals = refusals
+        self.attempts = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.attempts += 1
+        if self.attempts <= self.refusals:
+            return "451 4.3.0 Mailbox temporarily unavailable"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def flaky_smtp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FlakyMaildir]:
+    handler = FlakyMaildir(tmp_path / "mail", refusals=request.param)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port  # type: ignore[attr-defined]
+    yield handler
+    controller.stop()
+
+
+def an_email_request() -> NotificationRequested:
+    event = MarkPosted.new(a_mark(school_id="school-1"), producer="test")
+    requests, _ = notification_requests(event, [CONSENTING], datetime.now(UTC))
+    return next(r for r in requests if r.payload.channel == "email")
+
+
+async def publish(servers: Servers, topics: Topics, request: NotificationRequested) -> None:
+    await produce_raw(
+        servers.kafka_bootstrap, topics.of(NotificationRequested),
+        request.model_dump_json().encode(), key=request.key,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("flaky_smtp", [3], indirect=True)
+async def test_451_three_times_then_one_email_even_across_a_restart(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    flaky_smtp: FlakyMaildir,
+) -> None:  # fmt: skip
+    settings = {**service_env, **FAST_RETRIES, "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]
+    request = an_email_request()
+    key = request.payload.dedupe_key
+    async with running("notifier", run_id, **settings) as notifier:
+        await publish(servers, topics, request)
+
+        async def waiting_to_retry() -> bool:
+            found = (await notifier.get("/v1/schools/school-1/deliveries?status=retry_wait",
+                                        headers=AUTH)).json()  # fmt: skip
+            return any(delivery["_id"] == key for delivery in found)
+
+        await eventually(waiting_to_retry)
+    # The notifier is gone while the retry is waiting; the schedule is in the database.
+    assert flaky_smtp.attempts == 1
+    async with running("notifier", run_id, **settings) as notifier:
+
+        async def sent() -> list[dict[str, Any]]:
+            return (await notifier.get("/v1/schools/school-1/deliveries?status=sent",
+                                       headers=AUTH)).json()  # fmt: skip
+
+        [delivery] = await eventually(sent, timeout=60)
+    assert delivery["attempts"] == 4
+    assert flaky_smtp.attempts == 4
+    assert len(list(flaky_smtp.mail_dir.glob("*.eml"))) == 1
+
+
+@pytest.mark.parametrize("flaky_smtp", [1], indirect=True)
+async def test_a_consent_revoked_while_queued_cancels_the_send(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    flaky_smtp: FlakyMaildir,
+) -> None:  # fmt: skip
+    settings = {**service_env, "retry_first_delay_seconds": 3.0, "scheduler_poll_seconds": 0.3,
+                "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]  # fmt: skip
+    request = an_email_request()
+    async with running("notifier", run_id, **settings) as notifier:
+        await publish(servers, topics, request)
+
+        async def refused_once() -> bool:
+            return flaky_smtp.attempts == 1
+
+        await eventually(refused_once)
+        revoked = ConsentRevoked.new(
+            ConsentRevokedPayload(recipient_id="g-1", school_id="school-1", consent_id="c-1",
+                                  student_id="st-1", effective_at=datetime.now(UTC)),
+            producer="test",
+        )  # fmt: skip
+        await produce_raw(
+            servers.kafka_bootstrap, topics.of(ConsentRevoked), revoked.model_dump_json().encode(),
+            key=revoked.key,
+        )  # fmt: skip
+
+        async def cancelled() -> list[dict[str, Any]]:
+            return (await notifier.get("/v1/schools/school-1/deliveries?status=cancelled",
+                                       headers=AUTH)).json()  # fmt: skip
+
+        [delivery] = await eventually(cancelled, timeout=30)
+    assert delivery["last_error"] == "consent revoked"
+    assert flaky_smtp.attempts == 1
+    assert list(flaky_smtp.mail_dir.glob("*.eml")) == []
+    statuses = await read_topic(servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1)
+    assert [dict(s.headers)["x-event-type"] for s in statuses] == [b"NotificationCancelled"]
+
+
+@pytest.mark.parametrize("flaky_smtp", [0], indirect=True)
+async def test_a_garbage_request_is_dead_lettered_and_the_next_one_delivered(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    flaky_smtp: FlakyMaildir,
+) -> None:  # fmt: skip
+    settings = {**service_env, "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]
+    topic = topics.of(NotificationRequested)
+    async with running("notifier", run_id, **settings):
+        await produce_raw(servers.kafka_bootstrap, topic, b"{not json", key=b"st-1")
+        await publish(servers, topics, an_email_request())
+
+        async def delivered() -> list[Path]:
+            return list(flaky_smtp.mail_dir.glob("*.eml"))
+
+        assert len(await eventually(delivered)) == 1
+    [dead] = await read_topic(servers.kafka_bootstrap, topics.dead_letter(topic), at_least=1)
+    assert dead.value == b"{not json"

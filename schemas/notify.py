@@ -109,3 +109,22 @@ class NotificationCancelled(Envelope[NotificationEndedPayload]):
     topic: ClassVar[str] = "notify.status.v1"
     type: Literal["NotificationCancelled"] = "NotificationCancelled"
     version: Literal[1] = 1
+
+
+class DeadlineMissedPayload(StudentPayload):
+    """Clause 9's 24 hours passed and the recipient was told on no channel: staff must inform
+    them by other means."""
+
+    source_event_id: uuid.UUID
+    recipient_id: str = Field(min_length=1)
+    recipient_name: str = Field(min_length=1)
+    school_id: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    deadline: AwareDatetime
+    channels_tried: tuple[Channel, ...]
+
+
+class DeadlineMissed(Envelope[DeadlineMissedPayload]):
+    topic: ClassVar[str] = "notify.status.v1"
+    type: Literal["DeadlineMissed"] = "DeadlineMissed"
+    version: Literal[1] = 1

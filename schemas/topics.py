@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from schemas import consent, journal
 from schemas.envelope import Envelope
 from schemas.notify import (
+    DeadlineMissed,
     NotificationCancelled,
     NotificationFailed,
     NotificationRequested,
@@ -35,6 +36,7 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     NotificationSent,
     NotificationFailed,
     NotificationCancelled,
+    DeadlineMissed,
 )
 
 EVENTS_BY_TOPIC: dict[str, tuple[type[Envelope], ...]] = {}  # type: ignore[type-arg]

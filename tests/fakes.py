@@ -73,6 +73,10 @@ class FakeDeliveries:
     async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None:
         self.records[dedupe_key].update(status="retry_wait", due=when, last_error=error)
 
+    async def postpone(self, dedupe_key: str, until: datetime) -> None:
+        record = self.records[dedupe_key]
+        record.update(status="retry_wait", due=until, attempts=record["attempts"] - 1)
+
 
 class ScriptedSender:
     """Fails as told (a list of exceptions, in order), then succeeds; remembers what it sent."""

@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         ),
         now=clock or (lambda: datetime.now(UTC)),
         random=random.random,
+        zone=ZoneInfo(settings.school_timezone),
     )
 
     def count(request: NotificationRequested, outcome: str) -> None:

@@ -23,5 +23,6 @@ class Settings(ServiceSettings):
         30.0, validation_alias="VESTNIK_NOTIFIER_RETRY_FIRST_DELAY_SECONDS"
     )
     retry_max_attempts: int = Field(8, validation_alias="VESTNIK_NOTIFIER_RETRY_MAX_ATTEMPTS")
+    school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")
     # How often the scheduler looks for retries that are due (new requests go out at once).
     scheduler_poll_seconds: float = Field(2.0, validation_alias="VESTNIK_NOTIFIER_POLL_SECONDS")

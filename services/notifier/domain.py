@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from schemas import Envelope, NotificationRequested, NotificationSent, NotificationSentPayload
 from schemas.notify import (
     NotificationCancelled,
     NotificationEndedPayload,
     NotificationFailed,
+    QuietHours,
 )
 
 PRODUCER = "notifier"
@@ -70,6 +72,7 @@ class Deliveries(Protocol):
         self, dedupe_key: str, status: Status, now: datetime, **fields: Any
     ) -> None: ...
     async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None: ...
+    async def postpone(self, dedupe_key: str, until: datetime) -> None: ...
 
 
 class Sender(Protocol):
@@ -89,9 +92,39 @@ class Ports:
     policy: RetryPolicy
     now: Callable[[], datetime]
     random: Callable[[], float]
+    zone: ZoneInfo  # the schools' time zone, for quiet hours
 
 
-Outcome = Literal["sent", "retry_wait", "failed", "cancelled", "not due"]
+Outcome = Literal["sent", "retry_wait", "failed", "cancelled", "postponed", "not due"]
+# An SMS held for quiet hours must still arrive this long before its deadline.
+DEADLINE_MARGIN = timedelta(hours=1)
+
+
+def quiet_until(now: datetime, quiet: QuietHours, zone: ZoneInfo) -> datetime | None:
+    """When the quiet hours around `now` end (in the school's zone), or None outside them."""
+    local = now.astimezone(zone)
+    start = local.replace(hour=quiet.start.hour, minute=quiet.start.minute, second=0, microsecond=0)
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if quiet.start <= quiet.end:  # e.g. 13:00–15:00, within one day
+        return end if start <= local < end else None
+    if local >= start:  # e.g. 21:00–08:00: before midnight, wait for tomorrow morning
+        return end + timedelta(days=1)
+    return end if local < end else None
+
+
+def hold_for_quiet_hours(
+    request: NotificationRequested, now: datetime, zone: ZoneInfo
+) -> datetime | None:
+    """Until when an SMS waits: regular news waits for morning; a final result does not wait
+    if morning would come too close to its deadline."""
+    quiet = request.payload.quiet_hours
+    if request.payload.channel != "sms" or quiet is None:
+        return None
+    until = quiet_until(now, quiet, zone)
+    deadline = request.payload.deadline
+    if until is None or (deadline is not None and until > deadline - DEADLINE_MARGIN):
+        return None
+    return until
 
 
 async def attempt(dedupe_key: str, ports: Ports) -> tuple[Outcome, NotificationRequested | None]:
@@ -106,6 +139,9 @@ async def _attempt(delivery: Delivery, ports: Ports) -> Outcome:
     now = ports.now()
     payload = delivery.request.payload
     dedupe_key = payload.dedupe_key
+    if (until := hold_for_quiet_hours(delivery.request, now, ports.zone)) is not None:
+        await ports.deliveries.postpone(dedupe_key, until)
+        return "postponed"
     if reason := await ports.consent.why_not(payload.recipient_id, payload.student_id):
         await _end(delivery, "cancelled", reason, ports)
         return "cancelled"

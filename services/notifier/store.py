@@ -77,6 +77,14 @@ class MongoDeliveries:
             {"$set": {"status": "retry_wait", "next_attempt_at": when, "last_error": error}},
         )
 
+    async def postpone(self, dedupe_key: str, until: datetime) -> None:
+        """Hold for quiet hours: not a failed attempt, so it does not count as one."""
+        await self._deliveries.update_one(
+            {"_id": dedupe_key},
+            {"$set": {"status": "retry_wait", "next_attempt_at": until, "held": "quiet hours"},
+             "$inc": {"attempts": -1}},
+        )  # fmt: skip
+
     async def finish(self, dedupe_key: str, status: Status, now: datetime, **fields: Any) -> None:
         await self._deliveries.update_one(
             {"_id": dedupe_key}, {"$set": {"status": status, "finished_at": now, **fields}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -30,6 +31,7 @@ from tests.unit.test_consent_domain import CONSENTING
 from tests.unit.test_schemas import a_mark
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 def a_request(channel: str = "email", **mark_changes: object):  # type: ignore[no-untyped-def]
@@ -92,8 +94,9 @@ def ports_for(
     deliveries, log, times = FakeDeliveries(), EventLog(), clock or [NOW]
     policy = RetryPolicy(first_delay=timedelta(seconds=30), max_attempts=3, jitter=0)
     ports = Ports(
-        deliveries=deliveries, senders={"email": sender}, consent=consent or FakeConsentView(),
-        publish=log, policy=policy, now=lambda: times[0], random=lambda: 0.5,
+        deliveries=deliveries, senders={"email": sender, "sms": sender},
+        consent=consent or FakeConsentView(), publish=log, policy=policy,
+        now=lambda: times[0], random=lambda: 0.5, zone=MOSCOW,
     )  # fmt: skip
     return ports, deliveries, log
 
@@ -164,3 +167,28 @@ def test_backoff_doubles_up_to_a_cap(attempts: int, seconds: int) -> None:
     policy = RetryPolicy(first_delay=timedelta(seconds=30), max_delay=timedelta(hours=1))
     assert policy.delay(attempts, lambda: 0.5) == timedelta(seconds=seconds)
     assert policy.delay(attempts, lambda: 1.0) == timedelta(seconds=seconds * 1.2)
+
+
+async def test_an_ordinary_sms_at_23_00_waits_until_08_00_and_a_final_result_due_soon_does_not() -> (
+    None
+):
+    late = datetime(2026, 11, 27, 23, 0, tzinfo=MOSCOW)
+    clock = [late.astimezone(UTC)]
+    sender = ScriptedSender()
+    ports, deliveries, _ = ports_for(sender, clock=clock)
+    ordinary = a_request("sms")
+    urgent = ordinary.model_copy(update={"payload": ordinary.payload.model_copy(update={
+        "dedupe_key": "final:g-1:sms", "deadline": clock[0] + timedelta(hours=6),
+    })})  # fmt: skip
+    for request in (ordinary, urgent):
+        await deliveries.accept(request, clock[0])
+
+    assert (await attempt(ordinary.payload.dedupe_key, ports))[0] == "postponed"
+    morning = datetime(2026, 11, 28, 8, 0, tzinfo=MOSCOW)
+    assert deliveries.records[ordinary.payload.dedupe_key]["due"] == morning
+    assert deliveries.records[ordinary.payload.dedupe_key]["attempts"] == 0
+    assert (await attempt(urgent.payload.dedupe_key, ports))[0] == "sent"
+
+    clock[0] = morning.astimezone(UTC)
+    assert (await attempt(ordinary.payload.dedupe_key, ports))[0] == "sent"
+    assert len(sender.sent) == 2

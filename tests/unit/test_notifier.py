@@ -169,9 +169,7 @@ def test_backoff_doubles_up_to_a_cap(attempts: int, seconds: int) -> None:
     assert policy.delay(attempts, lambda: 1.0) == timedelta(seconds=seconds * 1.2)
 
 
-async def test_an_ordinary_sms_at_23_00_waits_until_08_00_and_a_final_result_due_soon_does_not() -> (
-    None
-):
+async def test_an_ordinary_sms_at_23_waits_until_8_and_a_final_result_due_soon_does_not() -> None:
     late = datetime(2026, 11, 27, 23, 0, tzinfo=MOSCOW)
     clock = [late.astimezone(UTC)]
     sender = ScriptedSender()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from services.notifier.domain import Status
-from services.notifier.store import MongoDeliveries, MongoInbox
+from services.notifier.store import MongoDeadlineMisses, MongoDeliveries, MongoInbox
 from services.shared.auth import Principal, Role, forbidden, require
 
 RecordId = Annotated[
@@ -16,7 +16,9 @@ RecordId = Annotated[
 STAFF: tuple[Role, ...] = ("admin", "staff")
 
 
-def notifier_router(deliveries: MongoDeliveries, inbox: MongoInbox, *, principal: Any) -> APIRouter:
+def notifier_router(
+    deliveries: MongoDeliveries, inbox: MongoInbox, misses: MongoDeadlineMisses, *, principal: Any
+) -> APIRouter:
     router = APIRouter(prefix="/v1/schools/{school_id}", tags=["deliveries"])
 
     @router.get("/deliveries", summary="Deliveries by student, recipient, status or channel")
@@ -34,6 +36,15 @@ def notifier_router(deliveries: MongoDeliveries, inbox: MongoInbox, *, principal
         filters = {"student_id": student_id, "recipient_id": recipient_id, "status": status,
                    "channel": channel}  # fmt: skip
         return await deliveries.search(school_id, filters, limit)
+
+    @router.get("/deadline-misses", summary="Who was not told within 24 hours")
+    async def deadline_misses(
+        school_id: RecordId, caller: Principal = principal
+    ) -> list[dict[str, Any]]:
+        """Clause 9: final marks and exam results reach parents within 24 hours. These did not,
+        on any channel: staff inform them by other means (a call, a letter)."""
+        require(caller, school_id, STAFF)
+        return await misses.of_school(school_id)
 
     @router.get("/recipients/{recipient_id}/inbox", summary="The personal account's messages")
     async def read_inbox(

@@ -11,24 +11,29 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from schemas import NotificationRequested, NotificationSent
 from schemas.consent import ConsentRevoked
-from schemas.notify import NotificationCancelled, NotificationFailed
+from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFailed
 from services.notifier.api import notifier_router
 from services.notifier.config import Settings
 from services.notifier.domain import Ports, RetryPolicy
 from services.notifier.handlers import register_handlers, run_scheduler
 from services.notifier.rendering import create_environment
 from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender
-from services.notifier.store import MongoConsentView, MongoDeliveries, MongoInbox
+from services.notifier.store import (
+    MongoConsentView,
+    MongoDeadlineMisses,
+    MongoDeliveries,
+    MongoInbox,
+)
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "notifier"
-PUBLISHES = (NotificationSent, NotificationFailed, NotificationCancelled)
+PUBLISHES = (NotificationSent, NotificationFailed, NotificationCancelled, DeadlineMissed)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
@@ -36,10 +41,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     db = runtime.database(settings.mongo_db)
     deliveries, inbox, consent_view = MongoDeliveries(db), MongoInbox(db), MongoConsentView(db)
+    misses = MongoDeadlineMisses(db)
     outcomes = Counter(
         "vestnik_notifications", "Notification attempts and their outcome.",
         ["channel", "kind", "outcome"], registry=runtime.registry,
     )  # fmt: skip
+    deadlines_missed = Counter(
+        "vestnik_deadlines_missed", "Recipients not told within 24 hours (clause 9).",
+        ["kind"], registry=runtime.registry,
+    )  # fmt: skip
+    oldest_pending = Gauge(
+        "vestnik_oldest_undelivered_deadline_bound_seconds",
+        "Age of the oldest final-result notification not yet delivered.",
+        registry=runtime.registry,
+    )
     env = create_environment()
     sms_client = httpx.AsyncClient(base_url=settings.sms_url, timeout=10)
     ports = Ports(
@@ -86,8 +101,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         async with runtime.running(NotificationRequested, ConsentRevoked, *PUBLISHES):
             scheduler = asyncio.create_task(
                 run_scheduler(
-                    deliveries, ports, poll_seconds=settings.scheduler_poll_seconds,
+                    deliveries, misses, ports, poll_seconds=settings.scheduler_poll_seconds,
                     on_outcome=count,
+                    on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
+                    on_oldest_pending=oldest_pending.set,
                 ),
                 name="delivery-scheduler",
             )  # fmt: skip
@@ -102,7 +119,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         description="Sends e-mail, SMS and inbox notifications within the 24-hour deadline.",
         lifespan=lifespan,
         routers=[
-            notifier_router(deliveries, inbox, principal=authenticated(settings.jwt_secret)),
+            notifier_router(
+                deliveries, inbox, misses, principal=authenticated(settings.jwt_secret)
+            ),
             runtime.operations_router(),
         ],
     )

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from schemas import Envelope, NotificationRequested, NotificationSent, NotificationSentPayload
 from schemas.notify import (
+    DeadlineMissed,
+    DeadlineMissedPayload,
     NotificationCancelled,
     NotificationEndedPayload,
     NotificationFailed,
@@ -24,7 +26,7 @@ from schemas.notify import (
 
 PRODUCER = "notifier"
 
-Status = Literal["queued", "sending", "sent", "retry_wait", "failed", "cancelled"]
+Status = Literal["queued", "sending", "sent", "retry_wait", "failed", "cancelled", "expired"]
 FINAL: frozenset[str] = frozenset({"sent", "failed", "cancelled"})
 
 
@@ -190,3 +192,46 @@ async def _end(
             producer=PRODUCER, correlation_id=delivery.request.correlation_id,
         )
     )  # fmt: skip
+
+
+class OverdueDeliveries(Protocol):
+    async def overdue(self, now: datetime) -> list[dict[str, Any]]: ...
+    async def close_overdue(self, source_event_id: str, recipient_id: str) -> list[str]: ...
+
+
+class MissRecords(Protocol):
+    async def record(self, miss: dict[str, Any]) -> bool: ...
+
+
+async def record_missed_deadlines(
+    *,
+    deliveries: OverdueDeliveries,
+    misses: MissRecords,
+    publish: Callable[[Envelope[Any]], Awaitable[None]],
+    now: datetime,
+) -> list[DeadlineMissed]:
+    """For each recipient whose deadline passed with no channel sent: stop trying, keep them
+    on the staff's list and say so (`DeadlineMissed`)."""
+    missed = []
+    for doc in await deliveries.overdue(now):
+        request = NotificationRequested.model_validate(doc["request"])
+        payload = request.payload
+        channels = await deliveries.close_overdue(doc["source_event_id"], doc["recipient_id"])
+        if not channels:
+            continue  # another channel reached them in time
+        assert payload.deadline is not None
+        event = DeadlineMissed.new(
+            DeadlineMissedPayload(
+                student_id=payload.student_id, source_event_id=payload.source_event_id,
+                recipient_id=payload.recipient_id, recipient_name=payload.recipient_name,
+                school_id=payload.content.school_id, kind=payload.content.kind,
+                deadline=payload.deadline, channels_tried=tuple(channels),
+            ),
+            producer=PRODUCER, correlation_id=request.correlation_id,
+        )  # fmt: skip
+        fields = event.payload.model_dump(mode="json")
+        if await misses.record({"_id": f"{payload.source_event_id}:{payload.recipient_id}",
+                                **fields, "deadline": payload.deadline}):  # fmt: skip
+            await publish(event)
+            missed.append(event)
+    return missed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -11,8 +10,9 @@ from faststream.kafka import KafkaBroker
 
 from schemas import NotificationRequested, Topics
 from schemas.consent import ConsentChange, ConsentGranted, ConsentRevoked, PreferencesChanged
-from services.notifier.domain import Ports, attempt
-from services.notifier.store import MongoConsentView, MongoDeliveries
+from schemas.notify import DeadlineMissed
+from services.notifier.domain import Ports, attempt, record_missed_deadlines
+from services.notifier.store import MongoConsentView, MongoDeadlineMisses, MongoDeliveries
 from services.shared.kafka import subscribe
 
 log = logging.getLogger(__name__)
@@ -55,20 +55,31 @@ def register_handlers(
 
 async def run_scheduler(
     deliveries: MongoDeliveries,
+    misses: MongoDeadlineMisses,
     ports: Ports,
     *,
     poll_seconds: float,
     on_outcome: OnOutcome,
+    on_missed: Callable[[DeadlineMissed], None],
+    on_oldest_pending: Callable[[float], None],
 ) -> None:
-    """Attempts every delivery that is due: retries after their backoff, and any left
-    `sending` by a process that died. The schedule lives in MongoDB, so it survives restarts."""
+    """Each pass: attempt every delivery that is due (retries after their backoff, and any
+    left `sending` by a process that died), then look for missed deadlines. The schedule lives
+    in MongoDB, so it survives restarts."""
     while True:
         try:
             for dedupe_key in await deliveries.due(ports.now()):
                 outcome, request = await attempt(dedupe_key, ports)
                 if request is not None:
                     on_outcome(request, outcome)
+            for missed in await record_missed_deadlines(
+                deliveries=deliveries, misses=misses, publish=ports.publish, now=ports.now()
+            ):
+                log.warning("deadline missed: %s for %s", missed.payload.kind,
+                            missed.payload.recipient_id)  # fmt: skip
+                on_missed(missed)
+            oldest = await deliveries.oldest_undelivered_deadline_bound()
+            on_oldest_pending((ports.now() - oldest).total_seconds() if oldest else 0.0)
         except Exception:  # a database outage: the schedule is still there next time
             log.exception("scheduler pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.sleep(poll_seconds)
+        await asyncio.sleep(poll_seconds)

@@ -45,6 +45,7 @@ class MongoDeliveries:
                     "kind": payload.content.kind,
                     "priority": payload.priority,
                     "deadline": payload.deadline,
+                    "source_event_id": str(payload.source_event_id),
                     # Kept whole so that a retry after a restart needs nothing else.
                     "request": request.model_dump(mode="json"),
                 }
@@ -112,6 +113,63 @@ class MongoDeliveries:
     async def search(self, school_id: str, filters: dict[str, Any], limit: int) -> list[Document]:
         query = {"school_id": school_id, **{k: v for k, v in filters.items() if v is not None}}
         cursor = self._deliveries.find(query, {"request": 0}).sort("queued_at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+    # Clause 9: the 24-hour deadline.
+
+    async def overdue(self, now: datetime) -> list[Document]:
+        """Deadline-bound deliveries past their deadline, not sent, not yet looked at."""
+        cursor = self._deliveries.find(
+            {"deadline": {"$lte": now}, "status": {"$nin": ["sent", "cancelled"]},
+             "deadline_checked": {"$ne": True}},
+            {"request": 1, "source_event_id": 1, "recipient_id": 1},
+        )  # fmt: skip
+        return [doc async for doc in cursor]
+
+    async def close_overdue(self, source_event_id: str, recipient_id: str) -> list[str]:
+        """Stop trying the recipient's channels for this event (`expired`); return which
+        channels were tried, or nothing if one of them was sent after all."""
+        siblings = [
+            doc
+            async for doc in self._deliveries.find(
+                {"source_event_id": source_event_id, "recipient_id": recipient_id},
+                {"status": 1, "channel": 1},
+            )
+        ]
+        query = {"source_event_id": source_event_id, "recipient_id": recipient_id}
+        await self._deliveries.update_many(
+            {**query, "status": {"$in": ["queued", "retry_wait", "sending"]}},
+            {"$set": {"status": "expired"}},
+        )
+        await self._deliveries.update_many(query, {"$set": {"deadline_checked": True}})
+        if any(doc["status"] == "sent" for doc in siblings):
+            return []
+        return sorted(doc["channel"] for doc in siblings)
+
+    async def oldest_undelivered_deadline_bound(self) -> datetime | None:
+        cursor = self._deliveries.find(
+            {"deadline": {"$ne": None}, "status": {"$in": ["queued", "sending", "retry_wait"]}},
+            {"queued_at": 1},
+        )  # fmt: skip
+        oldest = [doc["queued_at"] async for doc in cursor]
+        return min(oldest) if oldest else None
+
+
+class MongoDeadlineMisses:
+    """Recipients staff must inform by other means: one record per event and recipient."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._misses = db["deadline_misses"]
+
+    async def record(self, miss: Document) -> bool:
+        try:
+            await self._misses.insert_one(miss)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def of_school(self, school_id: str) -> list[Document]:
+        cursor = self._misses.find({"school_id": school_id}, {"_id": 0}).sort("deadline", 1)
         return [doc async for doc in cursor]
 
 

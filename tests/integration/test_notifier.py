@@ -3,8 +3,10 @@ consent checked before sending, poison messages set aside."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,15 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploy.local.sinks.smtp import MaildirHandler
-from schemas import MarkPosted, NotificationRequested, Topics
+from schemas import FinalMarkPosted, MarkPosted, NotificationRequested, Topics
 from schemas.consent import ConsentRevoked, ConsentRevokedPayload
-from services.consent.domain import notification_requests
+from schemas.journal import FinalMarkPostedPayload
+from services.consent.domain import (
+    DEFAULT_CHANNELS,
+    Contact,
+    Preferences,
+    notification_requests,
+)
 from tests.conftest import AUTH, free_port
 from tests.kafka_tools import eventually, produce_raw, read_topic
 from tests.servers import Servers
@@ -148,3 +156,69 @@ async def test_a_garbage_request_is_dead_lettered_and_the_next_one_delivered(
         assert len(await eventually(delivered)) == 1
     [dead] = await read_topic(servers.kafka_bootstrap, topics.dead_letter(topic), at_least=1)
     assert dead.value == b"{not json"
+
+
+class RefusingMaildir(MaildirHandler):
+    """A mailbox that does not exist: 550, a permanent failure."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "550 5.1.1 No such mailbox"
+
+
+async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_are_listed(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    tmp_path: Path, sms_gateway: str, sms_dir: Path,
+) -> None:  # fmt: skip
+    refusing = Controller(
+        RefusingMaildir(tmp_path / "mail"), hostname="127.0.0.1", port=free_port()
+    )
+    refusing.start()
+    # Obtained 24 hours less 4 seconds ago: the deadline is 4 seconds away.
+    obtained = datetime.now(UTC) - timedelta(hours=24) + timedelta(seconds=4)
+    final = FinalMarkPosted.new(
+        FinalMarkPostedPayload(
+            student_id="st-1", school_id="school-1", student_name="Иванов Иван",
+            class_name="5А", subject_id="math", subject_name="Математика", period_id="q2",
+            period_name="2 четверть", period_kind="quarter", obtained_at=obtained,
+            final_mark_id="f-1", value="5",
+        ),
+        producer="test",
+    )  # fmt: skip
+    only_email_and_sms = Preferences(
+        channels={**DEFAULT_CHANNELS, "final_results": frozenset({"email", "sms"})}
+    )
+    reachable = replace(CONSENTING, preferences=only_email_and_sms)
+    unreachable = replace(
+        reachable,
+        recipient=replace(CONSENTING.recipient, recipient_id="g-2", name="Иванов Пётр"),
+        contacts={**CONSENTING.contacts, "sms": Contact("sms", "+79990000000", "written")},
+    )
+    requests, _ = notification_requests(final, [reachable, unreachable], datetime.now(UTC))
+    settings = {**service_env, **FAST_RETRIES, "smtp_port": refusing.port, "sms_url": sms_gateway}
+    try:
+        async with running("notifier", run_id, **settings) as notifier:
+            for request in requests:
+                if request.payload.recipient_id == "g-2" and request.payload.channel == "sms":
+                    # This parent's number is one the provider cannot serve.
+                    request = request.model_copy(update={"payload": request.payload.model_copy(
+                        update={"address": "unreachable"})})  # fmt: skip
+                await publish(servers, topics, request)
+
+            async def missed() -> list[dict[str, Any]]:
+                response = await notifier.get("/v1/schools/school-1/deadline-misses", headers=AUTH)
+                return response.json()  # type: ignore[no-any-return]
+
+            [miss] = await eventually(missed, timeout=60)
+            metrics = (await notifier.get("/metrics")).text
+    finally:
+        refusing.stop()
+
+    assert miss["recipient_id"] == "g-2"
+    assert miss["channels_tried"] == ["email", "sms"]
+    [sms] = [json.loads(path.read_text()) for path in sms_dir.glob("*.json")]
+    assert sms["to"] == "+79161234567"  # g-1 was told by SMS in time
+    assert sms["msg"].startswith("Иванов Иван: итоговая за 2 четверть")
+    assert 'vestnik_deadlines_missed_total{kind="final_mark_posted"} 1.0' in metrics
+    statuses = await read_topic(servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1)
+    types = [dict(status.headers)["x-event-type"] for status in statuses]
+    assert types.count(b"DeadlineMissed") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +28,9 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
         client_id: Annotated[str, Form()] = "",
     ) -> dict[str, Any]:
         """Accept a message as the provider would, and keep it as JSON."""
+        if not re.fullmatch(r"\+?\d{10,15}", to):
+            # As SMS.ru does: HTTP 200 with an error status for a number it cannot serve.
+            return {"status": "ERROR", "status_code": 202, "status_text": "invalid number"}
         sms_id = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
         record = {"sms_id": sms_id, "to": to, "msg": msg, "client_id": client_id}
         partial = sms_dir / f".{sms_id}.part"

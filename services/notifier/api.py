@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -28,13 +29,18 @@ def notifier_router(
         recipient_id: Annotated[str | None, Query()] = None,
         status: Annotated[Status | None, Query()] = None,
         channel: Annotated[str | None, Query()] = None,
+        since: Annotated[datetime | None, Query(description="Queued at or after")] = None,
+        until: Annotated[datetime | None, Query(description="Queued before")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         caller: Principal = principal,
     ) -> list[dict[str, Any]]:
         """For staff: what was sent to whom, what failed and why. Addresses are not shown."""
         require(caller, school_id, STAFF)
-        filters = {"student_id": student_id, "recipient_id": recipient_id, "status": status,
-                   "channel": channel}  # fmt: skip
+        filters: dict[str, Any] = {"student_id": student_id, "recipient_id": recipient_id,
+                                   "status": status, "channel": channel}  # fmt: skip
+        period = {key: value for key, value in (("$gte", since), ("$lt", until)) if value}
+        if period:
+            filters["queued_at"] = period
         return await deliveries.search(school_id, filters, limit)
 
     @router.get("/deadline-misses", summary="Who was not told within 24 hours")

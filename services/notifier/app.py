@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from schemas import NotificationRequested, NotificationSent
 from schemas.consent import ConsentRevoked
@@ -50,6 +50,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         "vestnik_deadlines_missed", "Recipients not told within 24 hours (clause 9).",
         ["kind"], registry=runtime.registry,
     )  # fmt: skip
+    latency = Histogram(
+        "vestnik_delivery_latency_seconds",
+        "From when the result was obtained (or the event happened) to the provider's acceptance.",
+        ["channel", "category"], registry=runtime.registry,
+        buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600),
+    )  # fmt: skip
+    sms_segments = Counter(
+        "vestnik_sms_segments", "SMS segments sent (what the provider bills).",
+        registry=runtime.registry,
+    )  # fmt: skip
     oldest_pending = Gauge(
         "vestnik_oldest_undelivered_deadline_bound_seconds",
         "Age of the oldest final-result notification not yet delivered.",
@@ -73,6 +83,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 sms_client,
                 api_id=settings.sms_api_id.get_secret_value(),
                 per_second=settings.sms_per_second,
+                on_sent=sms_segments.inc,
             ),
             "inbox": InboxSender(env, inbox),
         },
@@ -88,7 +99,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     )
 
     def count(request: NotificationRequested, outcome: str) -> None:
-        outcomes.labels(request.payload.channel, request.payload.content.kind, outcome).inc()
+        payload = request.payload
+        outcomes.labels(payload.channel, payload.content.kind, outcome).inc()
+        if outcome == "sent":
+            started = getattr(payload.content, "obtained_at", None) or request.occurred_at
+            latency.labels(payload.channel, payload.category).observe(
+                (ports.now() - started).total_seconds()
+            )
 
     register_handlers(
         runtime.broker, runtime.topics, ports=ports, deliveries=deliveries,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -65,8 +66,15 @@ class SmsRuSender:
     """An SMS.ru-style HTTP API (`POST /sms/send`), within the provider's rate limit."""
 
     def __init__(
-        self, env: Environment, client: httpx.AsyncClient, *, api_id: str, per_second: float
+        self,
+        env: Environment,
+        client: httpx.AsyncClient,
+        *,
+        api_id: str,
+        per_second: float,
+        on_sent: Callable[[int], None] = lambda segments: None,
     ) -> None:
+        self._on_sent = on_sent
         self._env = env
         self._client = client
         self._api_id = api_id
@@ -75,7 +83,7 @@ class SmsRuSender:
         self._last = 0.0
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
-        text, _ = render_sms(self._env, request)
+        text, segments = render_sms(self._env, request)
         async with self._lock:  # spaces the requests out to the provider's rate
             wait = self._last + self._interval - time.monotonic()
             if wait > 0:
@@ -93,6 +101,7 @@ class SmsRuSender:
             raise TemporaryFailureError(f"SMS provider answered HTTP {response.status_code}")
         if response.status_code >= 400 or response.json().get("status") != "OK":
             raise PermanentFailureError(f"SMS provider refused: HTTP {response.status_code}")
+        self._on_sent(segments)
 
 
 class InboxSender:

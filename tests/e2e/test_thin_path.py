@@ -145,3 +145,9 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_cha
 
         await eventually(duplicates_seen)
         assert len(received(mail_dir)) == 1
+        metrics = (await notifier.get("/metrics")).text
+        assert "vestnik_sms_segments_total 1.0" in metrics
+        assert (
+            'vestnik_delivery_latency_seconds_count{category="marks",channel="email"} 1.0'
+            in metrics
+        )

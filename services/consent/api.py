@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from cryptography import x509
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Envelope
@@ -38,10 +38,8 @@ from services.consent.domain import DEFAULT_CHANNELS, ConsentDecision, Recipient
 from services.consent.signatures import SignatureError, verify_detached
 from services.consent.store import MongoConsentRegistry
 from services.shared.auth import Principal, Role, forbidden
+from services.shared.http import RecordId
 
-RecordId = Annotated[
-    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["g-1"])
-]
 STAFF: tuple[Role, ...] = ("admin", "staff")
 
 

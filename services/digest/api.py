@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path
 
 from services.digest.store import MongoWeeklyViews
 from services.shared.auth import Principal, Role, require
+from services.shared.http import RecordId
 
 Week = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])]
-RecordId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
 READERS: tuple[Role, ...] = ("admin", "staff", "teacher", "journal")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Path, status
+from fastapi import APIRouter, Body, FastAPI, HTTPException, status
 from pydantic import BaseModel, TypeAdapter
 
 from services.grades.domain import Outcome
@@ -31,13 +31,8 @@ from services.grades.usecases import (
     record_batch,
 )
 from services.shared.auth import Principal, Role, forbidden, require
+from services.shared.http import RecordId, SchoolId
 
-SchoolId = Annotated[
-    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["school-1"])
-]
-RecordId = Annotated[
-    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["st-1"])
-]
 WRITERS: tuple[Role, ...] = ("journal", "admin")
 READERS: tuple[Role, ...] = ("journal", "admin", "staff", "teacher")
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from services.notifier.domain import Status
 from services.notifier.store import MongoDeadlineMisses, MongoDeliveries, MongoInbox
 from services.shared.auth import Principal, Role, forbidden, require
+from services.shared.http import RecordId
 
-RecordId = Annotated[
-    str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$", examples=["g-1"])
-]
 STAFF: tuple[Role, ...] = ("admin", "staff")
 
 

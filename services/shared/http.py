@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Path, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 HealthCheck = Callable[[], Awaitable[None]]
+
+# The ids in every `/v1` path: the journal's own ids, as they come.
+ID_PATTERN = r"^[\w.:-]+$"
+SchoolId = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=ID_PATTERN, examples=["school-1"])
+]
+RecordId = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN, examples=["st-1"])]
 
 
 def operations_router(

@@ -21,7 +21,7 @@ from services.notifier.config import Settings
 from services.notifier.domain import Ports, RetryPolicy
 from services.notifier.handlers import register_handlers, run_scheduler
 from services.notifier.rendering import create_environment
-from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender
+from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender, SmtpServer
 from services.notifier.store import (
     MongoConsentView,
     MongoDeadlineMisses,
@@ -72,10 +72,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         senders={
             "email": SmtpSender(
                 env,
-                host=settings.smtp_host,
-                port=settings.smtp_port,
+                SmtpServer(
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    timeout=settings.smtp_timeout_seconds,
+                    security=settings.smtp_security,
+                    username=settings.smtp_username,
+                    password=(
+                        settings.smtp_password.get_secret_value()
+                        if settings.smtp_password
+                        else None
+                    ),
+                    concurrency=settings.smtp_concurrency,
+                ),
                 sender=settings.mail_from,
-                timeout=settings.smtp_timeout_seconds,
                 preferences_url=settings.preferences_url,
             ),
             "sms": SmsRuSender(

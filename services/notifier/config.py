@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from services.shared.config import ServiceSettings
@@ -10,6 +12,14 @@ class Settings(ServiceSettings):
     smtp_host: str = Field("127.0.0.1", validation_alias="VESTNIK_SMTP_HOST")
     smtp_port: int = Field(1025, validation_alias="VESTNIK_SMTP_PORT")
     smtp_timeout_seconds: float = Field(30.0, validation_alias="VESTNIK_SMTP_TIMEOUT_SECONDS")
+    # "starttls" upgrades a plain connection (port 587), "tls" is implicit TLS (port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "none", validation_alias="VESTNIK_SMTP_SECURITY"
+    )
+    smtp_username: str | None = Field(None, validation_alias="VESTNIK_SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, validation_alias="VESTNIK_SMTP_PASSWORD")
+    # At most this many SMTP conversations at once, so a burst does not flood the relay.
+    smtp_concurrency: int = Field(4, ge=1, validation_alias="VESTNIK_SMTP_CONCURRENCY")
     mail_from: str = Field(
         "Электронный дневник <noreply@vestnik.local>", validation_alias="VESTNIK_MAIL_FROM"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -23,17 +24,26 @@ from services.notifier.rendering import render_email, render_sms
 from services.notifier.store import MongoInbox
 
 
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    timeout: float
+    security: str = "none"  # "none", "starttls" or "tls"
+    username: str | None = None
+    password: str | None = None
+    concurrency: int = 4
+
+
 class SmtpSender:
     def __init__(
-        self, env: Environment, *, host: str, port: int, sender: str, timeout: float,
-        preferences_url: str,
-    ) -> None:  # fmt: skip
+        self, env: Environment, server: SmtpServer, *, sender: str, preferences_url: str
+    ) -> None:
         self._env = env
-        self._host = host
-        self._port = port
+        self._server = server
         self._sender = sender
-        self._timeout = timeout
         self._preferences_url = preferences_url
+        self._slots = asyncio.Semaphore(server.concurrency)
 
     def compose(self, request: NotificationRequested, message_id: str) -> EmailMessage:
         rendered = render_email(self._env, request)
@@ -50,11 +60,15 @@ class SmtpSender:
         return message
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
+        server = self._server
         try:
-            await aiosmtplib.send(
-                self.compose(request, message_id),
-                hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False,
-            )  # fmt: skip
+            async with self._slots:
+                await aiosmtplib.send(
+                    self.compose(request, message_id),
+                    hostname=server.host, port=server.port, timeout=server.timeout,
+                    use_tls=server.security == "tls", start_tls=server.security == "starttls",
+                    username=server.username, password=server.password,
+                )  # fmt: skip
         except aiosmtplib.SMTPResponseException as error:
             failure = TemporaryFailureError if 400 <= error.code < 500 else PermanentFailureError
             raise failure(f"SMTP {error.code} {error.message}") from None

@@ -25,7 +25,7 @@ from services.notifier.rendering import (
     ru_date,
     sms_segments,
 )
-from services.notifier.sender import SmtpSender
+from services.notifier.sender import SmtpSender, SmtpServer
 from tests.fakes import EventLog, FakeConsentView, FakeDeliveries, ScriptedSender
 from tests.unit.test_consent_domain import CONSENTING
 from tests.unit.test_schemas import a_mark
@@ -65,8 +65,8 @@ def test_html_escapes_what_the_journal_sent() -> None:
 
 def test_the_message_is_multipart_with_stable_headers() -> None:
     request = a_request()
-    sender = SmtpSender(create_environment(), host="-", port=0, sender="Дневник <n@x.ru>",
-                        timeout=1, preferences_url="https://school.example/prefs")  # fmt: skip
+    sender = SmtpSender(create_environment(), SmtpServer("-", 0, 1), sender="Дневник <n@x.ru>",
+                        preferences_url="https://school.example/prefs")  # fmt: skip
     message = sender.compose(request, message_id_for(request.payload.dedupe_key))
     assert message.get_content_type() == "multipart/alternative"
     assert message["Message-ID"] == message_id_for(request.payload.dedupe_key)

@@ -10,9 +10,13 @@ from fastapi import FastAPI
 SERVICES = ("grades", "consent", "notifier", "digest")
 
 
-def build_app(name: str, **overrides: Any) -> tuple[FastAPI, Any]:
-    """The service's FastAPI app and its settings: the environment's, then `overrides`."""
+def build_app(
+    name: str, app_options: dict[str, Any] | None = None, **overrides: Any
+) -> tuple[FastAPI, Any]:
+    """The service's FastAPI app and its settings: the environment's, then `overrides`.
+    `app_options` go to its `create_app` (the notifier's clock, say)."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     settings = import_module(f"services.{name}.config").Settings(**overrides)
-    return import_module(f"services.{name}.app").create_app(settings), settings
+    create_app = import_module(f"services.{name}.app").create_app
+    return create_app(settings, **(app_options or {})), settings

@@ -12,13 +12,15 @@ from services.registry import build_app
 
 
 @asynccontextmanager
-async def running(name: str, run_id: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    name: str, run_id: str, app_options: dict[str, Any] | None = None, **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """Start service `name` (its Kafka consumers, relay, database) and yield an HTTP client.
 
     Its database and consumer group are named after `run_id`, so tests never share state.
     """
     settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
-    app, _ = build_app(name, **settings)
+    app, _ = build_app(name, app_options, **settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

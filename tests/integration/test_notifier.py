@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -222,3 +223,56 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
     statuses = await read_topic(servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1)
     types = [dict(status.headers)["x-event-type"] for status in statuses]
     assert types.count(b"DeadlineMissed") == 1
+
+
+async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_deadline(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    sms_gateway: str, sms_dir: Path,
+) -> None:  # fmt: skip
+    moscow = ZoneInfo("Europe/Moscow")
+    clock = [datetime(2026, 11, 27, 23, 0, tzinfo=moscow)]
+    by_sms = Preferences(channels={**DEFAULT_CHANNELS, "marks": frozenset({"sms"}),
+                                   "final_results": frozenset({"sms"})})  # fmt: skip
+    file = replace(CONSENTING, preferences=by_sms)
+    mark = MarkPosted.new(a_mark(school_id="school-1"), producer="test")
+    final = FinalMarkPosted.new(
+        FinalMarkPostedPayload(
+            student_id="st-1", school_id="school-1", student_name="Иванов Иван",
+            class_name="5А", subject_id="math", subject_name="Математика", period_id="q2",
+            period_name="2 четверть", period_kind="quarter", final_mark_id="f-1", value="4",
+            obtained_at=clock[0] - timedelta(hours=18),  # due in 6 hours
+        ),
+        producer="test",
+    )  # fmt: skip
+    [ordinary], _ = notification_requests(mark, [file], clock[0])
+    [urgent], _ = notification_requests(final, [file], clock[0])
+    settings = {**service_env, "sms_url": sms_gateway, "scheduler_poll_seconds": 0.2}
+
+    def texts() -> list[str]:
+        return sorted(json.loads(path.read_text())["msg"] for path in sms_dir.glob("*.json"))
+
+    async with running("notifier", run_id, {"clock": lambda: clock[0]}, **settings) as notifier:
+        for request in (ordinary, urgent):
+            await publish(servers, topics, request)
+
+        async def held() -> list[dict[str, Any]]:
+            return (await notifier.get("/v1/schools/school-1/deliveries?status=retry_wait",
+                                       headers=AUTH)).json()  # fmt: skip
+
+        [waiting] = await eventually(held)
+
+        async def sent_texts() -> list[str]:
+            return texts()
+
+        assert await eventually(sent_texts) == [
+            "Иванов Иван: итоговая за 2 четверть по предмету Математика — «4»"
+        ]
+        assert waiting["_id"] == ordinary.payload.dedupe_key
+        assert datetime.fromisoformat(waiting["next_attempt_at"]).astimezone(moscow).hour == 8
+
+        clock[0] = datetime(2026, 11, 28, 8, 0, tzinfo=moscow)
+
+        async def both() -> list[str]:
+            return texts() if len(texts()) == 2 else []
+
+        assert len(await eventually(both)) == 2

@@ -117,9 +117,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 (ports.now() - started).total_seconds()
             )
 
+    # Set by the Kafka handler when a request is recorded: the scheduler sends it at once.
+    wake = asyncio.Event()
     register_handlers(
         runtime.broker, runtime.topics, ports=ports, deliveries=deliveries,
         consent_view=consent_view, group_id=settings.consumer_group, on_outcome=count,
+        on_accepted=wake.set,
     )  # fmt: skip
 
     @asynccontextmanager
@@ -128,8 +131,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         async with runtime.running(NotificationRequested, ConsentRevoked, *PUBLISHES):
             scheduler = asyncio.create_task(
                 run_scheduler(
-                    deliveries, misses, ports, poll_seconds=settings.scheduler_poll_seconds,
-                    on_outcome=count,
+                    deliveries, misses, ports, wake=wake,
+                    poll_seconds=settings.scheduler_poll_seconds, on_outcome=count,
                     on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
                     on_oldest_pending=oldest_pending.set,
                 ),

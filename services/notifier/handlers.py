@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -17,6 +18,8 @@ from services.shared.kafka import subscribe
 
 log = logging.getLogger(__name__)
 
+SCHEDULER_BATCH = 50
+
 OnOutcome = Callable[[NotificationRequested, str], None]
 
 
@@ -29,17 +32,19 @@ def register_handlers(
     consent_view: MongoConsentView,
     group_id: str,
     on_outcome: OnOutcome,
+    on_accepted: Callable[[], None],
 ) -> None:
     @subscribe(broker, topics, NotificationRequested, group_id=group_id)
     async def on_notification_requested(request: NotificationRequested) -> None:
-        """Record the request (a redelivery finds it recorded) and make the first attempt."""
+        """Record the request (a redelivery finds it recorded) and wake the scheduler.
+
+        Sending happens there, urgent first: a backlog of ordinary marks on the topic is
+        recorded quickly and never stands in front of a final result (the priority lane).
+        """
         if not await deliveries.accept(request, ports.now()):
             on_outcome(request, "duplicate")
             return
-        outcome, _ = await attempt(request.payload.dedupe_key, ports)
-        on_outcome(request, outcome)
-        # The dedupe key names the event and recipient ids, never an address.
-        log.info("%s %s", outcome, request.payload.dedupe_key)
+        on_accepted()
 
     @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
     async def on_consent_change(change: ConsentChange) -> None:
@@ -58,20 +63,28 @@ async def run_scheduler(
     misses: MongoDeadlineMisses,
     ports: Ports,
     *,
+    wake: asyncio.Event,
     poll_seconds: float,
     on_outcome: OnOutcome,
     on_missed: Callable[[DeadlineMissed], None],
     on_oldest_pending: Callable[[float], None],
 ) -> None:
-    """Each pass: attempt every delivery that is due (retries after their backoff, and any
-    left `sending` by a process that died), then look for missed deadlines. The schedule lives
-    in MongoDB, so it survives restarts."""
+    """Each pass: attempt what is due, urgent first (new requests, retries after their backoff,
+    anything left `sending` by a process that died), then look for missed deadlines. The
+    schedule lives in MongoDB, so it survives restarts. A pass takes a small batch, so a final
+    result that arrives behind a backlog waits for at most one batch."""
     while True:
+        wake.clear()
+        full = False
         try:
-            for dedupe_key in await deliveries.due(ports.now()):
+            due = await deliveries.due(ports.now(), limit=SCHEDULER_BATCH)
+            full = len(due) == SCHEDULER_BATCH
+            for dedupe_key in due:
                 outcome, request = await attempt(dedupe_key, ports)
                 if request is not None:
                     on_outcome(request, outcome)
+                    # The dedupe key names the event and recipient ids, never an address.
+                    log.info("%s %s", outcome, dedupe_key)
             for missed in await record_missed_deadlines(
                 deliveries=deliveries, misses=misses, publish=ports.publish, now=ports.now()
             ):
@@ -82,4 +95,6 @@ async def run_scheduler(
             on_oldest_pending((ports.now() - oldest).total_seconds() if oldest else 0.0)
         except Exception:  # a database outage: the schedule is still there next time
             log.exception("scheduler pass failed")
-        await asyncio.sleep(poll_seconds)
+        if not full:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=poll_seconds)

@@ -24,7 +24,9 @@ class MongoDeliveries:
         self._deliveries = db["deliveries"]
 
     async def ensure_indexes(self) -> None:
-        await self._deliveries.create_index([("status", 1), ("next_attempt_at", 1)])
+        await self._deliveries.create_index(
+            [("priority", 1), ("status", 1), ("next_attempt_at", 1)]
+        )
         await self._deliveries.create_index([("student_id", 1), ("status", 1)])
 
     async def accept(self, request: NotificationRequested, now: datetime) -> bool:
@@ -91,21 +93,27 @@ class MongoDeliveries:
             {"_id": dedupe_key}, {"$set": {"status": status, "finished_at": now, **fields}}
         )
 
-    async def due(self, now: datetime, limit: int = 200) -> list[str]:
-        """Deliveries to attempt now, urgent first (final results before ordinary marks)."""
-        cursor = (
-            self._deliveries.find(
-                {"$or": [
-                    {"status": {"$in": ["queued", "retry_wait"]}, "next_attempt_at": {"$lte": now}},
-                    {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
-                ]},
-                {"_id": 1, "priority": 1, "next_attempt_at": 1},
-            )
-            .limit(limit)
-        )  # fmt: skip
-        docs = [doc async for doc in cursor]
-        docs.sort(key=lambda doc: (doc.get("priority") != "urgent", doc["next_attempt_at"]))
-        return [doc["_id"] for doc in docs]
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Deliveries to attempt now, urgent first (final results before ordinary marks), then
+        oldest first."""
+        found: list[str] = []
+        for priority in ("urgent", "normal"):
+            cursor = (
+                self._deliveries.find(
+                    {"priority": priority, "$or": [
+                        {"status": {"$in": ["queued", "retry_wait"]},
+                         "next_attempt_at": {"$lte": now}},
+                        {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
+                    ]},
+                    {"_id": 1},
+                )
+                .sort("next_attempt_at", 1)
+                .limit(limit - len(found))
+            )  # fmt: skip
+            found.extend([doc["_id"] async for doc in cursor])
+            if len(found) >= limit:
+                break
+        return found
 
     async def find(self, dedupe_key: str) -> Document | None:
         return await self._deliveries.find_one({"_id": dedupe_key})

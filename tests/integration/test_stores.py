@@ -46,16 +46,16 @@ async def test_a_delivery_is_accepted_once_claimed_once_and_rescheduled(
     key = request.payload.dedupe_key
 
     assert [await deliveries.accept(request, NOW) for _ in range(2)] == [True, False]
-    assert await deliveries.due(NOW) == [key]
+    assert await deliveries.due(NOW, limit=10) == [key]
     claimed = await deliveries.claim(key, NOW)
     assert claimed is not None and (claimed.attempts, claimed.request) == (1, request)
     assert await deliveries.claim(key, NOW) is None  # one claimant only
-    assert await deliveries.due(NOW) == []
+    assert await deliveries.due(NOW, limit=10) == []
 
     later = NOW + timedelta(seconds=30)
     await deliveries.retry_at(key, later, "SMTP 451")
-    assert await deliveries.due(NOW) == []
-    assert await deliveries.due(later) == [key]
+    assert await deliveries.due(NOW, limit=10) == []
+    assert await deliveries.due(later, limit=10) == [key]
     again = await deliveries.claim(key, later)
     assert again is not None and again.attempts == 2
     await deliveries.finish(key, "sent", later, message_id="<id@vestnik.local>")
@@ -66,4 +66,24 @@ async def test_a_delivery_is_accepted_once_claimed_once_and_rescheduled(
     other = requests[1]
     await deliveries.accept(other, NOW)
     await deliveries.claim(other.payload.dedupe_key, NOW)
-    assert await deliveries.due(NOW + timedelta(minutes=3)) == [other.payload.dedupe_key]
+    assert await deliveries.due(NOW + timedelta(minutes=3), limit=10) == [other.payload.dedupe_key]
+
+
+async def test_a_final_result_goes_before_a_backlog_of_ordinary_marks(
+    database: AsyncDatabase[Document],
+) -> None:
+    deliveries = MongoDeliveries(database)
+    backlog = []
+    for n in range(60):
+        event = MarkPosted.new(a_mark(mark_id=f"m-{n}"), producer="t")
+        requests, _ = notification_requests(event, [CONSENTING], NOW)
+        backlog.append(requests[0])
+    urgent = backlog[-1].model_copy(update={"payload": backlog[-1].payload.model_copy(
+        update={"dedupe_key": "final:g-1:email", "priority": "urgent"})})  # fmt: skip
+    for request in [*backlog, urgent]:
+        await deliveries.accept(request, NOW)
+
+    due = await deliveries.due(NOW, limit=50)
+    assert due[0] == "final:g-1:email"
+    assert len(due) == 50
+    assert set(due[1:]) <= {r.payload.dedupe_key for r in backlog}

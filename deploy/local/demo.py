@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import time
 from email.message import EmailMessage
@@ -43,6 +44,7 @@ MARKS = [
     ("demo-st-3", "demo-lit", "demo-t-2", "3", "ответ у доски", None),
 ]
 EXPECTED_EMAILS = 2  # demo-g-3 refused consent
+SMS_GUARDIAN = "demo-g-2"
 
 
 def run_demo() -> None:
@@ -55,6 +57,7 @@ def run_demo() -> None:
             if state.startswith("started"):
                 started.append(process)
         before = set(layout.mail_dir.glob("*.eml"))
+        sms_before = set(layout.sms_dir.glob("*.json"))
         secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
         token = issue_token(secret, role="admin", school_id=SCHOOL, subject="demo")
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
@@ -62,7 +65,8 @@ def run_demo() -> None:
             post_marks(http)
         print(f"\nwaiting for {EXPECTED_EMAILS} e-mails in {layout.mail_dir} ...")
         new_mail = wait_for_mail(layout.mail_dir, before, EXPECTED_EMAILS, timeout=60)
-        report(new_mail, layout)
+        new_sms = wait_for_sms(layout.sms_dir, sms_before, timeout=30)
+        report(new_mail, new_sms, layout)
     finally:
         for process in reversed(started):
             print(f"{process.name:10} {process.down()}")
@@ -116,6 +120,16 @@ def register_guardian(
     http.put(
         _url("consent", f"/recipients/{guardian_id}/contacts/email"), json=contact
     ).raise_for_status()
+    if guardian_id == SMS_GUARDIAN:
+        # This parent also wrote a phone number and asked for marks by SMS.
+        phone = {"address": "+7 916 123-45-67", "proof": WRITTEN}
+        http.put(
+            _url("consent", f"/recipients/{guardian_id}/contacts/sms"), json=phone
+        ).raise_for_status()
+        preferences = {"channels": {"marks": ["email", "sms", "inbox"]}}
+        http.put(
+            _url("consent", f"/recipients/{guardian_id}/preferences"), json=preferences
+        ).raise_for_status()
 
 
 def post_marks(http: httpx.Client) -> None:
@@ -151,7 +165,16 @@ def wait_for_mail(mail_dir: Path, before: set[Path], count: int, timeout: float)
     raise SystemExit(f"only {len(new)} of {count} e-mails arrived in {timeout:.0f}s; see var/log/")
 
 
-def report(new_mail: list[Path], layout: Layout) -> None:
+def wait_for_sms(sms_dir: Path, before: set[Path], timeout: float) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if new := sorted(set(sms_dir.glob("*.json")) - before):
+            return new
+        time.sleep(0.5)
+    raise SystemExit(f"no SMS arrived in {timeout:.0f}s; see var/log/notifier.log")
+
+
+def report(new_mail: list[Path], new_sms: list[Path], layout: Layout) -> None:
     print("\nwhat reached whom:")
     reached = set()
     for path in new_mail:
@@ -164,5 +187,7 @@ def report(new_mail: list[Path], layout: Layout) -> None:
     for name, _, decision, address in GUARDIANS.values():
         if address not in reached:
             print(f"  nothing to {name}: consent {decision}")
-    sms = list(layout.sms_dir.glob("*.json"))
-    print(f"\nall e-mail: {layout.mail_dir}/*.eml; SMS: {len(sms)} in {layout.sms_dir}")
+    for path in new_sms:
+        sms = json.loads(path.read_text(encoding="utf-8"))
+        print(f"  SMS to {sms['to']}: {sms['msg']}\n    {path}")
+    print(f"\nall e-mail: {layout.mail_dir}/*.eml; all SMS: {layout.sms_dir}/*.json")

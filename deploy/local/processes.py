@@ -111,6 +111,13 @@ class ManagedProcess:
             time.sleep(0.2)
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
+            for _ in range(50):
+                if not _alive(pid):
+                    break
+                time.sleep(0.1)
+        # It may have turned zombie between two looks: reap it if it is our child.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         self.pid_file.unlink(missing_ok=True)
         return "stopped"
 

@@ -27,7 +27,6 @@ from schemas.notify import (
 PRODUCER = "notifier"
 
 Status = Literal["queued", "sending", "sent", "retry_wait", "failed", "cancelled", "expired"]
-FINAL: frozenset[str] = frozenset({"sent", "failed", "cancelled"})
 
 
 class TemporaryFailureError(Exception):

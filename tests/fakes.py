@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from schemas import Envelope, NotificationRequested
 from services.grades.domain import Change, EntryKey, Stored
@@ -105,3 +106,12 @@ class EventLog:
 
     async def __call__(self, event: Envelope[Any]) -> None:
         self.published.append(event)
+
+
+class FakeZones:
+    def __init__(self, zones: dict[str, ZoneInfo], default: ZoneInfo) -> None:
+        self.zones = zones
+        self.default = default
+
+    async def zone(self, school_id: str) -> ZoneInfo:
+        return self.zones.get(school_id, self.default)

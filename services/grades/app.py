@@ -58,10 +58,12 @@ def create_app(settings: Settings) -> FastAPI:
                 yield
                 return
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-            yield
-            relay_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await relay_task
+            try:
+                yield
+            finally:
+                relay_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await relay_task
 
     app = create_http_app(
         title="Vestnik grades",

@@ -13,7 +13,7 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
 
-from schemas import NotificationRequested, NotificationSent
+from schemas import NotificationRequested, NotificationSent, SchoolChanged
 from schemas.consent import ConsentRevoked
 from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFailed
 from services.notifier.api import notifier_router
@@ -27,6 +27,7 @@ from services.notifier.store import (
     MongoDeadlineMisses,
     MongoDeliveries,
     MongoInbox,
+    MongoSchoolZones,
 )
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     db = runtime.database(settings.mongo_db)
     deliveries, inbox, consent_view = MongoDeliveries(db), MongoInbox(db), MongoConsentView(db)
     misses = MongoDeadlineMisses(db)
+    zones = MongoSchoolZones(db, default=ZoneInfo(settings.school_timezone))
     outcomes = Counter(
         "vestnik_notifications", "Notification attempts and their outcome.",
         ["channel", "kind", "outcome"], registry=runtime.registry,
@@ -105,7 +107,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         ),
         now=clock or (lambda: datetime.now(UTC)),
         random=random.random,
-        zone=ZoneInfo(settings.school_timezone),
+        zones=zones,
     )
 
     def count(request: NotificationRequested, outcome: str) -> None:
@@ -121,14 +123,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     wake = asyncio.Event()
     register_handlers(
         runtime.broker, runtime.topics, ports=ports, deliveries=deliveries,
-        consent_view=consent_view, group_id=settings.consumer_group, on_outcome=count,
+        consent_view=consent_view, zones=zones, group_id=settings.consumer_group,
+        on_outcome=count,
         on_accepted=wake.set,
     )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await deliveries.ensure_indexes()
-        async with runtime.running(NotificationRequested, ConsentRevoked, *PUBLISHES):
+        async with runtime.running(
+            NotificationRequested, ConsentRevoked, SchoolChanged, *PUBLISHES
+        ):
             scheduler = asyncio.create_task(
                 run_scheduler(
                     deliveries, misses, ports, wake=wake,
@@ -138,10 +143,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 ),
                 name="delivery-scheduler",
             )  # fmt: skip
-            yield
-            scheduler.cancel()
-            with suppress(asyncio.CancelledError):
-                await scheduler
+            try:
+                yield
+            finally:
+                scheduler.cancel()
+                with suppress(asyncio.CancelledError):
+                    await scheduler
         await sms_client.aclose()
 
     return create_http_app(

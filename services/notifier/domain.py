@@ -80,6 +80,10 @@ class Sender(Protocol):
     async def send(self, request: NotificationRequested, message_id: str) -> None: ...
 
 
+class SchoolZones(Protocol):
+    async def zone(self, school_id: str) -> ZoneInfo: ...
+
+
 class ConsentView(Protocol):
     async def why_not(self, recipient_id: str, student_id: str) -> str | None: ...
 
@@ -93,7 +97,7 @@ class Ports:
     policy: RetryPolicy
     now: Callable[[], datetime]
     random: Callable[[], float]
-    zone: ZoneInfo  # the schools' time zone, for quiet hours
+    zones: SchoolZones  # each school's time zone, for quiet hours
 
 
 Outcome = Literal["sent", "retry_wait", "failed", "cancelled", "postponed", "not due"]
@@ -140,7 +144,8 @@ async def _attempt(delivery: Delivery, ports: Ports) -> Outcome:
     now = ports.now()
     payload = delivery.request.payload
     dedupe_key = payload.dedupe_key
-    if (until := hold_for_quiet_hours(delivery.request, now, ports.zone)) is not None:
+    zone = await ports.zones.zone(payload.content.school_id)
+    if (until := hold_for_quiet_hours(delivery.request, now, zone)) is not None:
         await ports.deliveries.postpone(dedupe_key, until)
         return "postponed"
     if reason := await ports.consent.why_not(payload.recipient_id, payload.student_id):

@@ -9,11 +9,16 @@ from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 
-from schemas import NotificationRequested, Topics
+from schemas import NotificationRequested, ReferenceEvent, SchoolChanged, Topics
 from schemas.consent import ConsentChange, ConsentGranted, ConsentRevoked, PreferencesChanged
 from schemas.notify import DeadlineMissed
 from services.notifier.domain import Ports, attempt, record_missed_deadlines
-from services.notifier.store import MongoConsentView, MongoDeadlineMisses, MongoDeliveries
+from services.notifier.store import (
+    MongoConsentView,
+    MongoDeadlineMisses,
+    MongoDeliveries,
+    MongoSchoolZones,
+)
 from services.shared.kafka import subscribe
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,7 @@ def register_handlers(
     ports: Ports,
     deliveries: MongoDeliveries,
     consent_view: MongoConsentView,
+    zones: MongoSchoolZones,
     group_id: str,
     on_outcome: OnOutcome,
     on_accepted: Callable[[], None],
@@ -45,6 +51,12 @@ def register_handlers(
             on_outcome(request, "duplicate")
             return
         on_accepted()
+
+    @subscribe(broker, topics, SchoolChanged, group_id=group_id)
+    async def on_reference_change(change: ReferenceEvent) -> None:
+        """Only a school's time zone matters here (quiet hours)."""
+        if isinstance(change, SchoolChanged):
+            await zones.save(change.payload.school_id, change.payload.timezone)
 
     @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
     async def on_consent_change(change: ConsentChange) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -229,3 +230,21 @@ class MongoConsentView:
         if await self._paper_only.find_one({"_id": recipient_id}):
             return "declared paper only"
         return None
+
+
+class MongoSchoolZones:
+    """Each school's time zone, from the journal's `SchoolChanged`; a default until one comes."""
+
+    def __init__(self, db: AsyncDatabase[Document], default: ZoneInfo) -> None:
+        self._zones = db["school_zones"]
+        self._default = default
+
+    async def save(self, school_id: str, timezone: str) -> None:
+        await self._zones.replace_one({"_id": school_id}, {"timezone": timezone}, upsert=True)
+
+    async def zone(self, school_id: str) -> ZoneInfo:
+        doc = await self._zones.find_one({"_id": school_id})
+        try:
+            return ZoneInfo(doc["timezone"]) if doc else self._default
+        except (ZoneInfoNotFoundError, ValueError):
+            return self._default

@@ -159,23 +159,8 @@ async def test_a_garbage_request_is_dead_lettered_and_the_next_one_delivered(
     assert dead.value == b"{not json"
 
 
-class RefusingMaildir(MaildirHandler):
-    """A mailbox that does not exist: 550, a permanent failure."""
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return "550 5.1.1 No such mailbox"
-
-
-async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_are_listed(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
-    tmp_path: Path, sms_gateway: str, sms_dir: Path,
-) -> None:  # fmt: skip
-    refusing = Controller(
-        RefusingMaildir(tmp_path / "mail"), hostname="127.0.0.1", port=free_port()
-    )
-    refusing.start()
-    # Obtained 24 hours less 4 seconds ago: the deadline is 4 seconds away.
-    obtained = datetime.now(UTC) - timedelta(hours=24) + timedelta(seconds=4)
+def final_mark_requests(deadline_in: timedelta) -> list[NotificationRequested]:
+    obtained = datetime.now(UTC) - timedelta(hours=24) + deadline_in
     final = FinalMarkPosted.new(
         FinalMarkPostedPayload(
             student_id="st-1", school_id="school-1", student_name="Иванов Иван",
@@ -195,10 +180,29 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
         contacts={**CONSENTING.contacts, "sms": Contact("sms", "+79990000000", "written")},
     )
     requests, _ = notification_requests(final, [reachable, unreachable], datetime.now(UTC))
+    return requests
+
+
+class RefusingMaildir(MaildirHandler):
+    """A mailbox that does not exist: 550, a permanent failure."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "550 5.1.1 No such mailbox"
+
+
+async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_are_listed(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    tmp_path: Path, sms_gateway: str, sms_dir: Path,
+) -> None:  # fmt: skip
+    refusing = Controller(
+        RefusingMaildir(tmp_path / "mail"), hostname="127.0.0.1", port=free_port()
+    )
+    refusing.start()
     settings = {**service_env, **FAST_RETRIES, "smtp_port": refusing.port, "sms_url": sms_gateway}
     try:
         async with running("notifier", run_id, **settings) as notifier:
-            for request in requests:
+            # Made once the notifier is up: the deadline is 4 seconds away.
+            for request in final_mark_requests(deadline_in=timedelta(seconds=4)):
                 if request.payload.recipient_id == "g-2" and request.payload.channel == "sms":
                     # This parent's number is one the provider cannot serve.
                     request = request.model_copy(update={"payload": request.payload.model_copy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -12,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import MarkPosted
 from services.consent.domain import notification_requests
-from services.notifier.store import MongoDeliveries
+from services.notifier.store import MongoDeliveries, MongoSchoolZones
 from services.shared.mongo import Document, ProcessedEvents, create_mongo_client
 from tests.servers import Servers
 from tests.unit.test_consent_domain import CONSENTING, NOW
@@ -87,3 +88,14 @@ async def test_a_final_result_goes_before_a_backlog_of_ordinary_marks(
     assert due[0] == "final:g-1:email"
     assert len(due) == 50
     assert set(due[1:]) <= {r.payload.dedupe_key for r in backlog}
+
+
+async def test_a_school_s_time_zone_is_kept_with_a_default_until_known(
+    database: AsyncDatabase[Document],
+) -> None:
+    zones = MongoSchoolZones(database, default=ZoneInfo("Europe/Moscow"))
+    assert await zones.zone("school-1") == ZoneInfo("Europe/Moscow")
+    await zones.save("school-1", "Asia/Yekaterinburg")
+    await zones.save("school-2", "Not/AZone")
+    assert await zones.zone("school-1") == ZoneInfo("Asia/Yekaterinburg")
+    assert await zones.zone("school-2") == ZoneInfo("Europe/Moscow")

@@ -26,7 +26,7 @@ from services.notifier.rendering import (
     sms_segments,
 )
 from services.notifier.sender import SmtpSender, SmtpServer
-from tests.fakes import EventLog, FakeConsentView, FakeDeliveries, ScriptedSender
+from tests.fakes import EventLog, FakeConsentView, FakeDeliveries, FakeZones, ScriptedSender
 from tests.unit.test_consent_domain import CONSENTING
 from tests.unit.test_schemas import a_mark
 
@@ -90,13 +90,14 @@ def ports_for(
     sender: ScriptedSender,
     consent: FakeConsentView | None = None,
     clock: list[datetime] | None = None,
+    zones: dict[str, ZoneInfo] | None = None,
 ) -> tuple[Ports, FakeDeliveries, EventLog]:
     deliveries, log, times = FakeDeliveries(), EventLog(), clock or [NOW]
     policy = RetryPolicy(first_delay=timedelta(seconds=30), max_attempts=3, jitter=0)
     ports = Ports(
         deliveries=deliveries, senders={"email": sender, "sms": sender},
         consent=consent or FakeConsentView(), publish=log, policy=policy,
-        now=lambda: times[0], random=lambda: 0.5, zone=MOSCOW,
+        now=lambda: times[0], random=lambda: 0.5, zones=FakeZones(zones or {}, MOSCOW),
     )  # fmt: skip
     return ports, deliveries, log
 
@@ -190,3 +191,16 @@ async def test_an_ordinary_sms_at_23_waits_until_8_and_a_final_result_due_soon_d
     clock[0] = morning.astimezone(UTC)
     assert (await attempt(ordinary.payload.dedupe_key, ports))[0] == "sent"
     assert len(sender.sent) == 2
+
+
+async def test_quiet_hours_follow_the_school_s_own_time_zone() -> None:
+    yekaterinburg = ZoneInfo("Asia/Yekaterinburg")
+    clock = [datetime(2026, 11, 27, 17, 0, tzinfo=UTC)]  # 22:00 there, 20:00 in Moscow
+    ports, deliveries, _ = ports_for(
+        ScriptedSender(), clock=clock, zones={"school-1": yekaterinburg}
+    )
+    request = a_request("sms")
+    await deliveries.accept(request, clock[0])
+    assert (await attempt(request.payload.dedupe_key, ports))[0] == "postponed"
+    due = deliveries.records[request.payload.dedupe_key]["due"]
+    assert due == datetime(2026, 11, 28, 8, 0, tzinfo=yekaterinburg)

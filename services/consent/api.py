@@ -37,7 +37,7 @@ from schemas.notify import Category, Channel, QuietHours
 from services.consent.domain import DEFAULT_CHANNELS, ConsentDecision, Recipient, RecipientKind
 from services.consent.signatures import SignatureError, verify_detached
 from services.consent.store import MongoConsentRegistry
-from services.shared.auth import Principal, Role, forbidden
+from services.shared.auth import Principal, Role, require
 from services.shared.http import RecordId
 
 STAFF: tuple[Role, ...] = ("admin", "staff")
@@ -133,7 +133,7 @@ def consent_router(
         body: RecipientIn,
         caller: Principal = principal,
     ) -> None:
-        _staff(caller, school_id)
+        require(caller, school_id, STAFF)
         await registry.save_recipient(
             Recipient(
                 recipient_id,
@@ -182,7 +182,7 @@ def consent_router(
     ) -> dict[str, Any]:
         document = await registry.consent(school_id, consent_id)
         if document is None:
-            _staff(caller, school_id)
+            require(caller, school_id, STAFF)
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such consent")
         await _may_act_for(caller, school_id, document["recipient_id"])
         return document
@@ -193,7 +193,7 @@ def consent_router(
     ) -> dict[str, str]:
         document = await registry.consent(school_id, consent_id)
         if document is None:
-            _staff(caller, school_id)
+            require(caller, school_id, STAFF)
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such consent")
         await _may_act_for(caller, school_id, document["recipient_id"])
         now = datetime.now(UTC)
@@ -313,7 +313,7 @@ def consent_router(
         caller: Principal = principal,
     ) -> list[dict[str, Any]]:
         """Answers the support question «why did this parent get nothing?»."""
-        _staff(caller, school_id)
+        require(caller, school_id, STAFF)
         return await registry.decisions(school_id, student_id, event)
 
     @router.put(
@@ -327,8 +327,7 @@ def consent_router(
         body: TrustedCertificateIn,
         caller: Principal = principal,
     ) -> None:
-        if caller.school_id != school_id or caller.role != "admin":
-            raise forbidden()
+        require(caller, school_id, ("admin",))
         try:
             x509.load_pem_x509_certificate(body.pem.encode())
         except ValueError as error:
@@ -360,9 +359,7 @@ def consent_router(
 
     async def _may_act_for(caller: Principal, school_id: str, recipient_id: str) -> Recipient:
         """Staff of the school, or the parent themselves; 403 alike whether or not they exist."""
-        own = caller.role == "parent" and caller.person_id == recipient_id
-        if caller.school_id != school_id or not (own or caller.role in STAFF):
-            raise forbidden()
+        require(caller, school_id, STAFF, or_parent=recipient_id)
         recipient = await registry.recipient(school_id, recipient_id)
         if recipient is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
@@ -371,11 +368,6 @@ def consent_router(
         return recipient
 
     return router
-
-
-def _staff(caller: Principal, school_id: str) -> None:
-    if caller.school_id != school_id or caller.role not in STAFF:
-        raise forbidden()
 
 
 def _invalid(loc: list[str], reason: str) -> HTTPException:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from services.notifier.domain import Status
 from services.notifier.store import MongoDeadlineMisses, MongoDeliveries, MongoInbox
-from services.shared.auth import Principal, Role, forbidden, require
+from services.shared.auth import Principal, Role, require
 from services.shared.http import RecordId
 
 STAFF: tuple[Role, ...] = ("admin", "staff")
@@ -54,9 +54,7 @@ def notifier_router(
     async def read_inbox(
         school_id: RecordId, recipient_id: RecordId, caller: Principal = principal
     ) -> list[dict[str, Any]]:
-        own = caller.role == "parent" and caller.person_id == recipient_id
-        if caller.school_id != school_id or not (own or caller.role in STAFF):
-            raise forbidden()
+        require(caller, school_id, STAFF, or_parent=recipient_id)
         return await inbox.messages(school_id, recipient_id)
 
     return router

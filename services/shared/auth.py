@@ -104,7 +104,11 @@ def forbidden(detail: str = "not allowed for this token") -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
 
 
-def require(principal: Principal, school_id: str, roles: tuple[Role, ...]) -> None:
-    """403 unless the caller belongs to `school_id` with one of `roles`."""
-    if principal.school_id != school_id or principal.role not in roles:
+def require(
+    principal: Principal, school_id: str, roles: tuple[Role, ...], *, or_parent: str | None = None
+) -> None:
+    """403 unless the caller belongs to `school_id` with one of `roles`, or (with `or_parent`)
+    is that parent themselves."""
+    own = or_parent is not None and principal.role == "parent" and principal.person_id == or_parent
+    if principal.school_id != school_id or not (own or principal.role in roles):
         raise forbidden()

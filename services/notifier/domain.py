@@ -144,10 +144,12 @@ async def _attempt(delivery: Delivery, ports: Ports) -> Outcome:
     now = ports.now()
     payload = delivery.request.payload
     dedupe_key = payload.dedupe_key
-    zone = await ports.zones.zone(payload.content.school_id)
-    if (until := hold_for_quiet_hours(delivery.request, now, zone)) is not None:
-        await ports.deliveries.postpone(dedupe_key, until)
-        return "postponed"
+    if payload.channel == "sms" and payload.quiet_hours is not None:
+        # Only an SMS can be held, so only an SMS needs the school's zone looked up.
+        zone = await ports.zones.zone(payload.content.school_id)
+        if (until := hold_for_quiet_hours(delivery.request, now, zone)) is not None:
+            await ports.deliveries.postpone(dedupe_key, until)
+            return "postponed"
     if reason := await ports.consent.why_not(payload.recipient_id, payload.student_id):
         await _end(delivery, "cancelled", reason, ports)
         return "cancelled"

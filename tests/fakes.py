@@ -50,12 +50,36 @@ class FakeDeliveries:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
 
-    async def accept(self, request: NotificationRequested, now: datetime) -> bool:
+    async def accept(
+        self, request: NotificationRequested, now: datetime, *, start_at: datetime
+    ) -> bool:
         key = request.payload.dedupe_key
         if key in self.records:
             return False
-        self.records[key] = {"request": request, "status": "queued", "attempts": 0, "due": now}
+        self.records[key] = {"request": request, "status": "queued", "attempts": 0, "due": start_at}
         return True
+
+    def _of(self, source_event_id: str, recipient_id: str) -> list[dict[str, Any]]:
+        return [
+            record
+            for record in self.records.values()
+            if str(record["request"].payload.source_event_id) == source_event_id
+            and record["request"].payload.recipient_id == recipient_id
+        ]
+
+    async def siblings(self, source_event_id: str, recipient_id: str) -> dict[str, Status]:
+        return {
+            record["request"].payload.channel: record["status"]
+            for record in self._of(source_event_id, recipient_id)
+        }
+
+    async def bring_forward(
+        self, source_event_id: str, recipient_id: str, channels: tuple[str, ...], now: datetime
+    ) -> None:
+        for record in self._of(source_event_id, recipient_id):
+            waiting = record["status"] == "queued" and record["due"] > now
+            if waiting and record["request"].payload.channel in channels:
+                record["due"] = now
 
     async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None:
         record = self.records.get(dedupe_key)
@@ -96,8 +120,8 @@ class FakeConsentView:
     def __init__(self) -> None:
         self.refusals: dict[tuple[str, str], str] = {}
 
-    async def why_not(self, recipient_id: str, student_id: str) -> str | None:
-        return self.refusals.get((recipient_id, student_id))
+    async def why_not(self, request: NotificationRequested) -> str | None:
+        return self.refusals.get((request.payload.recipient_id, request.payload.student_id))
 
 
 class EventLog:

@@ -18,7 +18,7 @@ from schemas.consent import ConsentRevoked
 from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFailed
 from services.notifier.api import notifier_router
 from services.notifier.config import Settings
-from services.notifier.domain import Ports, RetryPolicy
+from services.notifier.domain import FallbackPolicy, Ports, RetryPolicy
 from services.notifier.handlers import register_handlers, run_scheduler
 from services.notifier.rendering import create_environment
 from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender, SmtpServer
@@ -68,28 +68,27 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         registry=runtime.registry,
     )
     env = create_environment()
+    email = SmtpSender(
+        env,
+        SmtpServer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout_seconds,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=(
+                settings.smtp_password.get_secret_value() if settings.smtp_password else None
+            ),
+            concurrency=settings.smtp_concurrency,
+        ),
+        sender=settings.mail_from,
+        preferences_url=settings.preferences_url,
+    )
     sms_client = httpx.AsyncClient(base_url=settings.sms_url, timeout=10)
     ports = Ports(
         deliveries=deliveries,
         senders={
-            "email": SmtpSender(
-                env,
-                SmtpServer(
-                    host=settings.smtp_host,
-                    port=settings.smtp_port,
-                    timeout=settings.smtp_timeout_seconds,
-                    security=settings.smtp_security,
-                    username=settings.smtp_username,
-                    password=(
-                        settings.smtp_password.get_secret_value()
-                        if settings.smtp_password
-                        else None
-                    ),
-                    concurrency=settings.smtp_concurrency,
-                ),
-                sender=settings.mail_from,
-                preferences_url=settings.preferences_url,
-            ),
+            "email": email,
             "sms": SmsRuSender(
                 env,
                 sms_client,
@@ -108,6 +107,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         now=clock or (lambda: datetime.now(UTC)),
         random=random.random,
         zones=zones,
+        fallback=FallbackPolicy(
+            mode=settings.fallback,
+            order=settings.fallback_order,
+            wait=timedelta(minutes=settings.fallback_wait_minutes),
+        ),
     )
 
     def count(request: NotificationRequested, outcome: str) -> None:
@@ -122,7 +126,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     # Set by the Kafka handler when a request is recorded: the scheduler sends it at once.
     wake = asyncio.Event()
     register_handlers(
-        runtime.broker, runtime.topics, ports=ports, deliveries=deliveries,
+        runtime.broker, runtime.topics, ports=ports,
         consent_view=consent_view, zones=zones, group_id=settings.consumer_group,
         on_outcome=count,
         on_accepted=wake.set,
@@ -150,6 +154,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 with suppress(asyncio.CancelledError):
                     await scheduler
         await sms_client.aclose()
+        await email.close()
 
     return create_http_app(
         title="Vestnik notifier",

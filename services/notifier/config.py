@@ -1,7 +1,9 @@
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
+from schemas.notify import Channel
 from services.shared.config import ServiceSettings
 
 
@@ -33,6 +35,26 @@ class Settings(ServiceSettings):
         30.0, validation_alias="VESTNIK_NOTIFIER_RETRY_FIRST_DELAY_SECONDS"
     )
     retry_max_attempts: int = Field(8, validation_alias="VESTNIK_NOTIFIER_RETRY_MAX_ATTEMPTS")
+    # Clause 9's fallback for final results: "sequential" tries the channels in this order,
+    # each waiting for the one before to fail (or to be late by the wait); "parallel" uses
+    # every consented channel at once.
+    fallback: Literal["sequential", "parallel"] = Field(
+        "sequential", validation_alias="VESTNIK_NOTIFIER_FALLBACK"
+    )
+    fallback_order: Annotated[tuple[Channel, ...], NoDecode] = Field(
+        ("email", "sms"), validation_alias="VESTNIK_NOTIFIER_FALLBACK_ORDER"
+    )
+    fallback_wait_minutes: float = Field(
+        120.0, gt=0, validation_alias="VESTNIK_NOTIFIER_FALLBACK_WAIT_MINUTES"
+    )
     school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")
     # How often the scheduler looks for retries that are due (new requests go out at once).
     scheduler_poll_seconds: float = Field(2.0, validation_alias="VESTNIK_NOTIFIER_POLL_SECONDS")
+
+    @field_validator("fallback_order", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`VESTNIK_NOTIFIER_FALLBACK_ORDER=email,sms`, as ops would write it."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

@@ -3,12 +3,15 @@
 A delivery moves queued → sending → sent, or → waiting to retry (temporary failure, with
 exponential backoff and jitter) → … → sent | failed; or → cancelled when the consent no longer
 allows it, checked again right before every attempt.
+
+A final result (deadline-bound) falls back across the recipient's channels by the
+`FallbackPolicy`: by default e-mail first, and SMS when e-mail has failed or is late.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -16,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from schemas import Envelope, NotificationRequested, NotificationSent, NotificationSentPayload
 from schemas.notify import (
+    Channel,
     DeadlineMissed,
     DeadlineMissedPayload,
     NotificationCancelled,
@@ -66,14 +70,69 @@ def message_id_for(dedupe_key: str, domain: str = "vestnik.local") -> str:
     return f"<{digest}@{domain}>"
 
 
+# An SMS held for quiet hours, or a channel waiting its turn, must still start this long
+# before the deadline.
+DEADLINE_MARGIN = timedelta(hours=1)
+UNFINISHED: frozenset[Status] = frozenset({"queued", "sending", "retry_wait"})
+
+
+@dataclass(frozen=True)
+class FallbackPolicy:
+    """Clause 9: how a final result reaches a recipient who consented to several channels.
+
+    "sequential": the channels in `order` take turns. A channel waits while an earlier one is
+    still being tried, for `wait` per channel ahead of it, but never so long that the deadline
+    is at risk; it goes at once when the earlier one fails, and is dropped when that one is
+    sent. "parallel": every consented channel at once. Channels outside `order` (the
+    personal-account inbox) never wait, and news without a deadline never waits.
+    """
+
+    mode: Literal["sequential", "parallel"] = "sequential"
+    order: tuple[Channel, ...] = ("email", "sms")
+    wait: timedelta = timedelta(hours=2)
+
+    def _place(self, request: NotificationRequested) -> int | None:
+        payload = request.payload
+        if self.mode == "parallel" or payload.deadline is None or payload.channel not in self.order:
+            return None
+        return self.order.index(payload.channel)
+
+    def earlier(self, request: NotificationRequested) -> tuple[Channel, ...]:
+        place = self._place(request)
+        return () if place is None else self.order[:place]
+
+    def later(self, request: NotificationRequested) -> tuple[Channel, ...]:
+        place = self._place(request)
+        return () if place is None else self.order[place + 1 :]
+
+    def start_at(
+        self, request: NotificationRequested, now: datetime, siblings: Mapping[str, Status]
+    ) -> datetime:
+        """When to make the first attempt, given the state of the recipient's other channels
+        for the same event."""
+        # A channel ahead that has ended (sent or not) leaves nothing to wait for: the request
+        # is due now, to be sent, or dropped as not needed.
+        ahead = [c for c in self.earlier(request) if siblings.get(c) in UNFINISHED]
+        deadline = request.payload.deadline
+        if not ahead or deadline is None:
+            return now
+        return max(now, min(now + self.wait * len(ahead), deadline - DEADLINE_MARGIN))
+
+
 class Deliveries(Protocol):
-    async def accept(self, request: NotificationRequested, now: datetime) -> bool: ...
+    async def accept(
+        self, request: NotificationRequested, now: datetime, *, start_at: datetime
+    ) -> bool: ...
     async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None: ...
     async def finish(
         self, dedupe_key: str, status: Status, now: datetime, **fields: Any
     ) -> None: ...
     async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None: ...
     async def postpone(self, dedupe_key: str, until: datetime) -> None: ...
+    async def siblings(self, source_event_id: str, recipient_id: str) -> dict[str, Status]: ...
+    async def bring_forward(
+        self, source_event_id: str, recipient_id: str, channels: tuple[str, ...], now: datetime
+    ) -> None: ...
 
 
 class Sender(Protocol):
@@ -85,7 +144,7 @@ class SchoolZones(Protocol):
 
 
 class ConsentView(Protocol):
-    async def why_not(self, recipient_id: str, student_id: str) -> str | None: ...
+    async def why_not(self, request: NotificationRequested) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -98,11 +157,12 @@ class Ports:
     now: Callable[[], datetime]
     random: Callable[[], float]
     zones: SchoolZones  # each school's time zone, for quiet hours
+    fallback: FallbackPolicy = FallbackPolicy()
 
 
-Outcome = Literal["sent", "retry_wait", "failed", "cancelled", "postponed", "not due"]
-# An SMS held for quiet hours must still arrive this long before its deadline.
-DEADLINE_MARGIN = timedelta(hours=1)
+Outcome = Literal[
+    "sent", "retry_wait", "failed", "cancelled", "superseded", "postponed", "not due"
+]  # fmt: skip
 
 
 def quiet_until(now: datetime, quiet: QuietHours, zone: ZoneInfo) -> datetime | None:
@@ -132,6 +192,27 @@ def hold_for_quiet_hours(
     return until
 
 
+async def accept(request: NotificationRequested, ports: Ports) -> bool:
+    """Record a request (False if its dedupe key is known), due at once or when its turn in
+    the fallback order comes."""
+    now = ports.now()
+    if not (earlier := ports.fallback.earlier(request)):
+        return await ports.deliveries.accept(request, now, start_at=now)
+    payload = request.payload
+    source, recipient = str(payload.source_event_id), payload.recipient_id
+    siblings = await ports.deliveries.siblings(source, recipient)
+    start_at = ports.fallback.start_at(request, now, siblings)
+    if not await ports.deliveries.accept(request, now, start_at=start_at):
+        return False
+    if start_at > now:
+        # The channel ahead may have ended between our look and our insert, bringing forward
+        # everything behind it but us: look again.
+        siblings = await ports.deliveries.siblings(source, recipient)
+        if not any(siblings.get(channel) in UNFINISHED for channel in earlier):
+            await ports.deliveries.bring_forward(source, recipient, (payload.channel,), now)
+    return True
+
+
 async def attempt(dedupe_key: str, ports: Ports) -> tuple[Outcome, NotificationRequested | None]:
     """One attempt at a delivery that is due; any other caller finds it claimed."""
     delivery = await ports.deliveries.claim(dedupe_key, ports.now())
@@ -144,13 +225,20 @@ async def _attempt(delivery: Delivery, ports: Ports) -> Outcome:
     now = ports.now()
     payload = delivery.request.payload
     dedupe_key = payload.dedupe_key
+    if earlier := ports.fallback.earlier(delivery.request):
+        siblings = await ports.deliveries.siblings(
+            str(payload.source_event_id), payload.recipient_id
+        )
+        if reached := [channel for channel in earlier if siblings.get(channel) == "sent"]:
+            await _end(delivery, "cancelled", f"not needed: reached by {reached[0]}", ports)
+            return "superseded"
     if payload.channel == "sms" and payload.quiet_hours is not None:
         # Only an SMS can be held, so only an SMS needs the school's zone looked up.
         zone = await ports.zones.zone(payload.content.school_id)
         if (until := hold_for_quiet_hours(delivery.request, now, zone)) is not None:
             await ports.deliveries.postpone(dedupe_key, until)
             return "postponed"
-    if reason := await ports.consent.why_not(payload.recipient_id, payload.student_id):
+    if reason := await ports.consent.why_not(delivery.request):
         await _end(delivery, "cancelled", reason, ports)
         return "cancelled"
     message_id = message_id_for(dedupe_key)
@@ -168,6 +256,7 @@ async def _attempt(delivery: Delivery, ports: Ports) -> Outcome:
         return "retry_wait"
     sent_at = ports.now()
     await ports.deliveries.finish(dedupe_key, "sent", sent_at, message_id=message_id)
+    await _next_channel_now(delivery.request, ports)
     await ports.publish(
         NotificationSent.new(
             NotificationSentPayload(
@@ -187,6 +276,7 @@ async def _end(
     payload = delivery.request.payload
     now = ports.now()
     await ports.deliveries.finish(payload.dedupe_key, status, now, last_error=reason)
+    await _next_channel_now(delivery.request, ports)
     event_type = NotificationFailed if status == "failed" else NotificationCancelled
     await ports.publish(
         event_type.new(
@@ -198,6 +288,16 @@ async def _end(
             producer=PRODUCER, correlation_id=delivery.request.correlation_id,
         )
     )  # fmt: skip
+
+
+async def _next_channel_now(request: NotificationRequested, ports: Ports) -> None:
+    """This channel has ended, one way or the other: the channels waiting behind it need not
+    wait any longer (they go, or find they are not needed)."""
+    if later := ports.fallback.later(request):
+        payload = request.payload
+        await ports.deliveries.bring_forward(
+            str(payload.source_event_id), payload.recipient_id, later, ports.now()
+        )
 
 
 class OverdueDeliveries(Protocol):

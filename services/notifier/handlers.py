@@ -10,9 +10,15 @@ from collections.abc import Callable
 from faststream.kafka import KafkaBroker
 
 from schemas import NotificationRequested, ReferenceEvent, SchoolChanged, Topics
-from schemas.consent import ConsentChange, ConsentGranted, ConsentRevoked, PreferencesChanged
+from schemas.consent import (
+    ConsentChange,
+    ConsentGranted,
+    ConsentRevoked,
+    ContactChanged,
+    PreferencesChanged,
+)
 from schemas.notify import DeadlineMissed
-from services.notifier.domain import Ports, attempt, record_missed_deadlines
+from services.notifier.domain import Ports, accept, attempt, record_missed_deadlines
 from services.notifier.store import (
     MongoConsentView,
     MongoDeadlineMisses,
@@ -33,7 +39,6 @@ def register_handlers(
     topics: Topics,
     *,
     ports: Ports,
-    deliveries: MongoDeliveries,
     consent_view: MongoConsentView,
     zones: MongoSchoolZones,
     group_id: str,
@@ -47,7 +52,7 @@ def register_handlers(
         Sending happens there, urgent first: a backlog of ordinary marks on the topic is
         recorded quickly and never stands in front of a final result (the priority lane).
         """
-        if not await deliveries.accept(request, ports.now()):
+        if not await accept(request, ports):
             on_outcome(request, "duplicate")
             return
         on_accepted()
@@ -68,6 +73,8 @@ def register_handlers(
                 await consent_view.granted(p.recipient_id, p.student_id, p.effective_at)
             case PreferencesChanged(payload=p):
                 await consent_view.set_paper_only(p.recipient_id, p.paper_only)
+            case ContactChanged(payload=p):
+                await consent_view.contact_changed(p.recipient_id, p.channel, p.effective_at)
 
 
 async def run_scheduler(

@@ -36,6 +36,9 @@ class SmtpServer:
 
 
 class SmtpSender:
+    """Sends over a few long-lived SMTP connections (at most `concurrency`), reused from one
+    message to the next: a burst of final marks does not open a connection per e-mail."""
+
     def __init__(
         self, env: Environment, server: SmtpServer, *, sender: str, preferences_url: str
     ) -> None:
@@ -44,6 +47,8 @@ class SmtpSender:
         self._sender = sender
         self._preferences_url = preferences_url
         self._slots = asyncio.Semaphore(server.concurrency)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self.connections_opened = 0
 
     def compose(self, request: NotificationRequested, message_id: str) -> EmailMessage:
         rendered = render_email(self._env, request)
@@ -60,20 +65,63 @@ class SmtpSender:
         return message
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
-        server = self._server
+        message = self.compose(request, message_id)
         try:
             async with self._slots:
-                await aiosmtplib.send(
-                    self.compose(request, message_id),
-                    hostname=server.host, port=server.port, timeout=server.timeout,
-                    use_tls=server.security == "tls", start_tls=server.security == "starttls",
-                    username=server.username, password=server.password,
-                )  # fmt: skip
+                await self._send_reusing_a_connection(message)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            # One recipient per message: its refusal (at RCPT TO) is the message's fate.
+            raise _failure_for(error.recipients[0]) from None
         except aiosmtplib.SMTPResponseException as error:
-            failure = TemporaryFailureError if 400 <= error.code < 500 else PermanentFailureError
-            raise failure(f"SMTP {error.code} {error.message}") from None
+            raise _failure_for(error) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise TemporaryFailureError(f"SMTP unreachable: {type(error).__name__}") from None
+
+    async def _send_reusing_a_connection(self, message: EmailMessage) -> None:
+        if self._idle:
+            client = self._idle.pop()
+            try:
+                await client.send_message(message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                client.close()  # the relay closed an idle connection: open a fresh one below
+            except BaseException:
+                client.close()  # after an error, the conversation's state is unknown
+                raise
+            else:
+                self._idle.append(client)
+                return
+        client = await self._connect()
+        try:
+            await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        self._idle.append(client)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        server = self._server
+        client = aiosmtplib.SMTP(
+            hostname=server.host, port=server.port, timeout=server.timeout,
+            use_tls=server.security == "tls", start_tls=server.security == "starttls",
+            username=server.username, password=server.password,
+        )  # fmt: skip
+        await client.connect()
+        self.connections_opened += 1
+        return client
+
+    async def close(self) -> None:
+        """Say goodbye on the idle connections (at shutdown)."""
+        while self._idle:
+            client = self._idle.pop()
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
+def _failure_for(error: aiosmtplib.SMTPResponseException) -> Exception:
+    failure = TemporaryFailureError if 400 <= error.code < 500 else PermanentFailureError
+    return failure(f"SMTP {error.code} {error.message}")
 
 
 class SmsRuSender:

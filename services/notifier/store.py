@@ -29,9 +29,13 @@ class MongoDeliveries:
             [("priority", 1), ("status", 1), ("next_attempt_at", 1)]
         )
         await self._deliveries.create_index([("student_id", 1), ("status", 1)])
+        await self._deliveries.create_index([("source_event_id", 1), ("recipient_id", 1)])
 
-    async def accept(self, request: NotificationRequested, now: datetime) -> bool:
-        """Record a new request as queued; False if its dedupe key is known already."""
+    async def accept(
+        self, request: NotificationRequested, now: datetime, *, start_at: datetime
+    ) -> bool:
+        """Record a new request as queued, due at `start_at`; False if its dedupe key is known
+        already."""
         payload = request.payload
         try:
             await self._deliveries.insert_one(
@@ -39,7 +43,7 @@ class MongoDeliveries:
                     "_id": payload.dedupe_key,
                     "status": "queued",
                     "attempts": 0,
-                    "next_attempt_at": now,
+                    "next_attempt_at": start_at,
                     "queued_at": now,
                     "school_id": payload.content.school_id,
                     "student_id": payload.student_id,
@@ -87,6 +91,24 @@ class MongoDeliveries:
             {"_id": dedupe_key},
             {"$set": {"status": "retry_wait", "next_attempt_at": until, "held": "quiet hours"},
              "$inc": {"attempts": -1}},
+        )  # fmt: skip
+
+    async def siblings(self, source_event_id: str, recipient_id: str) -> dict[str, Status]:
+        """The status of each channel telling this recipient about this event."""
+        cursor = self._deliveries.find(
+            {"source_event_id": source_event_id, "recipient_id": recipient_id},
+            {"channel": 1, "status": 1},
+        )
+        return {doc["channel"]: doc["status"] async for doc in cursor}
+
+    async def bring_forward(
+        self, source_event_id: str, recipient_id: str, channels: tuple[str, ...], now: datetime
+    ) -> None:
+        await self._deliveries.update_many(
+            {"source_event_id": source_event_id, "recipient_id": recipient_id,
+             "channel": {"$in": list(channels)}, "status": "queued",
+             "next_attempt_at": {"$gt": now}},
+            {"$set": {"next_attempt_at": now}},
         )  # fmt: skip
 
     async def finish(self, dedupe_key: str, status: Status, now: datetime, **fields: Any) -> None:
@@ -206,6 +228,7 @@ class MongoConsentView:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._revocations = db["revocations"]
         self._paper_only = db["paper_only"]
+        self._contact_changes = db["contact_changes"]
 
     async def revoked(self, recipient_id: str, student_id: str, at: datetime) -> None:
         await self._revocations.replace_one(
@@ -224,11 +247,27 @@ class MongoConsentView:
         else:
             await self._paper_only.delete_one({"_id": recipient_id})
 
-    async def why_not(self, recipient_id: str, student_id: str) -> str | None:
-        if await self._revocations.find_one({"_id": f"{recipient_id}/{student_id}"}):
+    async def contact_changed(self, recipient_id: str, channel: str, at: datetime) -> None:
+        """Remember the latest change: a request made before it carries an address that may
+        no longer be the one the parent handed over."""
+        key = f"{recipient_id}/{channel}"
+        existing = await self._contact_changes.find_one({"_id": key})
+        if existing is None or existing["at"] < at:
+            await self._contact_changes.replace_one({"_id": key}, {"at": at}, upsert=True)
+
+    async def why_not(self, request: NotificationRequested) -> str | None:
+        payload = request.payload
+        if await self._revocations.find_one(
+            {"_id": f"{payload.recipient_id}/{payload.student_id}"}
+        ):
             return "consent revoked"
-        if await self._paper_only.find_one({"_id": recipient_id}):
+        if await self._paper_only.find_one({"_id": payload.recipient_id}):
             return "declared paper only"
+        change = await self._contact_changes.find_one(
+            {"_id": f"{payload.recipient_id}/{payload.channel}"}
+        )
+        if change is not None and change["at"] > request.recorded_at:
+            return f"{payload.channel} contact changed after the request was made"
         return None
 
 

@@ -4,7 +4,7 @@ consent checked before sending, poison messages set aside."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from deploy.local.sinks.smtp import MaildirHandler
+from deploy.local.sinks.smtp import MaildirHandler, smtp_sink
 from schemas import FinalMarkPosted, MarkPosted, NotificationRequested, Topics
-from schemas.consent import ConsentRevoked, ConsentRevokedPayload
+from schemas.consent import (
+    ConsentChange,
+    ConsentRevoked,
+    ConsentRevokedPayload,
+    ContactChanged,
+    ContactChangedPayload,
+)
 from schemas.journal import FinalMarkPostedPayload
 from services.consent.domain import (
     DEFAULT_CHANNELS,
@@ -24,6 +30,8 @@ from services.consent.domain import (
     Preferences,
     notification_requests,
 )
+from services.notifier.rendering import create_environment
+from services.notifier.sender import SmtpSender, SmtpServer
 from tests.conftest import AUTH, free_port
 from tests.kafka_tools import eventually, produce_raw, read_topic
 from tests.servers import Servers
@@ -103,10 +111,31 @@ async def test_451_three_times_then_one_email_even_across_a_restart(
     assert len(list(flaky_smtp.mail_dir.glob("*.eml"))) == 1
 
 
+def revoked_consent() -> ConsentChange:
+    return ConsentRevoked.new(
+        ConsentRevokedPayload(recipient_id="g-1", school_id="school-1", consent_id="c-1",
+                              student_id="st-1", effective_at=datetime.now(UTC)),
+        producer="test",
+    )  # fmt: skip
+
+
+def changed_email() -> ConsentChange:
+    return ContactChanged.new(
+        ContactChangedPayload(recipient_id="g-1", school_id="school-1", channel="email",
+                              effective_at=datetime.now(UTC)),
+        producer="test",
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("flaky_smtp", [1], indirect=True)
-async def test_a_consent_revoked_while_queued_cancels_the_send(
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [(revoked_consent, "consent revoked"),
+     (changed_email, "email contact changed after the request was made")],
+)  # fmt: skip
+async def test_a_consent_revoked_or_contact_changed_while_queued_cancels_the_send(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
-    flaky_smtp: FlakyMaildir,
+    flaky_smtp: FlakyMaildir, change: Callable[[], ConsentChange], reason: str,
 ) -> None:  # fmt: skip
     settings = {**service_env, "retry_first_delay_seconds": 3.0, "scheduler_poll_seconds": 0.3,
                 "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]  # fmt: skip
@@ -118,14 +147,10 @@ async def test_a_consent_revoked_while_queued_cancels_the_send(
             return flaky_smtp.attempts == 1
 
         await eventually(refused_once)
-        revoked = ConsentRevoked.new(
-            ConsentRevokedPayload(recipient_id="g-1", school_id="school-1", consent_id="c-1",
-                                  student_id="st-1", effective_at=datetime.now(UTC)),
-            producer="test",
-        )  # fmt: skip
+        event = change()
         await produce_raw(
-            servers.kafka_bootstrap, topics.of(ConsentRevoked), revoked.model_dump_json().encode(),
-            key=revoked.key,
+            servers.kafka_bootstrap, topics.of(ConsentRevoked), event.model_dump_json().encode(),
+            key=event.key,
         )  # fmt: skip
 
         async def cancelled() -> list[dict[str, Any]]:
@@ -133,7 +158,7 @@ async def test_a_consent_revoked_while_queued_cancels_the_send(
                                        headers=AUTH)).json()  # fmt: skip
 
         [delivery] = await eventually(cancelled, timeout=30)
-    assert delivery["last_error"] == "consent revoked"
+    assert delivery["last_error"] == reason
     assert flaky_smtp.attempts == 1
     assert list(flaky_smtp.mail_dir.glob("*.eml")) == []
     statuses = await read_topic(servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1)
@@ -280,3 +305,89 @@ async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_dea
             return texts() if len(texts()) == 2 else []
 
         assert len(await eventually(both)) == 2
+
+
+class RefusingSome(MaildirHandler):
+    """Accepts mail, except for the addresses it is told do not exist (550)."""
+
+    def __init__(self, mail_dir: Path, unknown: set[str]) -> None:
+        super().__init__(mail_dir)
+        self.unknown = unknown
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_sequential_fallback_sends_sms_only_to_the_parent_email_could_not_reach(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    tmp_path: Path, sms_gateway: str, sms_dir: Path,
+) -> None:  # fmt: skip
+    """A day before the deadline: SMS waits its turn (two hours by default) behind e-mail, and
+    goes at once when e-mail fails for good; where e-mail got through, SMS is not needed."""
+    handler = RefusingSome(tmp_path / "mail", unknown={"petr@example.org"})
+    smtp = Controller(handler, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    settings = {**service_env, **FAST_RETRIES, "smtp_port": smtp.port, "sms_url": sms_gateway}
+    requests = final_mark_requests(deadline_in=timedelta(hours=23))
+    for index, request in enumerate(requests):
+        if request.payload.recipient_id == "g-2" and request.payload.channel == "email":
+            requests[index] = request.model_copy(update={"payload": request.payload.model_copy(
+                update={"address": "petr@example.org"})})  # fmt: skip
+    try:
+        async with running("notifier", run_id, **settings) as notifier:
+            for request in requests:
+                await publish(servers, topics, request)
+
+            async def ended() -> list[dict[str, Any]]:
+                found = (await notifier.get("/v1/schools/school-1/deliveries",
+                                            headers=AUTH)).json()  # fmt: skip
+                finished = [d for d in found if d["status"] in ("sent", "failed", "cancelled")]
+                return found if len(finished) == len(requests) else []
+
+            deliveries = await eventually(ended, timeout=30)
+    finally:
+        smtp.stop()
+    outcome = {(d["recipient_id"], d["channel"]): (d["status"], d.get("last_error"))
+               for d in deliveries}  # fmt: skip
+    assert outcome == {
+        ("g-1", "email"): ("sent", None),
+        ("g-1", "sms"): ("cancelled", "not needed: reached by email"),
+        ("g-2", "email"): ("failed", "SMTP 550 5.1.1 No such mailbox"),
+        ("g-2", "sms"): ("sent", None),
+    }
+    [sms] = [json.loads(path.read_text()) for path in sms_dir.glob("*.json")]
+    assert sms["to"] == "+79990000000"  # g-2, told by SMS within seconds, not hours
+    assert len(list(handler.mail_dir.glob("*.eml"))) == 1
+
+
+async def test_e_mails_reuse_one_connection_and_reconnect_after_the_relay_restarts(
+    mail_dir: Path,
+) -> None:
+    port = free_port()
+    relay = smtp_sink(mail_dir, "127.0.0.1", port)
+    relay.start()
+    sender = SmtpSender(
+        create_environment(),
+        SmtpServer(host="127.0.0.1", port=port, timeout=5, concurrency=1),
+        sender="noreply@vestnik.local", preferences_url="https://vestnik.local/preferences",
+    )  # fmt: skip
+    request = an_email_request()
+    try:
+        for number in range(5):
+            await sender.send(request, f"<{number}@vestnik.local>")
+        assert sender.connections_opened == 1
+
+        relay.stop()  # drops the idle connection
+        relay = smtp_sink(mail_dir, "127.0.0.1", port)
+        relay.start()
+        await sender.send(request, "<5@vestnik.local>")
+        await sender.close()
+    finally:
+        relay.stop()
+    assert sender.connections_opened == 2
+    assert len(list(mail_dir.glob("*.eml"))) == 6

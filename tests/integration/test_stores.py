@@ -46,7 +46,7 @@ async def test_a_delivery_is_accepted_once_claimed_once_and_rescheduled(
     request = requests[0]
     key = request.payload.dedupe_key
 
-    assert [await deliveries.accept(request, NOW) for _ in range(2)] == [True, False]
+    assert [await deliveries.accept(request, NOW, start_at=NOW) for _ in range(2)] == [True, False]
     assert await deliveries.due(NOW, limit=10) == [key]
     claimed = await deliveries.claim(key, NOW)
     assert claimed is not None and (claimed.attempts, claimed.request) == (1, request)
@@ -65,7 +65,7 @@ async def test_a_delivery_is_accepted_once_claimed_once_and_rescheduled(
     assert (stored["status"], stored["recipient_id"], stored["attempts"]) == ("sent", "g-1", 2)
     # An interrupted attempt (left `sending`) comes due again once its lease has passed.
     other = requests[1]
-    await deliveries.accept(other, NOW)
+    await deliveries.accept(other, NOW, start_at=NOW)
     await deliveries.claim(other.payload.dedupe_key, NOW)
     assert await deliveries.due(NOW + timedelta(minutes=3), limit=10) == [other.payload.dedupe_key]
 
@@ -82,7 +82,7 @@ async def test_a_final_result_goes_before_a_backlog_of_ordinary_marks(
     urgent = backlog[-1].model_copy(update={"payload": backlog[-1].payload.model_copy(
         update={"dedupe_key": "final:g-1:email", "priority": "urgent"})})  # fmt: skip
     for request in [*backlog, urgent]:
-        await deliveries.accept(request, NOW)
+        await deliveries.accept(request, NOW, start_at=NOW)
 
     due = await deliveries.due(NOW, limit=50)
     assert due[0] == "final:g-1:email"

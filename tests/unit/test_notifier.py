@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schemas import MarkPosted
+from schemas import MarkPosted, NotificationRequested
 from services.consent.domain import CHANNELS, DEFAULT_CHANNELS, Preferences, notification_requests
 from services.notifier.domain import (
+    FallbackPolicy,
     PermanentFailureError,
     Ports,
     RetryPolicy,
     TemporaryFailureError,
+    accept,
     attempt,
     message_id_for,
 )
@@ -34,12 +36,17 @@ NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 
-def a_request(channel: str = "email", **mark_changes: object):  # type: ignore[no-untyped-def]
+def requests_by_channel(**mark_changes: object) -> dict[str, NotificationRequested]:
+    """One mark, told to one parent on every channel."""
     event = MarkPosted.new(a_mark(**mark_changes), producer="grades")
     everything = Preferences(channels={**DEFAULT_CHANNELS, "marks": frozenset(CHANNELS)})
     file = replace(CONSENTING, preferences=everything)
     requests, _ = notification_requests(event, [file], NOW)
-    return next(request for request in requests if request.payload.channel == channel)
+    return {request.payload.channel: request for request in requests}
+
+
+def a_request(channel: str = "email", **mark_changes: object) -> NotificationRequested:
+    return requests_by_channel(**mark_changes)[channel]
 
 
 def test_russian_dates_use_the_genitive_month() -> None:
@@ -106,7 +113,11 @@ async def test_a_request_accepted_three_times_is_sent_once() -> None:
     sender = ScriptedSender()
     ports, deliveries, log = ports_for(sender)
     request = a_request()
-    assert [await deliveries.accept(request, NOW) for _ in range(3)] == [True, False, False]
+    assert [await deliveries.accept(request, NOW, start_at=NOW) for _ in range(3)] == [
+        True,
+        False,
+        False,
+    ]
     assert await attempt(request.payload.dedupe_key, ports) == ("sent", request)
     assert await attempt(request.payload.dedupe_key, ports) == ("not due", None)
     assert len(sender.sent) == 1
@@ -119,7 +130,7 @@ async def test_temporary_failures_back_off_then_succeed() -> None:
     ports, deliveries, _ = ports_for(sender, clock=clock)
     request = a_request()
     key = request.payload.dedupe_key
-    await deliveries.accept(request, NOW)
+    await deliveries.accept(request, NOW, start_at=NOW)
     assert (await attempt(key, ports))[0] == "retry_wait"
     assert deliveries.records[key]["due"] == NOW + timedelta(seconds=30)
     assert (await attempt(key, ports))[0] == "not due"  # not before its time
@@ -136,7 +147,7 @@ async def test_it_gives_up_after_the_last_attempt_or_a_permanent_failure() -> No
     sender = ScriptedSender(*[TemporaryFailureError("timeout")] * 5)
     ports, deliveries, log = ports_for(sender, clock=clock)
     request = a_request()
-    await deliveries.accept(request, NOW)
+    await deliveries.accept(request, NOW, start_at=NOW)
     outcomes = []
     for _ in range(3):
         outcomes.append((await attempt(request.payload.dedupe_key, ports))[0])
@@ -146,7 +157,7 @@ async def test_it_gives_up_after_the_last_attempt_or_a_permanent_failure() -> No
 
     permanent = ScriptedSender(PermanentFailureError("550 no such mailbox"))
     ports, deliveries, log = ports_for(permanent)
-    await deliveries.accept(request, NOW)
+    await deliveries.accept(request, NOW, start_at=NOW)
     assert (await attempt(request.payload.dedupe_key, ports))[0] == "failed"
     assert log.published[-1].payload.reason == "550 no such mailbox"
 
@@ -156,7 +167,7 @@ async def test_consent_is_checked_again_right_before_sending() -> None:
     sender = ScriptedSender()
     ports, deliveries, log = ports_for(sender, consent)
     request = a_request()
-    await deliveries.accept(request, NOW)
+    await deliveries.accept(request, NOW, start_at=NOW)
     consent.refusals["g-1", "st-1"] = "consent revoked"
     assert (await attempt(request.payload.dedupe_key, ports))[0] == "cancelled"
     assert sender.sent == []
@@ -180,7 +191,7 @@ async def test_an_ordinary_sms_at_23_waits_until_8_and_a_final_result_due_soon_d
         "dedupe_key": "final:g-1:sms", "deadline": clock[0] + timedelta(hours=6),
     })})  # fmt: skip
     for request in (ordinary, urgent):
-        await deliveries.accept(request, clock[0])
+        await deliveries.accept(request, clock[0], start_at=clock[0])
 
     assert (await attempt(ordinary.payload.dedupe_key, ports))[0] == "postponed"
     morning = datetime(2026, 11, 28, 8, 0, tzinfo=MOSCOW)
@@ -200,7 +211,100 @@ async def test_quiet_hours_follow_the_school_s_own_time_zone() -> None:
         ScriptedSender(), clock=clock, zones={"school-1": yekaterinburg}
     )
     request = a_request("sms")
-    await deliveries.accept(request, clock[0])
+    await deliveries.accept(request, clock[0], start_at=clock[0])
     assert (await attempt(request.payload.dedupe_key, ports))[0] == "postponed"
     due = deliveries.records[request.payload.dedupe_key]["due"]
     assert due == datetime(2026, 11, 28, 8, 0, tzinfo=yekaterinburg)
+
+
+def final_mark_requests(
+    deadline_in: timedelta = timedelta(hours=24),
+) -> dict[str, NotificationRequested]:
+    """E-mail, SMS and inbox requests for one result to one parent, deadline-bound."""
+    return {
+        channel: request.model_copy(update={"payload": request.payload.model_copy(
+            update={"deadline": NOW + deadline_in, "priority": "urgent"})})
+        for channel, request in requests_by_channel().items()
+    }  # fmt: skip
+
+
+async def accept_all(requests: dict[str, NotificationRequested], ports: Ports) -> None:
+    for request in requests.values():
+        assert await accept(request, ports)
+
+
+async def test_a_final_result_tries_email_first_and_sms_only_when_email_fails() -> None:
+    sender = ScriptedSender(PermanentFailureError("550 no such mailbox"))
+    ports, deliveries, _log = ports_for(sender)
+    requests = final_mark_requests()
+    await accept_all(requests, ports)
+    sms_key = requests["sms"].payload.dedupe_key
+    assert deliveries.records[sms_key]["due"] == NOW + timedelta(hours=2)  # its turn
+    assert deliveries.records[requests["inbox"].payload.dedupe_key]["due"] == NOW
+
+    assert (await attempt(sms_key, ports))[0] == "not due"
+    assert (await attempt(requests["email"].payload.dedupe_key, ports))[0] == "failed"
+    assert deliveries.records[sms_key]["due"] == NOW  # no need to wait any longer
+    assert (await attempt(sms_key, ports))[0] == "sent"
+    assert [request.payload.channel for request, _ in sender.sent] == ["sms"]
+
+
+async def test_sms_is_not_needed_when_email_got_through() -> None:
+    sender = ScriptedSender()
+    ports, _deliveries, log = ports_for(sender)
+    requests = final_mark_requests()
+    await accept_all(requests, ports)
+    assert (await attempt(requests["email"].payload.dedupe_key, ports))[0] == "sent"
+    assert (await attempt(requests["sms"].payload.dedupe_key, ports))[0] == "superseded"
+    assert [request.payload.channel for request, _ in sender.sent] == ["email"]
+    cancelled = log.published[-1]
+    assert cancelled.type == "NotificationCancelled"
+    assert cancelled.payload.reason == "not needed: reached by email"
+
+
+async def test_sms_goes_anyway_when_email_keeps_failing_past_its_turn() -> None:
+    clock = [NOW]
+    sender = ScriptedSender(*[TemporaryFailureError("451")] * 10)
+    ports, _deliveries, _ = ports_for(sender, clock=clock)
+    requests = final_mark_requests()
+    await accept_all(requests, ports)
+    assert (await attempt(requests["email"].payload.dedupe_key, ports))[0] == "retry_wait"
+    clock[0] = NOW + timedelta(hours=2)
+    sender.failures.clear()
+    assert (await attempt(requests["sms"].payload.dedupe_key, ports))[0] == "sent"
+
+
+async def test_the_turn_never_comes_too_late_for_the_deadline() -> None:
+    ports, deliveries, _ = ports_for(ScriptedSender())
+    requests = final_mark_requests(deadline_in=timedelta(hours=2, minutes=30))
+    await accept_all(requests, ports)
+    due = deliveries.records[requests["sms"].payload.dedupe_key]["due"]
+    assert due == NOW + timedelta(hours=1, minutes=30)  # an hour before the deadline
+
+
+async def test_sms_alone_or_in_parallel_mode_or_for_ordinary_news_does_not_wait() -> None:
+    ports, deliveries, _ = ports_for(ScriptedSender())
+    only_sms = final_mark_requests()["sms"]
+    await accept(only_sms, ports)  # this parent has no e-mail: nothing to wait for
+    assert deliveries.records[only_sms.payload.dedupe_key]["due"] == NOW
+
+    ports, deliveries, _ = ports_for(ScriptedSender())
+    parallel = replace(ports, fallback=FallbackPolicy(mode="parallel"))
+    requests = final_mark_requests()
+    await accept_all(requests, parallel)
+    assert {record["due"] for record in deliveries.records.values()} == {NOW}
+
+    ports, deliveries, _ = ports_for(ScriptedSender())
+    for channel in ("email", "sms"):
+        await accept(a_request(channel), ports)
+    assert {record["due"] for record in deliveries.records.values()} == {NOW}
+
+
+def test_the_fallback_order_is_a_setting() -> None:
+    sms_first = FallbackPolicy(order=("sms", "email"), wait=timedelta(minutes=30))
+    requests = final_mark_requests()
+    assert sms_first.earlier(requests["email"]) == ("sms",)
+    assert sms_first.start_at(requests["email"], NOW, {"sms": "queued"}) == (
+        NOW + timedelta(minutes=30)
+    )
+    assert sms_first.start_at(requests["email"], NOW, {"sms": "failed"}) == NOW

@@ -22,8 +22,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $@
 
-# Kafka jars from Maven Central and the FerretDB binary; both scripts skip work already done.
-.cache/.servers-ready: $(VENV)/.installed deploy/local/kafka/pom.xml deploy/local/ferretdb/main.go deploy/local/ferretdb/go.mod
+# Kafka jars from Maven Central, the FerretDB binary and the PDF libraries (Debian packages);
+# each script skips work already done.
+.cache/.servers-ready: $(VENV)/.installed deploy/local/kafka/pom.xml deploy/local/ferretdb/main.go deploy/local/ferretdb/go.mod deploy/local/system/packages.sh
+	deploy/local/system/packages.sh
 	deploy/local/kafka/fetch.sh
 	deploy/local/ferretdb/build.sh
 	@touch $@

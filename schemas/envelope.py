@@ -68,9 +68,11 @@ class Envelope(BaseModel, Generic[P]):
         producer: str,
         occurred_at: datetime | None = None,
         correlation_id: uuid.UUID | None = None,
+        event_id: uuid.UUID | None = None,
     ) -> Self:
+        """`event_id`: given only where the same fact must always be the same event."""
         now = datetime.now(UTC)
-        event_id = uuid.uuid4()
+        event_id = event_id or uuid.uuid4()
         fields: dict[str, Any] = {
             "event_id": event_id,
             "occurred_at": occurred_at or now,

@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.digest import WeeklyDigestPayload
 from schemas.envelope import Envelope, StudentPayload
 from schemas.journal import (
     AbsenceRecordedPayload,
@@ -33,7 +34,8 @@ NotifiableFacts = Annotated[
     | AbsenceRecordedPayload
     | FinalMarkPostedPayload
     | FinalMarkDeferredPayload
-    | ExamResultPostedPayload,
+    | ExamResultPostedPayload
+    | WeeklyDigestPayload,
     Field(discriminator="kind"),
 ]
 

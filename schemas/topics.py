@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import consent, journal
+from schemas import consent, digest, journal
 from schemas.envelope import Envelope
 from schemas.notify import (
     DeadlineMissed,
@@ -32,6 +32,7 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     consent.ConsentRevoked,
     consent.ContactChanged,
     consent.PreferencesChanged,
+    digest.WeeklyDigestCompiled,
     NotificationRequested,
     NotificationSent,
     NotificationFailed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,8 +17,10 @@ stack_app = typer.Typer(no_args_is_help=True, help="Kafka, FerretDB and the SMTP
 services_app = typer.Typer(no_args_is_help=True, help="The four services as background processes.")
 schemas_app = typer.Typer(no_args_is_help=True, help="The event contracts' JSON Schemas.")
 grades_app = typer.Typer(no_args_is_help=True, help="The journal's data exchange.")
+digest_app = typer.Typer(no_args_is_help=True, help="Weekly digests, paper printouts, extracts.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(grades_app, name="grades")
+app.add_typer(digest_app, name="digest")
 app.add_typer(services_app, name="services")
 app.add_typer(schemas_app, name="schemas")
 
@@ -185,6 +188,68 @@ def grades_import(
         typer.echo(f"  line {line}: {field or 'row'}: {reason}")
     if len(report.errors) > show_errors:
         typer.echo(f"  … and {len(report.errors) - show_errors} more rejected rows")
+
+
+@digest_app.command("run")
+def digest_run(
+    school: Annotated[str, typer.Option(help="The school's id.")],
+    week: Annotated[
+        str | None, typer.Option(help="ISO week, e.g. 2026-W48; default: this one.")
+    ] = None,
+) -> None:
+    """Run a school's weekly digest now (e-mail digests and the paper printouts). It runs once
+    per week: run again, or alongside the service, it does nothing twice."""
+    import asyncio
+    from datetime import date
+
+    from services.digest.app import CONSUMES, PUBLISHES, build
+    from services.digest.config import Settings
+    from services.digest.domain import iso_week
+    from services.shared.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        digest = build(settings)
+        async with digest.runtime.running(*CONSUMES, *PUBLISHES):
+            report = await digest.run(school, week or iso_week(date.today()))
+        if report is None:
+            typer.echo("nothing to do: that week is done already or running elsewhere")
+        else:
+            typer.echo(
+                f"{report.students} students, {report.paper_pages} paper pages in "
+                f"{report.classes_printed} class printouts, {report.seconds:.1f} s"
+            )
+
+    asyncio.run(run())
+
+
+@digest_app.command("extract")
+def digest_extract(
+    school: Annotated[str, typer.Option(help="The school's id.")],
+    student: Annotated[str, typer.Option(help="The student's id.")],
+    first: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    last: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the PDF.")] = None,
+) -> None:
+    """Clause 4's paper extract: a student's marks, absences and final marks for a range."""
+    import asyncio
+
+    from services.digest.api import extract_pdf
+    from services.digest.app import build
+    from services.digest.config import Settings
+
+    if last < first:
+        raise typer.BadParameter("--to must not be before --from")
+    digest = build(Settings())
+    pdf = asyncio.run(extract_pdf(digest, school, student, first.date(), last.date()))
+    if pdf is None:
+        typer.echo(f"no results for student {student} in school {school}", err=True)
+        raise typer.Exit(1)
+    path = out or Path(f"extract-{student}-{first:%Y%m%d}-{last:%Y%m%d}.pdf")
+    path.write_bytes(pdf)
+    typer.echo(path)
 
 
 @app.command()

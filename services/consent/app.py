@@ -21,6 +21,7 @@ from schemas.consent import (
     ContactChanged,
     PreferencesChanged,
 )
+from schemas.digest import WeeklyDigestCompiled
 from services.consent.api import consent_router
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
@@ -30,7 +31,7 @@ from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
 
 SERVICE = "consent"
-CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted)
+CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, WeeklyDigestCompiled)
 PUBLISHES = (
     NotificationRequested, ConsentGranted, ConsentRefused, ConsentRevoked, ContactChanged,
     PreferencesChanged,

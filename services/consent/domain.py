@@ -28,6 +28,7 @@ CATEGORY_OF_KIND: dict[str, Category] = {
     "final_mark_posted": "final_results",
     "final_mark_deferred": "final_results",
     "exam_result_posted": "final_results",
+    "weekly_digest": "weekly_digest",
 }
 # Until a recipient says otherwise: final results on every channel, the rest by e-mail and in
 # the personal account, SMS kept for what cannot wait.

@@ -20,6 +20,7 @@ from schemas import (
     NotificationRequested,
     Topics,
 )
+from schemas.digest import WeeklyDigestCompiled
 from services.consent.domain import route_event
 from services.consent.store import MongoConsentRegistry
 from services.shared.kafka import subscribe
@@ -65,4 +66,9 @@ def register_handlers(
 
     @subscribe(broker, topics, ExamResultPosted, group_id=group_id)
     async def on_exam_result(event: ExamResultPosted) -> None:
+        await handle(event)
+
+    @subscribe(broker, topics, WeeklyDigestCompiled, group_id=group_id)
+    async def on_weekly_digest(event: WeeklyDigestCompiled) -> None:
+        """A student's week, compiled by the digest service, for whoever wants it by e-mail."""
         await handle(event)

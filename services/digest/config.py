@@ -1,9 +1,24 @@
+from datetime import time
+from typing import Literal
+
 from pydantic import Field
 
 from services.shared.config import ServiceSettings
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = (
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+)  # fmt: skip
 
 
 class Settings(ServiceSettings):
     port: int = Field(8004, validation_alias="VESTNIK_DIGEST_PORT")
     mongo_db: str = Field("vestnik_digest", validation_alias="VESTNIK_DIGEST_MONGO_DB")
     consumer_group: str = Field("vestnik-digest", validation_alias="VESTNIK_DIGEST_GROUP")
+    # The weekly run, in each school's own time zone.
+    weekly_day: Weekday = Field("friday", validation_alias="VESTNIK_DIGEST_WEEKLY_DAY")
+    weekly_time: time = Field(time(16, 0), validation_alias="VESTNIK_DIGEST_WEEKLY_TIME")
+    school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")
+    # How often the scheduler looks for a due (or missed) run; false turns it off in a replica.
+    poll_seconds: float = Field(60.0, gt=0, validation_alias="VESTNIK_DIGEST_POLL_SECONDS")
+    scheduler: bool = Field(True, validation_alias="VESTNIK_DIGEST_SCHEDULER")

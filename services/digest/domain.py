@@ -1,12 +1,26 @@
-"""The weekly view of one student's results."""
+"""One student's results as the digest tells them: the week's summary, and when it is due.
+
+Pure: the read model hands over a `StudentBook` (everything the journal said about one
+student), and these functions compile it into the `WeeklyDigestPayload` that the e-mail, the
+paper page and the extract all show.
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Protocol
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from schemas import MarkCorrected, MarkEvent, MarkPosted, MarkRetracted
-from schemas.journal import MarkFacts
+from schemas.digest import (
+    Forecast,
+    SubjectWeek,
+    WeekAbsence,
+    WeekExamResult,
+    WeekFinalMark,
+    WeeklyDigestPayload,
+    WeekMark,
+)
+from services.digest.forecast import ForecastRules, Mark, forecast
 
 
 def iso_week(day: date) -> str:
@@ -15,17 +29,155 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-class WeeklyViews(Protocol):
-    async def put_mark(self, week: str, mark: MarkFacts) -> None: ...
-    async def remove_mark(self, week: str, mark: MarkFacts) -> None: ...
+def week_bounds(week: str) -> tuple[date, date]:
+    """Monday and Sunday of an ISO week such as `2026-W48`."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    return monday, monday + timedelta(days=6)
 
 
-async def record_mark_event(event: MarkEvent, *, views: WeeklyViews) -> None:
-    """Keep the week of the lesson current: a correction overwrites the mark's slot, a
-    retraction empties it. Replaying an event leaves the view as it was."""
-    week = iso_week(event.payload.lesson_date)
-    match event:
-        case MarkPosted() | MarkCorrected():
-            await views.put_mark(week, event.payload)
-        case MarkRetracted():
-            await views.remove_mark(week, event.payload)
+@dataclass(frozen=True)
+class Schedule:
+    """When the weekly run is due: a weekday (0 = Monday) and a time, in the school's zone."""
+
+    weekday: int = 4
+    at: time = time(16, 0)
+
+    def last_due(self, now: datetime, zone: ZoneInfo) -> datetime:
+        """The latest scheduled moment at or before `now`."""
+        local = now.astimezone(zone)
+        days_back = (local.weekday() - self.weekday) % 7
+        due = datetime.combine(local.date() - timedelta(days=days_back), self.at, tzinfo=zone)
+        return due if due <= local else due - timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Period:
+    period_id: str
+    name: str
+    starts_on: date
+    ends_on: date
+
+
+def period_on(periods: list[Period], day: date) -> Period | None:
+    """The period a day falls in; the shortest if they nest (a quarter inside the year)."""
+    containing = [p for p in periods if p.starts_on <= day <= p.ends_on]
+    return min(containing, key=lambda p: p.ends_on - p.starts_on, default=None)
+
+
+@dataclass(frozen=True)
+class Absence:
+    lesson_date: date
+    subject_name: str
+    code_label: str
+
+
+@dataclass(frozen=True)
+class FinalMark:
+    subject_name: str
+    period_name: str
+    obtained_on: date
+    value: str | None = None
+    deferred_until: date | None = None
+
+
+@dataclass(frozen=True)
+class ExamResult:
+    title: str
+    value: str
+    obtained_on: date
+
+
+@dataclass(frozen=True)
+class StudentBook:
+    """What the journal has said about one student, corrections and retractions applied."""
+
+    school_id: str
+    student_id: str
+    name: str
+    class_id: str
+    class_name: str
+    marks: list[Mark] = field(default_factory=list)
+    comments: dict[str, str] = field(default_factory=dict)  # mark_id → teacher's comment
+    absences: list[Absence] = field(default_factory=list)
+    final_marks: list[FinalMark] = field(default_factory=list)
+    exam_results: list[ExamResult] = field(default_factory=list)
+
+
+def compile_range(
+    book: StudentBook,
+    first: date,
+    last: date,
+    *,
+    rules: ForecastRules,
+    period: Period | None,
+    week: str,
+) -> WeeklyDigestPayload:
+    """The student's results between `first` and `last` (inclusive), with the forecast for
+    `period` as of `last`. A week is the usual range; an extract may be any."""
+    forecasts = {
+        f.subject_id: f
+        for f in (
+            forecast(
+                book.marks, rules, period_start=period.starts_on, as_of=min(last, period.ends_on)
+            )
+            if period is not None and period.starts_on <= last
+            else []
+        )
+    }
+    in_range = sorted(
+        (m for m in book.marks if first <= m.lesson_date <= last),
+        key=lambda m: (m.lesson_date, m.mark_id),
+    )
+    names = {m.subject_id: m.subject_name for m in in_range}
+    names.update({subject_id: f.subject_name for subject_id, f in forecasts.items()})
+    subjects = []
+    for subject_id, subject_name in sorted(names.items(), key=lambda item: item[1]):
+        found = forecasts.get(subject_id)
+        subjects.append(
+            SubjectWeek(
+                subject_id=subject_id,
+                subject_name=subject_name,
+                marks=tuple(
+                    WeekMark(lesson_date=m.lesson_date, value=m.value,
+                             work_type=m.work_type, comment=book.comments.get(m.mark_id))
+                    for m in in_range if m.subject_id == subject_id
+                ),
+                forecast=Forecast(
+                    mean=round(found.mean, 2), projected=found.projected,
+                    mark_count=found.mark_count, too_few=found.too_few, trend=found.trend,
+                ) if found is not None else None,
+            )
+        )  # fmt: skip
+    return WeeklyDigestPayload(
+        school_id=book.school_id, student_id=book.student_id, student_name=book.name,
+        class_name=book.class_name, week=week, week_start=first, week_end=last,
+        period_name=period.name if period is not None else None,
+        subjects=tuple(subjects),
+        absences=tuple(
+            WeekAbsence(lesson_date=a.lesson_date, subject_name=a.subject_name,
+                        code_label=a.code_label)
+            for a in sorted(book.absences, key=lambda a: a.lesson_date)
+            if first <= a.lesson_date <= last
+        ),
+        final_marks=tuple(
+            WeekFinalMark(subject_name=f.subject_name, period_name=f.period_name,
+                          value=f.value, deferred_until=f.deferred_until)
+            for f in sorted(book.final_marks, key=lambda f: (f.period_name, f.subject_name))
+            if first <= f.obtained_on <= last
+        ),
+        exam_results=tuple(
+            WeekExamResult(title=e.title, value=e.value)
+            for e in sorted(book.exam_results, key=lambda e: e.obtained_on)
+            if first <= e.obtained_on <= last
+        ),
+    )  # fmt: skip
+
+
+def compile_week(
+    book: StudentBook, week: str, *, rules: ForecastRules, periods: list[Period]
+) -> WeeklyDigestPayload:
+    """The weekly digest: Monday to Sunday of `week`, forecast for the period of its Friday."""
+    monday, sunday = week_bounds(week)
+    period = period_on(periods, monday + timedelta(days=4)) or period_on(periods, monday)
+    return compile_range(book, monday, sunday, rules=rules, period=period, week=week)

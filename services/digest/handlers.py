@@ -1,19 +1,89 @@
-"""Kafka entrypoints of the digest service."""
+"""Kafka entrypoints of the digest service (its read model), and the weekly scheduler."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 from faststream.kafka import KafkaBroker
 
-from schemas import MarkEvent, MarkPosted, Topics
-from services.digest.domain import record_mark_event
-from services.digest.store import MongoWeeklyViews
+from schemas import (
+    AbsenceRecorded,
+    ExamResultPosted,
+    FinalMarkEvent,
+    FinalMarkPosted,
+    MarkCorrected,
+    MarkEvent,
+    MarkPosted,
+    MarkRetracted,
+    PeriodChanged,
+    ReferenceEvent,
+    SchoolChanged,
+    StudentChanged,
+    Topics,
+)
+from schemas.consent import ConsentChange, ConsentRevoked, PreferencesChanged
+from services.digest.domain import Period
+from services.digest.store import MongoDigestStore
 from services.shared.kafka import subscribe
+
+log = logging.getLogger(__name__)
 
 
 def register_handlers(
-    broker: KafkaBroker, topics: Topics, *, views: MongoWeeklyViews, group_id: str
+    broker: KafkaBroker, topics: Topics, *, store: MongoDigestStore, group_id: str
 ) -> None:
+    """Every handler writes to a slot keyed by the journal's own id: replaying a topic (a
+    redelivery, or a rebuild from scratch) leaves the read model as it was."""
+
     @subscribe(broker, topics, MarkPosted, group_id=group_id)
-    async def on_mark_event(event: MarkEvent) -> None:
-        """Keep the student's weekly view up to date."""
-        await record_mark_event(event, views=views)
+    async def on_mark(event: MarkEvent) -> None:
+        match event:
+            case MarkPosted() | MarkCorrected():
+                await store.put_mark(event.payload)
+            case MarkRetracted():
+                await store.remove_mark(event.payload)
+
+    @subscribe(broker, topics, AbsenceRecorded, group_id=group_id)
+    async def on_absence(event: AbsenceRecorded) -> None:
+        await store.put_absence(event.payload)
+
+    @subscribe(broker, topics, FinalMarkPosted, group_id=group_id)
+    async def on_final_mark(event: FinalMarkEvent) -> None:
+        await store.put_final_mark(event.payload)
+
+    @subscribe(broker, topics, ExamResultPosted, group_id=group_id)
+    async def on_exam_result(event: ExamResultPosted) -> None:
+        await store.put_exam_result(event.payload)
+
+    @subscribe(broker, topics, SchoolChanged, group_id=group_id)
+    async def on_reference(event: ReferenceEvent) -> None:
+        """Schools (name, time zone), periods (for the forecast) and students (their class)."""
+        match event:
+            case SchoolChanged(payload=p):
+                await store.put_school(p.school_id, p.name, p.timezone)
+            case PeriodChanged(payload=p):
+                await store.put_period(
+                    p.school_id, Period(p.period_id, p.name, p.starts_on, p.ends_on)
+                )
+            case StudentChanged(payload=p):
+                await store.put_student(p)
+
+    @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
+    async def on_consent_change(change: ConsentChange) -> None:
+        """Only who declared paper only matters here: they get the weekly printout."""
+        if isinstance(change, PreferencesChanged):
+            p = change.payload
+            await store.set_paper_only(p.school_id, p.recipient_id, p.student_ids, p.paper_only)
+
+
+async def run_scheduler(run_due: Callable[[], Awaitable[None]], *, poll_seconds: float) -> None:
+    """Look for due weekly runs (including ones missed while the service was down) and run
+    them; a failed pass is tried again at the next look."""
+    while True:
+        try:
+            await run_due()
+        except Exception:
+            log.exception("weekly scheduler pass failed")
+        await asyncio.sleep(poll_seconds)

@@ -1,49 +1,281 @@
-"""The digest's read model on MongoDB: one document per school, student and week."""
+"""The digest's read model on MongoDB, rebuilt from the topics by replaying them.
+
+One document per student (`students`): every mark, absence, final mark and exam result the
+journal published, each in a map slot keyed by its own id, so a redelivered event overwrites
+itself and a correction or retraction replaces or empties the slot. Alongside: the schools and
+their periods and forecast rules, who declared paper only, the weekly runs and the printouts.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
+from bson import Binary
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from schemas.journal import MarkFacts
+from schemas.journal import (
+    AbsenceRecordedPayload,
+    ExamResultPostedPayload,
+    FinalMarkDeferredPayload,
+    FinalMarkPostedPayload,
+    MarkFacts,
+    StudentChangedPayload,
+    StudentFacts,
+)
+from services.digest.domain import Absence, ExamResult, FinalMark, Period, StudentBook
+from services.digest.forecast import ForecastRules, Mark
 from services.shared.mongo import Document
 
 
-def _view_id(school_id: str, student_id: str, week: str) -> str:
-    return f"{school_id}/{student_id}/{week}"
+def _slot(key: str) -> str:
+    # Map keys are the hex of the journal's ids: field names may not hold '.' or '$'.
+    return key.encode().hex()
 
 
-def _slot(mark: MarkFacts) -> str:
-    # Marks live in a map keyed by the hex of their id: field names may not hold '.' or '$',
-    # and a map makes a redelivered event overwrite its own slot instead of appending.
-    return f"marks.{mark.mark_id.encode().hex()}"
-
-
-class MongoWeeklyViews:
+class MongoDigestStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._weeks = db["weekly_views"]
+        self._students = db["students"]
+        self._schools = db["schools"]
+        self._periods = db["periods"]
+        self._paper_only = db["paper_only"]
+        self._runs = db["weekly_runs"]
+        self._printouts = db["printouts"]
 
-    async def put_mark(self, week: str, mark: MarkFacts) -> None:
-        fields = mark.model_dump(mode="json", exclude={"kind", "previous_value", "reason"})
-        await self._weeks.update_one(
-            {"_id": _view_id(mark.school_id, mark.student_id, week)},
-            {
-                "$set": {_slot(mark): fields},
-                "$setOnInsert": {"student_id": mark.student_id, "week": week},
-            },
+    async def ensure_indexes(self) -> None:
+        await self._students.create_index([("school_id", 1)])
+        await self._periods.create_index([("school_id", 1)])
+        await self._paper_only.create_index([("school_id", 1)])
+        await self._printouts.create_index([("hand_over_by", 1)])
+
+    # The journal's facts.
+
+    async def _put(self, facts: StudentFacts, field: str, key: str, value: Document) -> None:
+        await self._students.update_one(
+            {"_id": f"{facts.school_id}/{facts.student_id}"},
+            {"$set": {f"{field}.{_slot(key)}": value, "name": facts.student_name,
+                      "class_name": facts.class_name},
+             "$setOnInsert": {"school_id": facts.school_id, "student_id": facts.student_id,
+                              "class_id": facts.class_name}},
             upsert=True,
+        )  # fmt: skip
+
+    async def put_mark(self, mark: MarkFacts) -> None:
+        await self._put(mark, "marks", mark.mark_id, mark.model_dump(
+            mode="json", include={"mark_id", "subject_id", "subject_name", "lesson_date",
+                                  "value", "work_type", "weight", "comment"}))  # fmt: skip
+
+    async def remove_mark(self, mark: MarkFacts) -> None:
+        await self._students.update_one(
+            {"_id": f"{mark.school_id}/{mark.student_id}"},
+            {"$unset": {f"marks.{_slot(mark.mark_id)}": ""}},
         )
 
-    async def remove_mark(self, week: str, mark: MarkFacts) -> None:
-        await self._weeks.update_one(
-            {"_id": _view_id(mark.school_id, mark.student_id, week)},
-            {"$unset": {_slot(mark): ""}},
+    async def put_absence(self, absence: AbsenceRecordedPayload) -> None:
+        await self._put(absence, "absences", absence.absence_id, absence.model_dump(
+            mode="json", include={"lesson_date", "subject_name", "code_label"}))  # fmt: skip
+
+    async def put_final_mark(
+        self, final: FinalMarkPostedPayload | FinalMarkDeferredPayload
+    ) -> None:
+        # One slot per subject and period: the mark that follows a deferral replaces it.
+        value: Document = {"subject_name": final.subject_name, "period_name": final.period_name,
+                           "obtained_on": final.obtained_at.date().isoformat(),
+                           "value": None, "deferred_until": None}  # fmt: skip
+        if isinstance(final, FinalMarkDeferredPayload):
+            value["deferred_until"] = final.deferred_until.isoformat()
+        else:
+            value["value"] = final.value
+        await self._put(final, "finals", f"{final.subject_id}/{final.period_id}", value)
+
+    async def put_exam_result(self, result: ExamResultPostedPayload) -> None:
+        await self._put(result, "exams", result.result_id, {
+            "title": result.title, "value": result.value,
+            "obtained_on": result.obtained_at.date().isoformat()})  # fmt: skip
+
+    async def put_student(self, student: StudentChangedPayload) -> None:
+        await self._students.update_one(
+            {"_id": f"{student.school_id}/{student.student_id}"},
+            {"$set": {"name": student.name, "class_id": student.class_id,
+                      "class_name": student.class_name, "school_id": student.school_id,
+                      "student_id": student.student_id}},
+            upsert=True,
+        )  # fmt: skip
+
+    async def put_school(self, school_id: str, name: str, timezone: str) -> None:
+        await self._schools.update_one(
+            {"_id": school_id}, {"$set": {"name": name, "timezone": timezone}}, upsert=True
         )
 
-    async def week(self, school_id: str, student_id: str, week: str) -> list[dict[str, Any]]:
-        doc = await self._weeks.find_one({"_id": _view_id(school_id, student_id, week)})
-        if doc is None:
-            return []
-        marks = doc.get("marks", {}).values()
-        return sorted(marks, key=lambda m: (m["lesson_date"], m["mark_id"]))
+    async def put_period(self, school_id: str, period: Period) -> None:
+        await self._periods.replace_one(
+            {"_id": f"{school_id}/{period.period_id}"},
+            {"school_id": school_id, "name": period.name,
+             "starts_on": period.starts_on.isoformat(), "ends_on": period.ends_on.isoformat()},
+            upsert=True,
+        )  # fmt: skip
+
+    async def set_paper_only(
+        self, school_id: str, recipient_id: str, student_ids: tuple[str, ...], paper_only: bool
+    ) -> None:
+        if paper_only:
+            await self._paper_only.replace_one(
+                {"_id": recipient_id},
+                {"school_id": school_id, "student_ids": list(student_ids)},
+                upsert=True,
+            )
+        else:
+            await self._paper_only.delete_one({"_id": recipient_id})
+
+    # What the weekly run and the extracts read.
+
+    async def schools(self) -> list[Document]:
+        return [doc async for doc in self._schools.find({})]
+
+    async def school(self, school_id: str) -> Document:
+        return await self._schools.find_one({"_id": school_id}) or {"_id": school_id}
+
+    async def student_books(self, school_id: str) -> list[StudentBook]:
+        cursor = self._students.find({"school_id": school_id}).sort("_id", 1)
+        return [_book(doc) async for doc in cursor]
+
+    async def student_book(self, school_id: str, student_id: str) -> StudentBook | None:
+        doc = await self._students.find_one({"_id": f"{school_id}/{student_id}"})
+        return _book(doc) if doc else None
+
+    async def periods(self, school_id: str) -> list[Period]:
+        cursor = self._periods.find({"school_id": school_id})
+        return [
+            Period(doc["_id"].split("/", 1)[1], doc["name"], date.fromisoformat(doc["starts_on"]),
+                   date.fromisoformat(doc["ends_on"]))
+            async for doc in cursor
+        ]  # fmt: skip
+
+    async def forecast_rules(self, school_id: str) -> ForecastRules:
+        doc = await self._schools.find_one({"_id": school_id}, {"forecast_rules": 1})
+        return (
+            ForecastRules(**doc["forecast_rules"])
+            if doc and "forecast_rules" in doc
+            else (ForecastRules())
+        )
+
+    async def set_forecast_rules(self, school_id: str, rules: Document) -> None:
+        await self._schools.update_one(
+            {"_id": school_id}, {"$set": {"forecast_rules": rules}}, upsert=True
+        )
+
+    async def paper_only_students(self, school_id: str) -> set[str]:
+        cursor = self._paper_only.find({"school_id": school_id})
+        return {student_id async for doc in cursor for student_id in doc["student_ids"]}
+
+    # The weekly runs: one per school and week, leased so that replicas do not race.
+
+    async def claim_run(
+        self, school_id: str, week: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Take the run of this week, unless it is done or another process holds a live
+        lease on it."""
+        run_id = f"{school_id}/{week}"
+        try:
+            await self._runs.insert_one({"_id": run_id, "school_id": school_id, "week": week,
+                                         "status": "running", "started_at": now,
+                                         "lease_until": lease_until})  # fmt: skip
+            return True
+        except DuplicateKeyError:
+            taken = await self._runs.find_one_and_update(
+                {"_id": run_id, "status": "running", "lease_until": {"$lte": now}},
+                {"$set": {"started_at": now, "lease_until": lease_until}},
+                return_document=ReturnDocument.AFTER,
+            )
+            return taken is not None
+
+    async def run_progress(self, school_id: str, week: str, **counts: Any) -> None:
+        await self._runs.update_one({"_id": f"{school_id}/{week}"}, {"$set": counts})
+
+    async def finish_run(self, school_id: str, week: str, now: datetime, **counts: Any) -> None:
+        await self._runs.update_one(
+            {"_id": f"{school_id}/{week}"},
+            {"$set": {"status": "done", "finished_at": now, **counts}},
+        )
+
+    async def run_done(self, school_id: str, week: str) -> bool:
+        return bool(await self._runs.find_one({"_id": f"{school_id}/{week}", "status": "done"}))
+
+    async def runs(self, school_id: str) -> list[Document]:
+        cursor = self._runs.find({"school_id": school_id}, {"_id": 0}).sort("week", -1)
+        return [doc async for doc in cursor]
+
+    # Paper printouts: one PDF per class and week, and who has been handed theirs.
+
+    async def save_printout(
+        self, school_id: str, class_id: str, week: str, *, class_name: str,
+        pdf: bytes, students: list[Document], hand_over_by: datetime,
+    ) -> None:  # fmt: skip
+        """Printing again (a second run) replaces the PDF and keeps the hand-overs."""
+        await self._printouts.update_one(
+            {"_id": f"{school_id}/{class_id}/{week}"},
+            {"$set": {"school_id": school_id, "class_id": class_id, "class_name": class_name,
+                      "week": week, "pdf": Binary(pdf), "students": students,
+                      "hand_over_by": hand_over_by},
+             "$setOnInsert": {"handed_over": []}},
+            upsert=True,
+        )  # fmt: skip
+
+    async def printout(self, school_id: str, class_id: str, week: str) -> Document | None:
+        return await self._printouts.find_one({"_id": f"{school_id}/{class_id}/{week}"})
+
+    async def record_hand_over(
+        self, school_id: str, class_id: str, week: str, student_id: str
+    ) -> bool:
+        """False when the printout does not exist or does not list the student."""
+        printout_id = f"{school_id}/{class_id}/{week}"
+        doc = await self._printouts.find_one({"_id": printout_id}, {"students": 1})
+        if doc is None or student_id not in {s["student_id"] for s in doc["students"]}:
+            return False
+        await self._printouts.update_one(
+            {"_id": printout_id}, {"$addToSet": {"handed_over": student_id}}
+        )
+        return True
+
+    async def not_handed_over(self, now: datetime, school_id: str | None = None) -> list[Document]:
+        """Students whose printout was due by the Monday after its week and is not handed
+        over yet."""
+        query: Document = {"hand_over_by": {"$lte": now}}
+        if school_id is not None:
+            query["school_id"] = school_id
+        late: list[Document] = []
+        async for doc in self._printouts.find(query, {"pdf": 0}):
+            handed = set(doc.get("handed_over", []))
+            late.extend(
+                {"school_id": doc["school_id"], "class_id": doc["class_id"],
+                 "class_name": doc["class_name"], "week": doc["week"], **student}
+                for student in doc["students"] if student["student_id"] not in handed
+            )  # fmt: skip
+        return late
+
+
+def _book(doc: Document) -> StudentBook:
+    marks = [
+        Mark(m["mark_id"], m["subject_id"], m["subject_name"], date.fromisoformat(m["lesson_date"]),
+             m["value"], m["work_type"], m["weight"])
+        for m in doc.get("marks", {}).values()
+    ]  # fmt: skip
+    return StudentBook(
+        school_id=doc["school_id"], student_id=doc["student_id"], name=doc.get("name", ""),
+        class_id=doc.get("class_id", ""), class_name=doc.get("class_name", ""),
+        marks=marks,
+        comments={m["mark_id"]: m["comment"] for m in doc.get("marks", {}).values()
+                  if m.get("comment")},
+        absences=[Absence(date.fromisoformat(a["lesson_date"]), a["subject_name"], a["code_label"])
+                  for a in doc.get("absences", {}).values()],
+        final_marks=[
+            FinalMark(f["subject_name"], f["period_name"], date.fromisoformat(f["obtained_on"]),
+                      f["value"],
+                      date.fromisoformat(f["deferred_until"]) if f["deferred_until"] else None)
+            for f in doc.get("finals", {}).values()
+        ],
+        exam_results=[ExamResult(e["title"], e["value"], date.fromisoformat(e["obtained_on"]))
+                      for e in doc.get("exams", {}).values()],
+    )  # fmt: skip

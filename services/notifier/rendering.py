@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from schemas import NotificationRequested
+from services.shared.russian import FILTERS
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-_MONTHS_GENITIVE = (
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-)
-
-
-def ru_date(day: date) -> str:
-    """28 ноября 2026 г."""
-    return f"{day.day} {_MONTHS_GENITIVE[day.month - 1]} {day.year} г."
 
 
 @dataclass(frozen=True)
@@ -48,20 +28,24 @@ def create_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["ru_date"] = ru_date
+    env.filters.update(FILTERS)
     return env
 
 
 def render_email(env: Environment, request: NotificationRequested) -> RenderedEmail:
-    """The subject and text come from the kind's templates; the HTML part is the same text
-    in paragraphs, so the two never say different things."""
+    """The subject and text come from the kind's templates. The HTML part is the same text in
+    paragraphs, so the two never say different things, unless the kind has its own HTML
+    layout (the weekly digest's table)."""
     payload = request.payload
     context = {"recipient_name": payload.recipient_name, "fact": payload.content}
     kind = payload.content.kind
     subject = env.get_template(f"{kind}.subject.j2").render(context).strip()
     text = env.get_template(f"{kind}.txt.j2").render(context).strip() + "\n"
-    paragraphs = [block.splitlines() for block in text.split("\n\n") if block.strip()]
-    html = env.get_template("email.html.j2").render(subject=subject, paragraphs=paragraphs)
+    if f"{kind}.html.j2" in env.list_templates():
+        html = env.get_template(f"{kind}.html.j2").render(subject=subject, **context)
+    else:
+        paragraphs = [block.splitlines() for block in text.split("\n\n") if block.strip()]
+        html = env.get_template("email.html.j2").render(subject=subject, paragraphs=paragraphs)
     return RenderedEmail(subject=subject, text=text, html=html)
 
 

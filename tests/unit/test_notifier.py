@@ -24,10 +24,10 @@ from services.notifier.rendering import (
     create_environment,
     render_email,
     render_sms,
-    ru_date,
     sms_segments,
 )
 from services.notifier.sender import SmtpSender, SmtpServer
+from services.shared.russian import ru_date
 from tests.fakes import EventLog, FakeConsentView, FakeDeliveries, FakeZones, ScriptedSender
 from tests.unit.test_consent_domain import CONSENTING
 from tests.unit.test_schemas import a_mark

@@ -74,9 +74,12 @@ class OutboxRelay:
                 await self._outbox.mark_published(document_id, events)
                 for event in events:
                     self._on_published(event)
-        self._in_doubt.clear()
         if failed:
+            # A send that timed out may still have landed (the broker came back while the
+            # producer was retrying): like after a crash, look at the tails before resending.
+            self._in_doubt = None
             raise failed[0]
+        self._in_doubt.clear()
         return len(batch)
 
     async def run(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -122,7 +122,13 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     ) -> list[dict[str, Any]]:
         """Printouts not handed over by the Monday after their week."""
         require(caller, school_id, READERS)
-        return await store.not_handed_over(datetime.now(UTC), school_id)
+        return await store.not_handed_over(digest.now(), school_id)
+
+    @router.get("/paper/students")
+    async def paper_students(school_id: RecordId, caller: Principal = principal) -> list[str]:
+        """The students of paper-only families (clause 2): they get a printout each week."""
+        require(caller, school_id, READERS)
+        return sorted(await store.paper_only_students(school_id))
 
     @router.get("/weekly-runs")
     async def weekly_runs(
@@ -158,4 +164,4 @@ async def extract_pdf(
     )  # fmt: skip
     school = await store.school(school_id)
     render = partial(extract, create_environment(), str(school.get("name", "")), results)
-    return await asyncio.to_thread(render, datetime.now(UTC).date())
+    return await asyncio.to_thread(render, digest.now().date())

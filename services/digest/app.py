@@ -46,6 +46,7 @@ class Digest:
     settings: Settings
     runtime: Runtime
     store: MongoDigestStore
+    now: Callable[[], datetime]
     run: Callable[[str, str], Awaitable[RunReport | None]]
     run_due: Callable[[], Awaitable[None]]
 
@@ -104,7 +105,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             await run(school_id, week)
         not_handed.set(len(await store.not_handed_over(now())))
 
-    return Digest(settings, runtime, store, run, run_due)
+    return Digest(settings, runtime, store, now, run, run_due)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -37,6 +38,25 @@ def servers(pytestconfig: pytest.Config) -> Iterator[Servers]:
                 f"MongoDB protocol at {found.mongo_url}]"
             )
         yield found
+
+
+STUCK_AFTER_SECONDS = 300
+
+
+@pytest.fixture(autouse=True)
+async def _show_tasks_if_stuck() -> AsyncIterator[None]:
+    """A test still running after 5 minutes prints where each asyncio task is waiting, so a
+    hang in CI says which await never returned (faulthandler shows only threads)."""
+    loop = asyncio.get_running_loop()
+
+    def show() -> None:
+        print(f"\n--- test running for {STUCK_AFTER_SECONDS}s; asyncio tasks: ---", file=sys.stderr)
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=sys.stderr)
+
+    handle = loop.call_later(STUCK_AFTER_SECONDS, show)
+    yield
+    handle.cancel()
 
 
 @pytest.fixture

@@ -60,13 +60,17 @@ class OutboxRelay:
             # First pass since start: whatever a crashed predecessor published but did not
             # record sits at the tail of the partitions; record it instead of sending it again.
             self._in_doubt = await self._recently_published()
+            log.info("outbox relay: %d recent events at the partition tails", len(self._in_doubt))
         batch = await self._outbox.pending_events(BATCH_SIZE)
         to_send = [
             e for _, events in batch for e in events if str(e.event_id) not in self._in_doubt
         ]
-        failures = dict(
-            zip((e.event_id for e in to_send), await self._publish(to_send), strict=True)
-        )
+        try:
+            outcomes = await self._publish(to_send)
+        except BaseException:
+            self._in_doubt = None  # some of the batch may have landed: look before resending
+            raise
+        failures = dict(zip((e.event_id for e in to_send), outcomes, strict=True))
         failed = [error for error in failures.values() if error is not None]
         for document_id, events in batch:
             # A record is done only when all its events are out; the rest wait for a retry.

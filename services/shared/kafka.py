@@ -166,13 +166,16 @@ async def recently_published(
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
+        known = {topic: consumer.partitions_for_topic(topic) for topic in topics}
+        if missing := sorted(topic for topic, parts in known.items() if not parts):
+            # Right after a broker restart the metadata may not be there yet: an empty answer
+            # would mean "nothing in doubt" and the relay would send everything again.
+            raise ConnectionError(f"no partition metadata yet for {missing}")
         partitions = [
             TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+            for topic, parts in known.items()
+            for partition in sorted(parts or ())
         ]
-        if not partitions:
-            return set()
         consumer.unsubscribe()
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)

@@ -184,7 +184,7 @@ async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produc
         f"{run_id}.{topic}"
         for topic in (
             "journal.marks.v1", "journal.attendance.v1", "journal.final-marks.v1",
-            "journal.exams.v1", "notify.requests.v1", "consent.changes.v1",
+            "journal.exams.v1", "notify.requests.v1", "consent.changes.v1", "digest.weekly.v1",
         )
     }  # fmt: skip
     assert "NotificationRequested" in document["components"]["schemas"]

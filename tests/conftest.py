@@ -40,7 +40,7 @@ def servers(pytestconfig: pytest.Config) -> Iterator[Servers]:
         yield found
 
 
-STUCK_AFTER_SECONDS = 300
+STUCK_AFTER_SECONDS = float(os.environ.get("VESTNIK_TEST_STUCK_AFTER", "300"))
 
 
 @pytest.fixture(autouse=True)
@@ -50,9 +50,11 @@ async def _show_tasks_if_stuck() -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
 
     def show() -> None:
-        print(f"\n--- test running for {STUCK_AFTER_SECONDS}s; asyncio tasks: ---", file=sys.stderr)
+        # sys.__stderr__: pytest captures sys.stderr, and a hung test never reports it.
+        out = sys.__stderr__
+        print(f"\n--- test running for {STUCK_AFTER_SECONDS}s; asyncio tasks: ---", file=out)
         for task in asyncio.all_tasks(loop):
-            task.print_stack(file=sys.stderr)
+            task.print_stack(file=out)
 
     handle = loop.call_later(STUCK_AFTER_SECONDS, show)
     yield

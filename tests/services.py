@@ -28,3 +28,31 @@ async def running(
         ) as client,
     ):
         yield client
+
+
+@asynccontextmanager
+async def serving(
+    name: str, run_id: str, app_options: dict[str, Any] | None = None, **settings: Any
+) -> AsyncIterator[str]:
+    """Like `running`, but on a real port (uvicorn, in this process), for clients that cannot
+    use an in-process transport: Prometheus scraping `/metrics`. Yields the base URL."""
+    import asyncio
+
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
+    app, _ = build_app(name, app_options, **settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

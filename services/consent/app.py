@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
-        async with runtime.running(*CONSUMES, *PUBLISHES):
+        async with runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group):
             yield
 
     return create_http_app(

@@ -116,7 +116,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
-        async with runtime.running(*CONSUMES, *PUBLISHES):
+        async with runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group):
             scheduler = None
             if settings.scheduler:
                 scheduler = asyncio.create_task(

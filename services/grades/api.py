@@ -71,12 +71,16 @@ class BatchOut(BaseModel):
     events: Literal["queued", "queued while Kafka is unreachable"]
 
 
+ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
+
+
 def grades_router(
     store: MongoGradesStore,
     *,
     principal: Any,
     on_recorded: Callable[[], None],
     kafka_reachable: Callable[[], Awaitable[bool]],
+    on_item: Callable[[str, str], None] = lambda kind, status: None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/schools/{school_id}", tags=["journal"])
 
@@ -161,6 +165,10 @@ def grades_router(
             raise _school_not_registered(school_id) from None
         except ForbiddenItemsError as error:
             raise forbidden(str(error)) from None
+        for result in results:
+            kind = body.items[result.index].get("kind", "mark")
+            # Only known kinds become label values: a client must not grow the metric.
+            on_item(kind if kind in ITEM_KINDS else "unknown", result.status)
         summary = {outcome: 0 for outcome in Outcome.__args__}  # type: ignore[attr-defined]
         for result in results:
             summary[result.status] += 1

@@ -33,6 +33,10 @@ def create_app(settings: Settings) -> FastAPI:
         "vestnik_grades_events_published", "Events the outbox relay published.", ["type"],
         registry=runtime.registry,
     )  # fmt: skip
+    items = Counter(
+        "vestnik_grades_items", "Journal items received, by kind and outcome.",
+        ["kind", "status"], registry=runtime.registry,
+    )  # fmt: skip
     backlog = Gauge(
         "vestnik_grades_outbox_backlog", "Records whose events wait to be published.",
         registry=runtime.registry,
@@ -75,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
                 principal=authenticated(settings.jwt_secret),
                 on_recorded=relay.wake,
                 kafka_reachable=runtime.kafka_reachable,
+                on_item=lambda kind, status: items.labels(kind, status).inc(),
             ),
             runtime.operations_router(kafka_optional=True),
         ],

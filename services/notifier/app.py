@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     )  # fmt: skip
     oldest_pending = Gauge(
         "vestnik_oldest_undelivered_deadline_bound_seconds",
-        "Age of the oldest final-result notification not yet delivered.",
+        "Age of the oldest final result not yet delivered, since it was obtained (clause 9).",
         registry=runtime.registry,
     )
     env = create_environment()
@@ -136,8 +136,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await deliveries.ensure_indexes()
         async with runtime.running(
-            NotificationRequested, ConsentRevoked, SchoolChanged, *PUBLISHES
-        ):
+            NotificationRequested, ConsentRevoked, SchoolChanged, *PUBLISHES,
+            consumer_group=settings.consumer_group,
+        ):  # fmt: skip
             scheduler = asyncio.create_task(
                 run_scheduler(
                     deliveries, misses, ports, wake=wake,

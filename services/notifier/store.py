@@ -52,6 +52,8 @@ class MongoDeliveries:
                     "kind": payload.content.kind,
                     "priority": payload.priority,
                     "deadline": payload.deadline,
+                    # Clause 9's clock: a final result is late from when it was obtained.
+                    "obtained_at": getattr(payload.content, "obtained_at", None),
                     "source_event_id": str(payload.source_event_id),
                     # Kept whole so that a retry after a restart needs nothing else.
                     "request": request.model_dump(mode="json"),
@@ -178,11 +180,12 @@ class MongoDeliveries:
         return sorted(doc["channel"] for doc in siblings)
 
     async def oldest_undelivered_deadline_bound(self) -> datetime | None:
+        """When the oldest final result not yet delivered was obtained (or queued)."""
         cursor = self._deliveries.find(
             {"deadline": {"$ne": None}, "status": {"$in": ["queued", "sending", "retry_wait"]}},
-            {"queued_at": 1},
+            {"queued_at": 1, "obtained_at": 1},
         )  # fmt: skip
-        oldest = [doc["queued_at"] async for doc in cursor]
+        oldest = [doc.get("obtained_at") or doc["queued_at"] async for doc in cursor]
         return min(oldest) if oldest else None
 
 

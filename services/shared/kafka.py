@@ -15,7 +15,7 @@ from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
 from schemas import Envelope
@@ -45,11 +45,17 @@ def create_broker(
     broker.add_middleware(
         KafkaPrometheusMiddleware(registry=registry, app_name=service, metrics_prefix="vestnik")
     )
-    broker.add_middleware(_dead_letter_middleware(broker, topics))
+    dead_letters = Counter(
+        "vestnik_dead_letters", "Messages moved to a dead-letter topic.", ["topic"],
+        registry=registry,
+    )  # fmt: skip
+    broker.add_middleware(_dead_letter_middleware(broker, topics, dead_letters))
     return broker
 
 
-def _dead_letter_middleware(broker: KafkaBroker, topics: Topics) -> type[BaseMiddleware]:
+def _dead_letter_middleware(
+    broker: KafkaBroker, topics: Topics, counter: Counter
+) -> type[BaseMiddleware]:
     class DeadLetterMiddleware(BaseMiddleware):
         """Moves a message that fails validation to `<topic>.dlt`, so the consumer keeps going.
 
@@ -82,6 +88,7 @@ def _dead_letter_middleware(broker: KafkaBroker, topics: Topics) -> type[BaseMid
                         "x-original-offset": str(record.offset),
                     },
                 )
+                counter.labels(record.topic).inc()
                 return None
             except Exception:
                 # Not the message's fault (a database or SMTP outage): pause before the
@@ -225,3 +232,35 @@ async def ensure_topics(
                 )
     finally:
         await admin.close()
+
+
+async def watch_consumer_lag(
+    bootstrap: str, group_id: str, gauge: Gauge, *, interval: float = 15.0
+) -> None:
+    """Keep `gauge{topic,group}` at how far the group is behind: the end offset minus the
+    committed offset, summed over each topic's partitions. Runs until cancelled; an outage
+    only leaves the last value standing (and logs it)."""
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vestnik-lag")
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        try:
+            await admin.start()
+            await consumer.start()
+            while True:
+                committed = await admin.list_consumer_group_offsets(group_id)
+                ends = await consumer.end_offsets(list(committed)) if committed else {}
+                lag: dict[str, int] = {}
+                for partition, offset in committed.items():
+                    behind = max(ends[partition] - offset.offset, 0) if offset.offset >= 0 else 0
+                    lag[partition.topic] = lag.get(partition.topic, 0) + behind
+                for topic, behind in lag.items():
+                    gauge.labels(topic, group_id).set(behind)
+                await asyncio.sleep(interval)
+        except Exception as error:  # Kafka away: try again later
+            log.warning("consumer lag: %s", type(error).__name__)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await admin.close()
+        await asyncio.sleep(interval)

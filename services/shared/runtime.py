@@ -5,6 +5,7 @@ Built by each service's composition root (`app.py`), never at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -21,7 +22,12 @@ from schemas import Envelope
 from schemas.topics import Topics
 from services.shared.config import ServiceSettings
 from services.shared.http import HealthCheck, operations_router
-from services.shared.kafka import EventPublisher, create_broker, ensure_topics
+from services.shared.kafka import (
+    EventPublisher,
+    create_broker,
+    ensure_topics,
+    watch_consumer_lag,
+)
 from services.shared.mongo import Document, create_mongo_client
 
 
@@ -102,16 +108,34 @@ class Runtime:
 
     @asynccontextmanager
     async def running(
-        self, *events: type[Envelope[Any]], kafka_at_start: bool = True
+        self,
+        *events: type[Envelope[Any]],
+        kafka_at_start: bool = True,
+        consumer_group: str | None = None,
     ) -> AsyncIterator[None]:
         """Connect to Kafka (creating the topics of the events the service reads and writes)
         and start the subscribers; undo it all on exit. Without `kafka_at_start` the service
-        starts anyway and connects later (`connect_kafka`)."""
+        starts anyway and connects later (`connect_kafka`). With `consumer_group`, the group's
+        lag is kept in `vestnik_consumer_lag_messages` for ops to alert on."""
         if kafka_at_start:
             await self.connect_kafka(*events)
+        lag_task = None
+        if consumer_group is not None:
+            gauge = Gauge(
+                "vestnik_consumer_lag_messages", "Messages the consumer group has not processed.",
+                ["topic", "group"], registry=self.registry,
+            )  # fmt: skip
+            lag_task = asyncio.create_task(
+                watch_consumer_lag(self.settings.kafka_bootstrap, consumer_group, gauge),
+                name="consumer-lag",
+            )
         try:
             yield
         finally:
+            if lag_task is not None:
+                lag_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await lag_task
             if self.connected:
                 await self.broker.stop()
             await self.mongo.close()

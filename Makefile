@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
-.PHONY: help install demo up down status test test-unit lint schemas clean
+.PHONY: help install demo up down status test test-unit lint schemas bench clean
 
 help:
 	@echo "make demo       start everything, post marks to a demo school, show the e-mails, stop"
@@ -14,6 +14,7 @@ help:
 	@echo "make test       lint, then the whole test suite against real servers"
 	@echo "make test-unit  domain tests only: no servers, seconds"
 	@echo "make schemas    re-export the event JSON Schemas after changing a model"
+	@echo "make bench      a synthetic district through the pipeline: bench/results/<date>.*"
 
 # The venv is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -66,3 +67,7 @@ schemas: $(VENV)/.installed
 
 clean: down
 	rm -rf var
+
+# A benchmark, not a test: about 10 minutes; writes bench/results/<date>.json, .md and .png.
+bench: install
+	$(BIN)/python bench/run.py

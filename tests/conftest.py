@@ -41,20 +41,22 @@ def servers(pytestconfig: pytest.Config) -> Iterator[Servers]:
 
 
 STUCK_AFTER_SECONDS = float(os.environ.get("VESTNIK_TEST_STUCK_AFTER", "300"))
+STUCK_LOG = Path(__file__).parents[1] / "var" / "stuck-tests.log"
 
 
 @pytest.fixture(autouse=True)
-async def _show_tasks_if_stuck() -> AsyncIterator[None]:
-    """A test still running after 5 minutes prints where each asyncio task is waiting, so a
-    hang in CI says which await never returned (faulthandler shows only threads)."""
+async def _show_tasks_if_stuck(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test still running after 5 minutes writes where each asyncio task is waiting to
+    `var/stuck-tests.log` (CI prints it), so a hang says which await never returned."""
     loop = asyncio.get_running_loop()
 
     def show() -> None:
-        # sys.__stderr__: pytest captures sys.stderr, and a hung test never reports it.
-        out = sys.__stderr__
-        print(f"\n--- test running for {STUCK_AFTER_SECONDS}s; asyncio tasks: ---", file=out)
-        for task in asyncio.all_tasks(loop):
-            task.print_stack(file=out)
+        # To a file: pytest captures stderr, and a hung test never reports it.
+        STUCK_LOG.parent.mkdir(exist_ok=True)
+        with STUCK_LOG.open("a") as out:
+            print(f"\n--- {request.node.nodeid} running for {STUCK_AFTER_SECONDS}s ---", file=out)
+            for task in asyncio.all_tasks(loop):
+                task.print_stack(file=out)
 
     handle = loop.call_later(STUCK_AFTER_SECONDS, show)
     yield

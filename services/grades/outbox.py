@@ -100,5 +100,8 @@ class OutboxRelay:
                     "outbox relay: %s: %s; retrying in %ss",
                     type(error).__name__, error, self._poll_seconds,
                 )  # fmt: skip
+                # The backlog grows while Kafka is away: that is when ops must see it.
+                with contextlib.suppress(Exception):
+                    self._on_backlog(await self._outbox.outbox_backlog())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)

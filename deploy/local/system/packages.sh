@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The system libraries the digest's PDFs need: pango (WeasyPrint's text layout), the DejaVu
-# fonts (Cyrillic), and poppler-utils (pdftotext/pdfinfo, which the tests read PDFs back with).
-# Idempotent: installs only what is missing, with apt-get, on Debian or Ubuntu.
+# What the project needs from the system: pango (WeasyPrint's text layout) and the DejaVu fonts
+# (Cyrillic) for the digest's PDFs; poppler-utils (pdftotext/pdfinfo), which the tests read the
+# PDFs back with; and prometheus (the server and promtool), which the monitoring tests run.
+# Idempotent: installs only what is missing, with apt-get, on Debian or Ubuntu, and starts no
+# daemon (the tests start their own Prometheus).
 set -euo pipefail
 
-packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
+# What the services need at run time (the container image installs the same) …
+runtime_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core)
+# … and what only the tests need.
+test_packages=(poppler-utils prometheus)
+packages=("${runtime_packages[@]}" "${test_packages[@]}")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -21,5 +27,11 @@ fi
 sudo=""
 [[ $(id -u) == 0 ]] || sudo="sudo"
 echo "system packages: installing ${missing[*]}"
+# Keep the prometheus package from starting its system service: policy-rc.d says no.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

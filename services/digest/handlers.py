@@ -27,6 +27,7 @@ from schemas.consent import ConsentChange, ConsentRevoked, PreferencesChanged
 from services.digest.domain import Period
 from services.digest.store import MongoDigestStore
 from services.shared.kafka import subscribe
+from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -85,5 +86,6 @@ async def run_scheduler(run_due: Callable[[], Awaitable[None]], *, poll_seconds:
         try:
             await run_due()
         except Exception:
+            stop_if_cancelled()
             log.exception("weekly scheduler pass failed")
         await asyncio.sleep(poll_seconds)

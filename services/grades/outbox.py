@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from schemas import Envelope
+from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class OutboxRelay:
                 if full:
                     continue  # more may be waiting
             except Exception as error:  # Kafka or MongoDB away: keep the events, retry later
+                stop_if_cancelled()
                 log.warning(
                     "outbox relay: %s: %s; retrying in %ss",
                     type(error).__name__, error, self._poll_seconds,

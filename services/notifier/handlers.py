@@ -26,6 +26,7 @@ from services.notifier.store import (
     MongoSchoolZones,
 )
 from services.shared.kafka import subscribe
+from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ async def run_scheduler(
             oldest = await deliveries.oldest_undelivered_deadline_bound()
             on_oldest_pending((ports.now() - oldest).total_seconds() if oldest else 0.0)
         except Exception:  # a database outage: the schedule is still there next time
+            stop_if_cancelled()
             log.exception("scheduler pass failed")
         if not full:
             with contextlib.suppress(TimeoutError):

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from schemas import Envelope
 from schemas.topics import Topics
+from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,7 @@ async def watch_consumer_lag(
                     gauge.labels(topic, group_id).set(behind)
                 await asyncio.sleep(interval)
         except Exception as error:  # Kafka away: try again later
+            stop_if_cancelled()
             log.warning("consumer lag: %s", type(error).__name__)
         finally:
             with contextlib.suppress(Exception):

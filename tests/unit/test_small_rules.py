@@ -37,3 +37,31 @@ def test_service_settings_come_from_their_own_variables(monkeypatch: pytest.Monk
     monkeypatch.setenv("VESTNIK_KAFKA_BOOTSTRAP", "kafka:9092")
     settings = GradesSettings()
     assert (settings.port, settings.kafka_bootstrap) == (9001, "kafka:9092")
+
+
+async def test_a_loop_that_survives_errors_still_stops_when_cancelled() -> None:
+    """A client library that turns a cancellation into its own error must not keep a
+    background loop (and with it, a shutdown) running forever."""
+    import asyncio
+
+    from services.shared.tasks import stop_if_cancelled
+
+    async def library_call() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise RuntimeError("connection closed") from None
+
+    async def loop() -> None:
+        while True:
+            try:
+                await library_call()
+            except Exception:
+                stop_if_cancelled()
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.wait_for(asyncio.wait([task]), timeout=2)
+    assert task.cancelled()

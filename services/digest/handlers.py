@@ -83,6 +83,7 @@ async def run_scheduler(run_due: Callable[[], Awaitable[None]], *, poll_seconds:
     """Look for due weekly runs (including ones missed while the service was down) and run
     them; a failed pass is tried again at the next look."""
     while True:
+        stop_if_cancelled()  # a library may have swallowed our cancellation
         try:
             await run_due()
         except Exception:

@@ -89,6 +89,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()  # a library may have swallowed our cancellation
             # Cleared before the work, so a wake-up that arrives during it is not lost.
             self._wake.clear()
             try:

@@ -94,6 +94,7 @@ async def run_scheduler(
     schedule lives in MongoDB, so it survives restarts. A pass takes a small batch, so a final
     result that arrives behind a backlog waits for at most one batch."""
     while True:
+        stop_if_cancelled()  # a library may have swallowed our cancellation
         wake.clear()
         full = False
         try:

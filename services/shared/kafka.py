@@ -248,6 +248,7 @@ async def watch_consumer_lag(
             await admin.start()
             await consumer.start()
             while True:
+                stop_if_cancelled()  # a library may have swallowed our cancellation
                 committed = await admin.list_consumer_group_offsets(group_id)
                 ends = await consumer.end_offsets(list(committed)) if committed else {}
                 lag: dict[str, int] = {}

@@ -6,8 +6,9 @@ import asyncio
 
 
 def stop_if_cancelled() -> None:
-    """Call in a loop's `except Exception`: some client libraries turn a cancellation into an
-    error of their own, and a loop that swallowed it would never stop (a shutdown that hangs)."""
+    """Call at the top of a background loop and in its `except Exception`: some client
+    libraries swallow a cancellation (or turn it into an error of their own), and a loop that
+    never sees it would never stop: a shutdown that hangs."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError

@@ -39,9 +39,10 @@ def test_service_settings_come_from_their_own_variables(monkeypatch: pytest.Monk
     assert (settings.port, settings.kafka_bootstrap) == (9001, "kafka:9092")
 
 
-async def test_a_loop_that_survives_errors_still_stops_when_cancelled() -> None:
-    """A client library that turns a cancellation into its own error must not keep a
-    background loop (and with it, a shutdown) running forever."""
+@pytest.mark.parametrize("swallow", ["into its own error", "silently"])
+async def test_a_loop_that_survives_errors_still_stops_when_cancelled(swallow: str) -> None:
+    """A client library that swallows a cancellation must not keep a background loop (and
+    with it, a shutdown) running forever."""
     import asyncio
 
     from services.shared.tasks import stop_if_cancelled
@@ -50,10 +51,12 @@ async def test_a_loop_that_survives_errors_still_stops_when_cancelled() -> None:
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
-            raise RuntimeError("connection closed") from None
+            if swallow == "into its own error":
+                raise RuntimeError("connection closed") from None
 
     async def loop() -> None:
         while True:
+            stop_if_cancelled()
             try:
                 await library_call()
             except Exception:

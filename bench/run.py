@@ -37,6 +37,7 @@ from services.shared.config import DEV_JWT_SECRET
 
 SCHOOLS, CLASSES, STUDENTS_PER_CLASS = 4, 10, 25  # 1,000 students
 MARKS_PER_STUDENT = 5
+DELIVERY_WINDOW = 240.0  # seconds of deliveries measured
 BATCH = 500
 RESULTS = ROOT / "bench" / "results"
 WRITTEN = {"form": "written", "document_number": "1", "document_date": "2026-09-01",
@@ -245,22 +246,23 @@ async def read_all(bootstrap: str, topic: str, idle_seconds: float = 3.0) -> lis
         await consumer.stop()
 
 
-async def wait_for_deliveries(bootstrap: str, topics: Topics, expected_min: int) -> list[Any]:
-    """Wait until the notifier's status topic stops growing; return its NotificationSent."""
+async def wait_for_deliveries(
+    bootstrap: str, topics: Topics, expected: int, window: float
+) -> list[Any]:
+    """Watch the notifier's status topic until `expected` deliveries or `window` seconds have
+    passed; return its NotificationSent records. On the local stack FerretDB (a SQLite
+    backend that scans collections on update) bounds the rate, so the window keeps the
+    benchmark short and the figures say what arrived within it."""
     topic = topics.of(NotificationSent)
-    last, stable_since = -1, time.monotonic()
+    started = time.monotonic()
     while True:
         sent = [r for r in await read_all(bootstrap, topic, idle_seconds=1.0)
                 if dict(r.headers).get("x-event-type") == b"NotificationSent"]  # fmt: skip
-        if len(sent) != last:
-            say(f"  {len(sent)} notifications delivered so far")
-            last, stable_since = len(sent), time.monotonic()
-        elif len(sent) >= expected_min and time.monotonic() - stable_since > 10:
+        elapsed = time.monotonic() - started
+        say(f"  {len(sent)} notifications delivered after {elapsed:.0f} s")
+        if len(sent) >= expected or elapsed > window:
             return sent
-        elif time.monotonic() - stable_since > 120:
-            say("  deliveries stopped growing before the expected count; measuring what came")
-            return sent
-        await asyncio.sleep(2)
+        await asyncio.sleep(10)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -390,31 +392,25 @@ def summary(result: dict[str, Any]) -> str:
         f"{MARKS_PER_STUDENT} marks each.\n\n"
         f"| measure | value |\n|---|---|\n"
         f"| ingest (journal API) | {i['marks_per_second']:.0f} marks/s |\n"
-        f"| delivery (SMTP + SMS + inbox) | {d['notifications_per_second']:.0f} notifications/s "
-        f"({d['delivered']} delivered) |\n"
+        f"| delivery (SMTP + SMS + inbox) | {d['notifications_per_second']:.1f} notifications/s "
+        f"({d['delivered']} delivered in the first {DELIVERY_WINDOW:.0f} s) |\n"
         f"| latency p50 / p95 / p99 | {lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} s |\n"
         f"| raw Kafka relay (aiokafka) | {r['messages_per_second']:.0f} messages/s |\n"
-        f"| pipeline / raw ceiling | {result['pipeline_to_ceiling']:.1%} |\n"
+        f"| pipeline / raw ceiling | {result['pipeline_to_ceiling']:.2%} |\n"
         f"| weekly run ({w['students']} students) | {w['seconds']:.1f} s, "
-        f"{w['paper_pages']} paper pages at {w['paper_pages_per_second']:.0f} pages/s |\n"
+        f"{w['paper_pages']} paper pages, {w['paper_pages_per_second']:.0f} pages per second "
+        f"of run time (publishing included) |\n"
         f"| peak memory | {memory} |\n\n"
         f"![latency and throughput]({result['date']}.png)\n"
     )
 
 
-async def main() -> None:
-    layout = Layout.from_env()
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
+async def measure(layout: Layout, prefix: str) -> dict[str, Any]:
+    """Everything timed, on the four services started here (and stopped again)."""
     log_dir = layout.var / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    started_infra: list[ManagedProcess] = []
     services: dict[str, Service] = {}
     try:
-        for process in infrastructure(layout):
-            state = process.up()
-            say(f"{process.name:10} {state}")
-            if state.startswith("started"):
-                started_infra.append(process)
         services = start_services(layout, prefix, log_dir)
         say(f"services up on {prefix!r}")
         plan = district()
@@ -426,32 +422,33 @@ async def main() -> None:
         await load_district(services, plan, tokens)
         say("pushing marks through the journal API")
         ingest = await push_marks(services, plan, tokens)
-        say("waiting for the deliveries")
+        say(f"watching the deliveries for up to {DELIVERY_WINDOW:.0f} s")
         sent = await wait_for_deliveries(layout.kafka_bootstrap, Topics(prefix),
-                                         expected_min=int(ingest["marks"] * 1.5))  # fmt: skip
+                                         expected=int(ingest["marks"] * 1.5),
+                                         window=DELIVERY_WINDOW)  # fmt: skip
         delivery = await delivery_figures(layout.kafka_bootstrap, Topics(prefix), sent)
+        memory = {name: s.peak_memory_mb() for name, s in services.items()}
+        # The rest of the backlog would compete with what comes next: stop its consumers.
+        for name in ("consent", "notifier"):
+            services[name].process.terminate()
         say("the raw Kafka ceiling")
         ceiling = await raw_ceiling(layout.kafka_bootstrap, prefix)
         say("the weekly digest run")
         weekly = await weekly_run(services, plan, tokens)
-        memory = {name: s.peak_memory_mb() for name, s in services.items()}
+        memory.update({name: services[name].peak_memory_mb() for name in ("grades", "digest")})
     finally:
         for service in services.values():
             service.process.terminate()
         for service in services.values():
             service.process.wait(timeout=30)
-        for process in reversed(started_infra):
-            say(f"{process.name:10} {process.down()}")
-
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
-    result = {
-        "date": today,
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                    f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
                    f"Python {platform.python_version()}, Kafka and FerretDB local",
         "district": {"schools": SCHOOLS, "students": students, "marks": ingest["marks"]},
         "ingest": ingest,
-        "delivery": {k: v for k, v in delivery.items() if k != "samples"},
+        "delivery": delivery,
         "raw_ceiling": ceiling,
         "pipeline_to_ceiling": (
             delivery["notifications_per_second"] / ceiling["messages_per_second"]
@@ -459,12 +456,30 @@ async def main() -> None:
         "weekly": weekly,
         "peak_memory_mb": memory,
     }  # fmt: skip
+
+
+def main() -> None:
+    layout = Layout.from_env()
+    started: list[ManagedProcess] = []
+    try:
+        # Outside the event loop: the stack's health checks run loops of their own.
+        for process in infrastructure(layout):
+            state = process.up()
+            say(f"{process.name:10} {state}")
+            if state.startswith("started"):
+                started.append(process)
+        result = asyncio.run(measure(layout, f"bench{uuid.uuid4().hex[:6]}."))
+    finally:
+        for process in reversed(started):
+            say(f"{process.name:10} {process.down()}")
+    samples = result["delivery"].pop("samples")
+    today = result["date"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{today}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    plot(delivery["samples"], RESULTS / f"{today}.png")
+    plot(samples, RESULTS / f"{today}.png")
     (RESULTS / f"{today}.md").write_text(summary(result))
     print("\n" + summary(result))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

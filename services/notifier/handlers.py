@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
@@ -92,7 +93,10 @@ async def run_scheduler(
     """Each pass: attempt what is due, urgent first (new requests, retries after their backoff,
     anything left `sending` by a process that died), then look for missed deadlines. The
     schedule lives in MongoDB, so it survives restarts. A pass takes a small batch, so a final
-    result that arrives behind a backlog waits for at most one batch."""
+    result that arrives behind a backlog waits for at most one batch. The deadline checks scan
+    every undelivered final result, so they run once per `poll_seconds`, not once per pass
+    (a busy notifier makes a pass per request)."""
+    checked_at = float("-inf")
     while True:
         stop_if_cancelled()  # a library may have swallowed our cancellation
         wake.clear()
@@ -106,17 +110,29 @@ async def run_scheduler(
                     on_outcome(request, outcome)
                     # The dedupe key names the event and recipient ids, never an address.
                     log.info("%s %s", outcome, dedupe_key)
-            for missed in await record_missed_deadlines(
-                deliveries=deliveries, misses=misses, publish=ports.publish, now=ports.now()
-            ):
-                log.warning("deadline missed: %s for %s", missed.payload.kind,
-                            missed.payload.recipient_id)  # fmt: skip
-                on_missed(missed)
-            oldest = await deliveries.oldest_undelivered_deadline_bound()
-            on_oldest_pending((ports.now() - oldest).total_seconds() if oldest else 0.0)
+            if time.monotonic() - checked_at >= poll_seconds:
+                checked_at = time.monotonic()
+                await _check_deadlines(deliveries, misses, ports, on_missed, on_oldest_pending)
         except Exception:  # a database outage: the schedule is still there next time
             stop_if_cancelled()
             log.exception("scheduler pass failed")
         if not full:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+
+
+async def _check_deadlines(
+    deliveries: MongoDeliveries,
+    misses: MongoDeadlineMisses,
+    ports: Ports,
+    on_missed: Callable[[DeadlineMissed], None],
+    on_oldest_pending: Callable[[float], None],
+) -> None:
+    for missed in await record_missed_deadlines(
+        deliveries=deliveries, misses=misses, publish=ports.publish, now=ports.now()
+    ):
+        log.warning("deadline missed: %s for %s", missed.payload.kind,
+                    missed.payload.recipient_id)  # fmt: skip
+        on_missed(missed)
+    oldest = await deliveries.oldest_undelivered_deadline_bound()
+    on_oldest_pending((ports.now() - oldest).total_seconds() if oldest else 0.0)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -32,6 +31,7 @@ from services.digest.weekly import RunReport, due_runs, run_week
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
+from services.shared.tasks import in_background
 
 SERVICE = "digest"
 CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, SchoolChanged,
@@ -116,20 +116,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
-        async with runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group):
-            scheduler = None
-            if settings.scheduler:
-                scheduler = asyncio.create_task(
-                    run_scheduler(digest.run_due, poll_seconds=settings.poll_seconds),
-                    name="weekly-scheduler",
-                )
-            try:
-                yield
-            finally:
-                if scheduler is not None:
-                    scheduler.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await scheduler
+        scheduler = None
+        if settings.scheduler:  # a replica may leave the weekly run to others
+            scheduler = run_scheduler(digest.run_due, poll_seconds=settings.poll_seconds)
+        async with (
+            runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group),
+            in_background(scheduler, name="weekly-scheduler"),
+        ):
+            yield
 
     return create_http_app(
         title="Vestnik digest",

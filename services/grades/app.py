@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
@@ -18,6 +17,7 @@ from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
 from services.shared.runtime import Runtime
+from services.shared.tasks import in_background
 
 SERVICE = "grades"
 PUBLISHES = tuple(
@@ -57,17 +57,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
         # The journal's writes must not wait for Kafka: the relay connects when it can.
-        async with runtime.running(*PUBLISHES, kafka_at_start=False):
-            if not settings.relay_enabled:
-                yield
-                return
-            relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-            try:
-                yield
-            finally:
-                relay_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await relay_task
+        async with (
+            runtime.running(*PUBLISHES, kafka_at_start=False),
+            in_background(relay.run() if settings.relay_enabled else None, name="outbox-relay"),
+        ):
+            yield
 
     app = create_http_app(
         title="Vestnik grades",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from services.notifier.store import (
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
+from services.shared.tasks import in_background
 
 SERVICE = "notifier"
 PUBLISHES = (NotificationSent, NotificationFailed, NotificationCancelled, DeadlineMissed)
@@ -138,22 +139,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         async with runtime.running(
             NotificationRequested, ConsentRevoked, SchoolChanged, *PUBLISHES,
             consumer_group=settings.consumer_group,
+        ), in_background(
+            run_scheduler(
+                deliveries, misses, ports, wake=wake,
+                poll_seconds=settings.scheduler_poll_seconds, on_outcome=count,
+                on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
+                on_oldest_pending=oldest_pending.set,
+            ),
+            name="delivery-scheduler",
         ):  # fmt: skip
-            scheduler = asyncio.create_task(
-                run_scheduler(
-                    deliveries, misses, ports, wake=wake,
-                    poll_seconds=settings.scheduler_poll_seconds, on_outcome=count,
-                    on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
-                    on_oldest_pending=oldest_pending.set,
-                ),
-                name="delivery-scheduler",
-            )  # fmt: skip
-            try:
-                yield
-            finally:
-                scheduler.cancel()
-                with suppress(asyncio.CancelledError):
-                    await scheduler
+            yield
         await sms_client.aclose()
         await email.close()
 

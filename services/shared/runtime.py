@@ -5,7 +5,6 @@ Built by each service's composition root (`app.py`), never at import time.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from services.shared.kafka import (
     watch_consumer_lag,
 )
 from services.shared.mongo import Document, create_mongo_client
+from services.shared.tasks import in_background
 
 
 @dataclass
@@ -119,23 +119,17 @@ class Runtime:
         lag is kept in `vestnik_consumer_lag_messages` for ops to alert on."""
         if kafka_at_start:
             await self.connect_kafka(*events)
-        lag_task = None
+        watch_lag = None
         if consumer_group is not None:
             gauge = Gauge(
                 "vestnik_consumer_lag_messages", "Messages the consumer group has not processed.",
                 ["topic", "group"], registry=self.registry,
             )  # fmt: skip
-            lag_task = asyncio.create_task(
-                watch_consumer_lag(self.settings.kafka_bootstrap, consumer_group, gauge),
-                name="consumer-lag",
-            )
+            watch_lag = watch_consumer_lag(self.settings.kafka_bootstrap, consumer_group, gauge)
         try:
-            yield
+            async with in_background(watch_lag, name="consumer-lag"):
+                yield
         finally:
-            if lag_task is not None:
-                lag_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await lag_task
             if self.connected:
                 await self.broker.stop()
             await self.mongo.close()

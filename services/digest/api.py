@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.digest import WeeklyDigestPayload
 from services.digest.domain import compile_range, compile_week, period_on
 from services.digest.forecast import ForecastRules
-from services.digest.paper import create_environment, extract
+from services.digest.paper import extract
 from services.shared.auth import Principal, Role, require
 from services.shared.http import RecordId
 
@@ -163,5 +163,5 @@ async def extract_pdf(
         period=period_on(periods, last), week=f"{first:%G}-W{first:%V}",
     )  # fmt: skip
     school = await store.school(school_id)
-    render = partial(extract, create_environment(), str(school.get("name", "")), results)
+    render = partial(extract, digest.paper, str(school.get("name", "")), results)
     return await asyncio.to_thread(render, digest.now().date())

@@ -10,6 +10,7 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from jinja2 import Environment
 from prometheus_client import Counter, Gauge, Histogram
 
 from schemas import (
@@ -47,6 +48,7 @@ class Digest:
     runtime: Runtime
     store: MongoDigestStore
     now: Callable[[], datetime]
+    paper: Environment  # the templates of the printouts and extracts, loaded once
     run: Callable[[str, str], Awaitable[RunReport | None]]
     run_due: Callable[[], Awaitable[None]]
 
@@ -105,7 +107,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             await run(school_id, week)
         not_handed.set(len(await store.not_handed_over(now())))
 
-    return Digest(settings, runtime, store, now, run, run_due)
+    return Digest(settings, runtime, store, now, env, run, run_due)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:

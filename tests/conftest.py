@@ -107,22 +107,11 @@ def sms_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def sms_gateway(sms_dir: Path) -> AsyncIterator[str]:
     """The SMS provider's HTTP API (our sink) on a free port; yields its base URL."""
-    import asyncio
-
-    import uvicorn
-
     from deploy.local.sinks.sms import create_sms_sink
+    from tests.services import on_a_port
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_sms_sink(sms_dir), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with on_a_port(create_sms_sink(sms_dir)) as url:
+        yield url
 
 
 def free_port() -> int:

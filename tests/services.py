@@ -11,16 +11,22 @@ import httpx
 from services.registry import build_app
 
 
+def _isolated_app(
+    name: str, run_id: str, app_options: dict[str, Any] | None, settings: dict[str, Any]
+) -> Any:
+    """Service `name`'s app, its database and consumer group named after `run_id`, so tests
+    never share state."""
+    settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
+    app, _ = build_app(name, app_options, **settings)
+    return app
+
+
 @asynccontextmanager
 async def running(
     name: str, run_id: str, app_options: dict[str, Any] | None = None, **settings: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Start service `name` (its Kafka consumers, relay, database) and yield an HTTP client.
-
-    Its database and consumer group are named after `run_id`, so tests never share state.
-    """
-    settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
-    app, _ = build_app(name, app_options, **settings)
+    """Start service `name` (its Kafka consumers, relay, database) and yield an HTTP client."""
+    app = _isolated_app(name, run_id, app_options, settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -34,16 +40,21 @@ async def running(
 async def serving(
     name: str, run_id: str, app_options: dict[str, Any] | None = None, **settings: Any
 ) -> AsyncIterator[str]:
-    """Like `running`, but on a real port (uvicorn, in this process), for clients that cannot
-    use an in-process transport: Prometheus scraping `/metrics`. Yields the base URL."""
+    """Like `running`, but on a real port, for clients that cannot use an in-process
+    transport: Prometheus scraping `/metrics`. Yields the base URL."""
+    async with on_a_port(_isolated_app(name, run_id, app_options, settings)) as url:
+        yield url
+
+
+@asynccontextmanager
+async def on_a_port(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn, in this process, on a free port; yield its base URL."""
     import asyncio
 
     import uvicorn
 
     from tests.conftest import free_port
 
-    settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
-    app, _ = build_app(name, app_options, **settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())

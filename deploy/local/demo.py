@@ -126,7 +126,11 @@ def register_guardian(
         http.put(
             _url("consent", f"/recipients/{guardian_id}/contacts/sms"), json=phone
         ).raise_for_status()
-        preferences = {"channels": {"marks": ["email", "sms", "inbox"]}}
+        # No SMS quiet hours for the demo parent, so the demo shows an SMS at any hour.
+        preferences = {
+            "channels": {"marks": ["email", "sms", "inbox"]},
+            "sms_quiet_hours": {"start": "00:00", "end": "00:00"},
+        }
         http.put(
             _url("consent", f"/recipients/{guardian_id}/preferences"), json=preferences
         ).raise_for_status()

@@ -9,7 +9,7 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
 help:
 	@echo "make demo       start everything, post marks to a demo school, show the e-mails, stop"
-	@echo "make up | down  keep the stack (Kafka, FerretDB, sinks) and the four services running"
+	@echo "make up | down  keep the stack (Kafka, FerretDB on PostgreSQL, sinks) and the services running"
 	@echo "make status     health of every server and service"
 	@echo "make test       lint, then the whole test suite against real servers"
 	@echo "make test-unit  domain tests only: no servers, seconds"
@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $@
 
-# Kafka jars from Maven Central, the FerretDB binary and the PDF libraries (Debian packages);
-# each script skips work already done.
-.cache/.servers-ready: $(VENV)/.installed deploy/local/kafka/pom.xml deploy/local/ferretdb/main.go deploy/local/ferretdb/go.mod deploy/local/system/packages.sh
+# Kafka jars from Maven Central, the FerretDB binary, and Debian packages (PostgreSQL, the PDF
+# libraries, Prometheus); each script skips work already done.
+.cache/.servers-ready: $(VENV)/.installed deploy/local/kafka/pom.xml deploy/local/ferretdb/main.go deploy/local/ferretdb/go.mod deploy/local/ferretdb/build.sh deploy/local/system/packages.sh
 	deploy/local/system/packages.sh
 	deploy/local/kafka/fetch.sh
 	deploy/local/ferretdb/build.sh
@@ -57,7 +57,7 @@ lint: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
 
-# The test session starts Kafka and FerretDB itself (see tests/servers.py) unless
+# The test session starts Kafka, PostgreSQL and FerretDB itself (see tests/servers.py) unless
 # VESTNIK_KAFKA_BOOTSTRAP and VESTNIK_MONGO_URL point at running ones.
 test: install lint
 	$(BIN)/pytest -v

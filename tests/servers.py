@@ -2,8 +2,8 @@
 
 1. `VESTNIK_KAFKA_BOOTSTRAP` and `VESTNIK_MONGO_URL` set: use them.
 2. Otherwise, a Docker engine answers: Kafka and MongoDB in testcontainers.
-3. Otherwise: the local stack (`vestnik stack up`'s Kafka and FerretDB), started if needed and
-   stopped again afterwards if this session started it.
+3. Otherwise: the local stack (`vestnik stack up`'s Kafka, and FerretDB on PostgreSQL), started
+   if needed and stopped again afterwards if this session started it.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def _local_stack() -> Iterator[Servers]:
     from deploy.local.stack import Layout, infrastructure
 
     layout = Layout.from_env()
-    processes = {p.name: p for p in infrastructure(layout) if p.name in ("kafka", "ferretdb")}
+    wanted = ("kafka", "postgres", "ferretdb")
+    processes = {p.name: p for p in infrastructure(layout) if p.name in wanted}
     with ExitStack() as cleanup:
         for process in processes.values():
             if process.up().startswith("started"):

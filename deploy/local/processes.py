@@ -29,6 +29,7 @@ class ManagedProcess:
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] = lambda: None
     start_timeout: float = 60.0
+    stop_signal: signal.Signals = signal.SIGTERM
 
     @property
     def run_dir(self) -> Path:
@@ -105,7 +106,7 @@ class ManagedProcess:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return "not running"
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, self.stop_signal)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.2)
@@ -115,9 +116,14 @@ class ManagedProcess:
                 if not _alive(pid):
                     break
                 time.sleep(0.1)
-        # It may have turned zombie between two looks: reap it if it is our child.
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+        # It may have turned zombie between two looks: reap it if it is our child, and give the
+        # kernel a moment to take the exiting process away.
+        for _ in range(50):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return "stopped"
 

@@ -1,4 +1,5 @@
-"""The local stack: real Kafka, FerretDB, an SMTP sink and an SMS sink, plus the four services.
+"""The local stack: real Kafka, FerretDB on PostgreSQL, an SMTP sink and an SMS sink, plus the
+four services.
 
 Everything lives under `var/` (data, logs, pids, received mail and SMS); downloads and builds
 under `.cache/`. Both are gitignored.
@@ -10,6 +11,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from string import Template
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import MongoClient
 
+from deploy.local import postgres
 from deploy.local.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +38,7 @@ class Layout:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     mongo_port: int = 27017
+    postgres_port: int = 5433
     smtp_port: int = 1025
     sms_port: int = 1026
 
@@ -68,6 +72,11 @@ def infrastructure(layout: Layout) -> list[ManagedProcess]:
     kafka_classpath = str(layout.cache / "kafka" / "libs" / "*")
     kafka_config = kafka_dir / "server.properties"
     ferretdb_binary = layout.cache / "bin" / "vestnik-ferretdb"
+    postgres_data = layout.var / "postgres" / "data"
+
+    def prepare_ferretdb() -> None:
+        print(_run([str(HERE / "ferretdb" / "build.sh")]).strip())
+        postgres.prepare_ferretdb_database(layout.postgres_port)
 
     def prepare_kafka() -> None:
         print(_run([str(HERE / "kafka" / "fetch.sh")]).strip())
@@ -106,16 +115,26 @@ def infrastructure(layout: Layout) -> list[ManagedProcess]:
             var_dir=layout.var,
         ),
         ManagedProcess(
+            name="postgres",
+            argv=lambda: postgres.server_argv(postgres_data, layout.postgres_port),
+            # Its data directory: this stack's PostgreSQL, not another one on the machine.
+            marker=f"-D {postgres_data}",
+            prepare=lambda: postgres.prepare(postgres_data),
+            is_healthy=lambda: postgres.answers(layout.postgres_port),
+            stop_signal=signal.SIGINT,  # "fast" shutdown: SIGTERM would wait for every client
+            var_dir=layout.var,
+        ),
+        ManagedProcess(
             name="ferretdb",
             argv=lambda: [
                 str(ferretdb_binary),
                 "-listen-addr",
                 f"127.0.0.1:{layout.mongo_port}",
-                "-sqlite-dir",
-                str(layout.var / "ferretdb"),
+                "-postgresql-url",
+                postgres.ferretdb_url(layout.postgres_port),
             ],
             marker="vestnik-ferretdb",
-            prepare=lambda: print(_run([str(HERE / "ferretdb" / "build.sh")]).strip()),
+            prepare=prepare_ferretdb,
             is_healthy=lambda: mongo_answers(layout.mongo_url),
             var_dir=layout.var,
         ),

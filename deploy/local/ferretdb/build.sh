@@ -2,7 +2,7 @@
 # Build the local FerretDB wrapper (see main.go) into <repo>/.cache/bin/vestnik-ferretdb.
 # Idempotent: rebuilds only when the binary is missing or older than its sources.
 # Uses the default GOMODCACHE/GOCACHE; a cold cache downloads ~70 modules and
-# compiles the pure-Go SQLite driver (about a minute or two on 2 cores).
+# compiles them (about a minute or two on 2 cores).
 set -euo pipefail
 
 src_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,8 +22,8 @@ fi
 
 echo "vestnik-ferretdb: building $out"
 mkdir -p "$(dirname "$out")"
-# ferretdb_no_postgresql: we only use the SQLite backend; the tag drops pgx (~6 MB).
+# ferretdb_no_sqlite: we only use the PostgreSQL backend; the tag drops the SQLite driver.
 # -buildvcs=false: no git stamping (avoids "error obtaining VCS status" in odd checkouts).
 cd "$src_dir"
-go build -trimpath -buildvcs=false -tags ferretdb_no_postgresql -ldflags='-s -w' -o "$out.tmp" .
+go build -trimpath -buildvcs=false -tags ferretdb_no_sqlite -ldflags='-s -w' -o "$out.tmp" .
 mv -f "$out.tmp" "$out"

@@ -1,5 +1,5 @@
 // Command vestnik-ferretdb runs a local FerretDB v1.24.2 (MongoDB wire protocol
-// on top of SQLite) for Vestnik development and CI, where there is no Docker.
+// on top of PostgreSQL) for Vestnik development and CI, where there is no Docker.
 //
 // Why a wrapper: `go install .../cmd/ferretdb@v1.24.2` panics at start, because
 // cmd/ferretdb requires build/version/version.txt, which is generated from git
@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -23,40 +22,31 @@ import (
 
 func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	sqliteDir := flag.String("sqlite-dir", "", "directory for SQLite files, one per database (required)")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL, e.g. postgres://user@127.0.0.1:5433/ferretdb (required)")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn, error")
 	flag.Parse()
 
 	var level slog.Level
-	if *sqliteDir == "" || level.UnmarshalText([]byte(*logLevel)) != nil {
+	if *postgresqlURL == "" || level.UnmarshalText([]byte(*logLevel)) != nil {
 		flag.Usage()
 		os.Exit(2)
-	}
-
-	dir, err := filepath.Abs(*sqliteDir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
-	}
-	if err != nil {
-		log.Fatal(err)
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		Handler:  "sqlite",
-		// The SQLite backend wants an existing directory as a "file:" URI ending with '/'.
-		// synchronous(NORMAL) in WAL mode skips the fsync per commit: every write survives a
-		// crash of any process, just not of the machine. Right for a development and test
-		// stack (FerretDB commits each single-document write alone); production is MongoDB.
-		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(NORMAL)",
+		// One schema per database, one table with a jsonb column per collection. The
+		// cluster's own settings (deploy/local/postgres/vestnik.conf) skip the fsync per
+		// commit; production is MongoDB.
+		Handler:       "postgresql",
+		PostgreSQLURL: *postgresqlURL,
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	// Run returns once ctx is canceled, after closing the listener, all client
-	// connections and the SQLite backend, so SIGINT/SIGTERM give a clean stop.
+	// connections and the PostgreSQL backend, so SIGINT/SIGTERM give a clean stop.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err = f.Run(ctx); err != nil {

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# What the project needs from the system: pango (WeasyPrint's text layout) and the DejaVu fonts
-# (Cyrillic) for the digest's PDFs; poppler-utils (pdftotext/pdfinfo), which the tests read the
-# PDFs back with; and prometheus (the server and promtool), which the monitoring tests run.
+# What the project needs from the system: PostgreSQL's server (the local stack's FerretDB keeps
+# its data there; any version Debian or Ubuntu ships), pango (WeasyPrint's text layout) and the
+# DejaVu fonts (Cyrillic) for the digest's PDFs; poppler-utils (pdftotext/pdfinfo), which the
+# tests read the PDFs back with; and prometheus (the server and promtool), which the monitoring
+# tests run.
 # Idempotent: installs only what is missing, with apt-get, on Debian or Ubuntu, and starts no
 # daemon (the tests start their own Prometheus).
 set -euo pipefail
 
 # What the services need at run time (the container image installs the same) …
 runtime_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core)
-# … and what only the tests need.
+# … and what only the local stack and the tests need.
 test_packages=(poppler-utils prometheus)
 packages=("${runtime_packages[@]}" "${test_packages[@]}")
 missing=()
@@ -16,18 +18,21 @@ for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
 done
+# Any installed server version will do (Debian 12 has postgresql-15); else the distribution's.
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 if [[ ${#missing[@]} == 0 ]]; then
   echo "system packages: present (${packages[*]})"
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-  echo "system packages: please install ${missing[*]} (pango, DejaVu fonts, poppler-utils)" >&2
+  echo "system packages: please install ${missing[*]} (PostgreSQL, pango, DejaVu fonts, poppler-utils)" >&2
   exit 1
 fi
 sudo=""
 [[ $(id -u) == 0 ]] || sudo="sudo"
 echo "system packages: installing ${missing[*]}"
-# Keep the prometheus package from starting its system service: policy-rc.d says no.
+# Keep the prometheus and postgresql packages from starting their system services: policy-rc.d
+# says no (the local stack runs its own PostgreSQL cluster on its own port).
 if [[ ! -e /usr/sbin/policy-rc.d ]]; then
   printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
   $sudo chmod +x /usr/sbin/policy-rc.d

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from schemas import Envelope, NotificationRequested
 from services.grades.domain import Change, EntryKey, Stored
 from services.grades.facts import ReferenceBook
-from services.notifier.domain import Delivery, Status
+from services.notifier.domain import UNFINISHED, Status
+from services.notifier.schedule import Pending
+from services.notifier.store import Recorded
 
 
 class FakeGradesStore:
@@ -45,62 +47,48 @@ class FakeGradesStore:
 
 
 class FakeDeliveries:
-    """Delivery records in memory, with the real store's claim rules."""
+    """Delivery records in memory, insert-once by dedupe key like the real store."""
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
+        # Runs while an insert is under way, as other work would on the real store.
+        self.during_insert: Callable[[], Awaitable[None]] | None = None
 
-    async def accept(
-        self, request: NotificationRequested, now: datetime, *, start_at: datetime
-    ) -> bool:
-        key = request.payload.dedupe_key
-        if key in self.records:
-            return False
-        self.records[key] = {"request": request, "status": "queued", "attempts": 0, "due": start_at}
-        return True
+    async def insert_new(self, pending: list[Pending], now: datetime) -> list[bool]:
+        if self.during_insert is not None:
+            await self.during_insert()
+        new = []
+        for item in pending:
+            known = item.key in self.records
+            if not known:
+                self.records[item.key] = {
+                    "request": item.request,
+                    "status": item.status,
+                    "attempts": item.attempts,
+                    "due": item.due,
+                    "partition": item.partition,
+                    "open": True,
+                }
+            new.append(not known)
+        return new
 
-    def _of(self, source_event_id: str, recipient_id: str) -> list[dict[str, Any]]:
+    async def record(self, outcomes: list[Recorded]) -> None:
+        for outcome in outcomes:
+            record = self.records[outcome.key]
+            record.update(status=outcome.status, attempts=outcome.attempts, due=outcome.due)
+            record["open"] = outcome.status in UNFINISHED or outcome.watched
+            if outcome.reason is not None:
+                record["last_error"] = outcome.reason
+
+    async def status_of(self, keys: list[str]) -> dict[str, Status]:
+        return {key: self.records[key]["status"] for key in keys if key in self.records}
+
+    async def open_in(self, partition: int) -> list[Pending]:
         return [
-            record
-            for record in self.records.values()
-            if str(record["request"].payload.source_event_id) == source_event_id
-            and record["request"].payload.recipient_id == recipient_id
+            Pending(r["request"], partition, r["attempts"], r["due"], r["status"])
+            for r in self.records.values()
+            if r["partition"] == partition and r["open"]
         ]
-
-    async def siblings(self, source_event_id: str, recipient_id: str) -> dict[str, Status]:
-        return {
-            record["request"].payload.channel: record["status"]
-            for record in self._of(source_event_id, recipient_id)
-        }
-
-    async def bring_forward(
-        self, source_event_id: str, recipient_id: str, channels: tuple[str, ...], now: datetime
-    ) -> None:
-        for record in self._of(source_event_id, recipient_id):
-            waiting = record["status"] == "queued" and record["due"] > now
-            if waiting and record["request"].payload.channel in channels:
-                record["due"] = now
-
-    async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None:
-        record = self.records.get(dedupe_key)
-        if (
-            record is None
-            or record["status"] not in ("queued", "retry_wait")
-            or record["due"] > now
-        ):
-            return None
-        record.update(status="sending", attempts=record["attempts"] + 1)
-        return Delivery(record["request"], "sending", record["attempts"])
-
-    async def finish(self, dedupe_key: str, status: Status, now: datetime, **fields: Any) -> None:
-        self.records[dedupe_key].update(status=status, **fields)
-
-    async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None:
-        self.records[dedupe_key].update(status="retry_wait", due=when, last_error=error)
-
-    async def postpone(self, dedupe_key: str, until: datetime) -> None:
-        record = self.records[dedupe_key]
-        record.update(status="retry_wait", due=until, attempts=record["attempts"] - 1)
 
 
 class ScriptedSender:
@@ -110,26 +98,49 @@ class ScriptedSender:
         self.failures = list(failures)
         self.sent: list[tuple[NotificationRequested, str]] = []
 
-    async def send(self, request: NotificationRequested, message_id: str) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((request, message_id))
+    async def send_batch(
+        self, messages: list[tuple[NotificationRequested, str]]
+    ) -> list[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for request, message_id in messages:
+            if self.failures:
+                outcomes.append(self.failures.pop(0))
+            else:
+                self.sent.append((request, message_id))
+                outcomes.append(None)
+        return outcomes
 
 
 class FakeConsentView:
     def __init__(self) -> None:
-        self.refusals: dict[tuple[str, str], str] = {}
+        self.refused: dict[tuple[str, str], str] = {}
 
-    async def why_not(self, request: NotificationRequested) -> str | None:
-        return self.refusals.get((request.payload.recipient_id, request.payload.student_id))
+    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
+        return {
+            r.payload.dedupe_key: reason
+            for r in requests
+            if (reason := self.refused.get((r.payload.recipient_id, r.payload.student_id)))
+        }
 
 
 class EventLog:
     def __init__(self) -> None:
         self.published: list[Envelope[Any]] = []
 
-    async def __call__(self, event: Envelope[Any]) -> None:
-        self.published.append(event)
+    async def __call__(self, events: Sequence[Envelope[Any]]) -> None:
+        self.published.extend(events)
+
+
+class FakeMisses:
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    async def record(self, misses: list[dict[str, Any]]) -> list[bool]:
+        new = []
+        for miss in misses:
+            new.append(miss["_id"] not in self.records)
+            self.records.setdefault(miss["_id"], miss)
+        return new
 
 
 class FakeZones:

@@ -45,8 +45,9 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.broker,
         runtime.topics,
         registry=registry,
-        publish=runtime.publish,
+        publish_all=runtime.publish.publish_batch,
         group_id=settings.consumer_group,
+        dead_letters=runtime.dead_letters,
     )
 
     @asynccontextmanager

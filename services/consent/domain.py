@@ -8,7 +8,8 @@ contact over in writing or with a verified electronic signature (clause 10).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -19,6 +20,8 @@ from schemas.notify import Category, Channel, NotificationRequestedPayload, Quie
 PRODUCER = "consent"
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "inbox")
 RESULT_DEADLINE = timedelta(hours=24)  # clause 9
+# The namespace of request event ids: the same event, recipient and channel is the same request.
+REQUESTS = uuid.UUID("6f1b2c1e-6c43-4b8e-9f61-3d1c5a0e2b7a")
 
 CATEGORY_OF_KIND: dict[str, Category] = {
     "mark_posted": "marks",
@@ -168,27 +171,43 @@ def notification_requests(
                     producer=PRODUCER,
                     occurred_at=event.occurred_at,
                     correlation_id=event.correlation_id,
+                    event_id=uuid.uuid5(REQUESTS, payload.dedupe_key),
                 )
             )
     return requests, decisions
 
 
 class Registry(Protocol):
-    async def files_for_student(self, school_id: str, student_id: str) -> list[RecipientFile]: ...
-    async def record_decisions(self, event: Envelope[Any], decisions: list[Decision]) -> None: ...
+    async def files_for_students(
+        self, students: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[RecipientFile]]: ...
+    async def record_decisions(
+        self, decided: list[tuple[Envelope[Any], list[Decision]]]
+    ) -> None: ...
 
 
-async def route_event(
-    event: Envelope[Any],
+async def route_events(
+    events: Sequence[Envelope[Any]],
     *,
     registry: Registry,
-    publish: Callable[[NotificationRequested], Awaitable[None]],
+    publish_all: Callable[[list[NotificationRequested]], Awaitable[None]],
     now: datetime,
 ) -> list[Decision]:
-    """One request per consenting recipient and channel; every decision kept for support."""
-    files = await registry.files_for_student(event.payload.school_id, event.payload.student_id)
-    requests, decisions = notification_requests(event, files, now)
-    await registry.record_decisions(event, decisions)
-    for request in requests:
-        await publish(request)
-    return decisions
+    """One request per consenting recipient and channel; every decision kept for support.
+
+    Safe to repeat: a redelivered event gives the same requests (their event ids and dedupe
+    keys derive from the event, recipient and channel), which the notifier folds."""
+    students = sorted({(e.payload.school_id, e.payload.student_id) for e in events})
+    files = await registry.files_for_students(students)
+    requests: list[NotificationRequested] = []
+    decided = []
+    for event in events:
+        payload = event.payload
+        made, decisions = notification_requests(
+            event, files.get((payload.school_id, payload.student_id), []), now
+        )
+        requests.extend(made)
+        decided.append((event, decisions))
+    await registry.record_decisions(decided)
+    await publish_all(requests)
+    return [decision for _, decisions in decided for decision in decisions]

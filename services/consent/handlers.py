@@ -1,9 +1,13 @@
-"""Kafka entrypoints of the consent service: the filter between the journal and the notifier."""
+"""Kafka entrypoints of the consent service: the filter between the journal and the notifier.
+
+Each topic is read in batches: the recipients of a whole batch are looked up at once, its
+decisions stored in one insert and its requests published together.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +25,9 @@ from schemas import (
     Topics,
 )
 from schemas.digest import WeeklyDigestCompiled
-from services.consent.domain import route_event
+from services.consent.domain import route_events
 from services.consent.store import MongoConsentRegistry
-from services.shared.kafka import subscribe
+from services.shared.kafka import DeadLetters, batch_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -33,42 +37,44 @@ def register_handlers(
     topics: Topics,
     *,
     registry: MongoConsentRegistry,
-    publish: Callable[[NotificationRequested], Awaitable[None]],
+    publish_all: Callable[[Sequence[NotificationRequested]], Awaitable[None]],
     group_id: str,
+    dead_letters: DeadLetters,
 ) -> None:
-    async def handle(event: Envelope[Any]) -> None:
-        if await registry.processed.is_processed(event.event_id):
+    async def route(events: Sequence[Envelope[Any]]) -> None:
+        if not events:
             return
-        decisions = await route_event(
-            event, registry=registry, publish=publish, now=datetime.now(UTC)
+        decisions = await route_events(
+            events, registry=registry, publish_all=publish_all, now=datetime.now(UTC)
         )
-        # Recorded after publishing: a crash in between republishes the same requests, which
-        # the notifier folds by their dedupe key.
-        await registry.processed.mark(event.event_id)
         log.info(
-            "%s %s: %d of %d recipient channels notified",
-            event.type, event.event_id, sum(d.notify for d in decisions), len(decisions),
-        )  # fmt: skip
+            "%d events: %d of %d recipient channels notified",
+            len(events),
+            sum(d.notify for d in decisions),
+            len(decisions),
+        )
 
-    @subscribe(broker, topics, MarkPosted, group_id=group_id)
-    async def on_mark(event: MarkEvent) -> None:
-        """A mark posted, corrected or retracted."""
-        await handle(event)
+    batches_of = batch_subscriptions(broker, topics, group_id=group_id, dead_letters=dead_letters)
 
-    @subscribe(broker, topics, AbsenceRecorded, group_id=group_id)
-    async def on_absence(event: AbsenceRecorded) -> None:
-        await handle(event)
+    @batches_of(MarkPosted, MarkEvent)
+    async def on_marks(events: list[MarkEvent]) -> None:
+        """Marks posted, corrected or retracted."""
+        await route(events)
 
-    @subscribe(broker, topics, FinalMarkPosted, group_id=group_id)
-    async def on_final_mark(event: FinalMarkEvent) -> None:
-        """A final mark posted or deferred: due within 24 hours of being obtained."""
-        await handle(event)
+    @batches_of(AbsenceRecorded, AbsenceRecorded)
+    async def on_absences(events: list[AbsenceRecorded]) -> None:
+        await route(events)
 
-    @subscribe(broker, topics, ExamResultPosted, group_id=group_id)
-    async def on_exam_result(event: ExamResultPosted) -> None:
-        await handle(event)
+    @batches_of(FinalMarkPosted, FinalMarkEvent)
+    async def on_final_marks(events: list[FinalMarkEvent]) -> None:
+        """Final marks posted or deferred: due within 24 hours of being obtained."""
+        await route(events)
 
-    @subscribe(broker, topics, WeeklyDigestCompiled, group_id=group_id)
-    async def on_weekly_digest(event: WeeklyDigestCompiled) -> None:
-        """A student's week, compiled by the digest service, for whoever wants it by e-mail."""
-        await handle(event)
+    @batches_of(ExamResultPosted, ExamResultPosted)
+    async def on_exam_results(events: list[ExamResultPosted]) -> None:
+        await route(events)
+
+    @batches_of(WeeklyDigestCompiled, WeeklyDigestCompiled)
+    async def on_weekly_digests(events: list[WeeklyDigestCompiled]) -> None:
+        """Students' weeks, compiled by the digest service, for whoever wants them by e-mail."""
+        await route(events)

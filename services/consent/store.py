@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
 from cryptography import x509
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from schemas import Envelope
 from schemas.notify import QuietHours
@@ -19,9 +19,7 @@ from services.consent.domain import (
     Recipient,
     RecipientFile,
 )
-from services.shared.mongo import Document, ProcessedEvents
-
-DUPLICATE_KEY = 11000
+from services.shared.mongo import Document, insert_new
 
 
 class MongoConsentRegistry:
@@ -33,12 +31,12 @@ class MongoConsentRegistry:
         self._history = db["history"]
         self._decisions = db["decisions"]
         self._trusted = db["trusted_certificates"]
-        self.processed = ProcessedEvents(db["processed_events"])
 
     async def ensure_indexes(self) -> None:
         await self._recipients.create_index([("school_id", 1), ("student_ids", 1)])
         await self._consents.create_index([("school_id", 1), ("student_id", 1)])
         await self._contacts.create_index([("school_id", 1), ("recipient_id", 1)])
+        await self._preferences.create_index([("school_id", 1), ("recipient_id", 1)])
         await self._history.create_index([("school_id", 1), ("recipient_id", 1), ("at", 1)])
         await self._decisions.create_index([("school_id", 1), ("student_id", 1)])
 
@@ -133,61 +131,83 @@ class MongoConsentRegistry:
 
     # The filter's reads.
 
-    async def files_for_student(self, school_id: str, student_id: str) -> list[RecipientFile]:
+    async def files_for_students(
+        self, students: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[RecipientFile]]:
+        """Everything the filter needs about each (school, student)'s recipients: four queries
+        per school, whatever the number of students."""
+        by_school: dict[str, set[str]] = defaultdict(set)
+        for school_id, student_id in students:
+            by_school[school_id].add(student_id)
+        files: dict[tuple[str, str], list[RecipientFile]] = {}
+        for school_id, student_ids in by_school.items():
+            files.update(await self._files_in_school(school_id, sorted(student_ids)))
+        return files
+
+    async def _files_in_school(
+        self, school_id: str, student_ids: list[str]
+    ) -> dict[tuple[str, str], list[RecipientFile]]:
         recipients = [
             _recipient(doc)
             async for doc in self._recipients.find(
-                {"school_id": school_id, "student_ids": student_id}, {"_id": 0}
-            ).sort("recipient_id", 1)
+                {"school_id": school_id, "student_ids": {"$in": student_ids}}, {"_id": 0}
+            )
         ]
-        if not recipients:
-            return []
         consents = [
             _consent(doc)
-            async for doc in self._consents.find({"school_id": school_id, "student_id": student_id})
+            async for doc in self._consents.find(
+                {"school_id": school_id, "student_id": {"$in": student_ids}}
+            )
         ]
         consents.sort(key=lambda consent: consent.registered_at)
-        ids = [recipient.recipient_id for recipient in recipients]
-        contacts: dict[str, dict[str, Contact]] = {}
-        async for doc in self._contacts.find(
-            {"school_id": school_id, "recipient_id": {"$in": ids}}
-        ):
-            contacts.setdefault(doc["recipient_id"], {})[doc["channel"]] = Contact(
-                doc["channel"], doc["address"], doc["provenance"]["summary"]
-            )
-        preferences = {
-            doc["recipient_id"]: _preferences(doc)
-            async for doc in self._preferences.find(
-                {"school_id": school_id, "recipient_id": {"$in": ids}}
-            )
-        }
-        return [
-            RecipientFile(
-                recipient=recipient,
-                consent=_governing_consent(recipient, consents),
-                contacts=contacts.get(recipient.recipient_id, {}),
-                preferences=preferences.get(recipient.recipient_id, Preferences()),
-            )
-            for recipient in recipients
-        ]
+        ids = sorted({recipient.recipient_id for recipient in recipients})
+        contacts: dict[str, dict[str, Contact]] = defaultdict(dict)
+        preferences: dict[str, Preferences] = {}
+        if ids:
+            mine = {"school_id": school_id, "recipient_id": {"$in": ids}}
+            async for doc in self._contacts.find(mine):
+                contacts[doc["recipient_id"]][doc["channel"]] = Contact(
+                    doc["channel"], doc["address"], doc["provenance"]["summary"]
+                )
+            async for doc in self._preferences.find(mine):
+                preferences[doc["recipient_id"]] = _preferences(doc)
+        recipients.sort(key=lambda recipient: recipient.recipient_id)
+        files: dict[tuple[str, str], list[RecipientFile]] = {}
+        for student_id in student_ids:
+            about = [consent for consent in consents if consent.student_id == student_id]
+            files[school_id, student_id] = [
+                RecipientFile(
+                    recipient=recipient,
+                    consent=_governing_consent(recipient, about),
+                    contacts=contacts.get(recipient.recipient_id, {}),
+                    preferences=preferences.get(recipient.recipient_id, Preferences()),
+                )
+                for recipient in recipients
+                if student_id in recipient.student_ids
+            ]
+        return files
 
-    async def record_decisions(self, event: Envelope[Any], decisions: list[Decision]) -> None:
+    async def record_decisions(self, decided: list[tuple[Envelope[Any], list[Decision]]]) -> None:
+        """Every decision of a batch of events, in one insert; a redelivered event's
+        decisions stand as they were."""
         now = datetime.now(UTC)
         documents = [
-            {"_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
-             "school_id": event.payload.school_id, "student_id": event.payload.student_id,
-             "event_id": str(event.event_id), "event_type": event.type,
-             "recipient_id": d.recipient_id, "channel": d.channel, "notify": d.notify,
-             "reason": d.reason, "decided_at": now}
+            {
+                "_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
+                "school_id": event.payload.school_id,
+                "student_id": event.payload.student_id,
+                "event_id": str(event.event_id),
+                "event_type": event.type,
+                "recipient_id": d.recipient_id,
+                "channel": d.channel,
+                "notify": d.notify,
+                "reason": d.reason,
+                "decided_at": now,
+            }
+            for event, decisions in decided
             for d in decisions
-        ]  # fmt: skip
-        if not documents:
-            return
-        try:
-            await self._decisions.insert_many(documents, ordered=False)
-        except BulkWriteError as error:  # a redelivered event: its decisions stand
-            if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
-                raise
+        ]
+        await insert_new(self._decisions, documents)
 
     async def decisions(
         self, school_id: str, student_id: str, event_id: str | None

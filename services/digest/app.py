@@ -113,7 +113,13 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
     digest = build(settings, clock=clock)
     runtime, store = digest.runtime, digest.store
-    register_handlers(runtime.broker, runtime.topics, store=store, group_id=settings.consumer_group)
+    register_handlers(
+        runtime.broker,
+        runtime.topics,
+        store=store,
+        group_id=settings.consumer_group,
+        dead_letters=runtime.dead_letters,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

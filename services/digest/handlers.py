@@ -13,7 +13,6 @@ from schemas import (
     ExamResultPosted,
     FinalMarkEvent,
     FinalMarkPosted,
-    MarkCorrected,
     MarkEvent,
     MarkPosted,
     MarkRetracted,
@@ -25,38 +24,50 @@ from schemas import (
 )
 from schemas.consent import ConsentChange, ConsentRevoked, PreferencesChanged
 from services.digest.domain import Period
-from services.digest.store import MongoDigestStore
-from services.shared.kafka import subscribe
+from services.digest.store import (
+    MongoDigestStore,
+    absence_slot,
+    exam_result_slot,
+    final_mark_slot,
+    mark_slot,
+)
+from services.shared.kafka import DeadLetters, batch_subscriptions, subscribe
 from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
 
 def register_handlers(
-    broker: KafkaBroker, topics: Topics, *, store: MongoDigestStore, group_id: str
+    broker: KafkaBroker,
+    topics: Topics,
+    *,
+    store: MongoDigestStore,
+    group_id: str,
+    dead_letters: DeadLetters,
 ) -> None:
     """Every handler writes to a slot keyed by the journal's own id: replaying a topic (a
-    redelivery, or a rebuild from scratch) leaves the read model as it was."""
+    redelivery, or a rebuild from scratch) leaves the read model as it was. The journal's
+    facts come in batches, written with one update per student."""
 
-    @subscribe(broker, topics, MarkPosted, group_id=group_id)
-    async def on_mark(event: MarkEvent) -> None:
-        match event:
-            case MarkPosted() | MarkCorrected():
-                await store.put_mark(event.payload)
-            case MarkRetracted():
-                await store.remove_mark(event.payload)
+    batches_of = batch_subscriptions(broker, topics, group_id=group_id, dead_letters=dead_letters)
 
-    @subscribe(broker, topics, AbsenceRecorded, group_id=group_id)
-    async def on_absence(event: AbsenceRecorded) -> None:
-        await store.put_absence(event.payload)
+    @batches_of(MarkPosted, MarkEvent)
+    async def on_marks(events: list[MarkEvent]) -> None:
+        await store.apply(
+            [mark_slot(e.payload, retracted=isinstance(e, MarkRetracted)) for e in events]
+        )
 
-    @subscribe(broker, topics, FinalMarkPosted, group_id=group_id)
-    async def on_final_mark(event: FinalMarkEvent) -> None:
-        await store.put_final_mark(event.payload)
+    @batches_of(AbsenceRecorded, AbsenceRecorded)
+    async def on_absences(events: list[AbsenceRecorded]) -> None:
+        await store.apply([absence_slot(event.payload) for event in events])
 
-    @subscribe(broker, topics, ExamResultPosted, group_id=group_id)
-    async def on_exam_result(event: ExamResultPosted) -> None:
-        await store.put_exam_result(event.payload)
+    @batches_of(FinalMarkPosted, FinalMarkEvent)
+    async def on_final_marks(events: list[FinalMarkEvent]) -> None:
+        await store.apply([final_mark_slot(event.payload) for event in events])
+
+    @batches_of(ExamResultPosted, ExamResultPosted)
+    async def on_exam_results(events: list[ExamResultPosted]) -> None:
+        await store.apply([exam_result_slot(event.payload) for event in events])
 
     @subscribe(broker, topics, SchoolChanged, group_id=group_id)
     async def on_reference(event: ReferenceEvent) -> None:

@@ -8,11 +8,12 @@ their periods and forecast rules, who declared paper only, the weekly runs and t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from bson import Binary
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -27,7 +28,65 @@ from schemas.journal import (
 )
 from services.digest.domain import Absence, ExamResult, FinalMark, Period, StudentBook
 from services.digest.forecast import ForecastRules, Mark
-from services.shared.mongo import Document
+from services.shared.mongo import Document, bulk_write
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One fact about a student, in the slot keyed by the journal's own id; `value` None
+    empties the slot (a retracted mark)."""
+
+    facts: StudentFacts
+    field: str
+    key: str
+    value: Document | None
+
+
+def mark_slot(mark: MarkFacts, *, retracted: bool = False) -> Slot:
+    value = mark.model_dump(
+        mode="json",
+        include={
+            "mark_id",
+            "subject_id",
+            "subject_name",
+            "lesson_date",
+            "value",
+            "work_type",
+            "weight",
+            "comment",
+        },
+    )
+    return Slot(mark, "marks", mark.mark_id, None if retracted else value)
+
+
+def absence_slot(absence: AbsenceRecordedPayload) -> Slot:
+    value = absence.model_dump(mode="json", include={"lesson_date", "subject_name", "code_label"})
+    return Slot(absence, "absences", absence.absence_id, value)
+
+
+def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) -> Slot:
+    # One slot per subject and period: the mark that follows a deferral replaces it.
+    value: Document = {
+        "subject_name": final.subject_name,
+        "period_name": final.period_name,
+        "obtained_on": final.obtained_at.date().isoformat(),
+        "value": None,
+        "deferred_until": None,
+    }
+    if isinstance(final, FinalMarkDeferredPayload):
+        value["deferred_until"] = final.deferred_until.isoformat()
+    else:
+        value["value"] = final.value
+    return Slot(final, "finals", f"{final.subject_id}/{final.period_id}", value)
+
+
+def exam_result_slot(result: ExamResultPostedPayload) -> Slot:
+    value = {
+        "title": result.title,
+        "value": result.value,
+        "obtained_on": result.obtained_at.date().isoformat(),
+    }
+    return Slot(result, "exams", result.result_id, value)
 
 
 def _slot(key: str) -> str:
@@ -52,48 +111,33 @@ class MongoDigestStore:
 
     # The journal's facts.
 
-    async def _put(self, facts: StudentFacts, field: str, key: str, value: Document) -> None:
-        await self._students.update_one(
-            {"_id": f"{facts.school_id}/{facts.student_id}"},
-            {"$set": {f"{field}.{_slot(key)}": value, "name": facts.student_name,
-                      "class_name": facts.class_name},
-             "$setOnInsert": {"school_id": facts.school_id, "student_id": facts.student_id,
-                              "class_id": facts.class_name}},
-            upsert=True,
-        )  # fmt: skip
-
-    async def put_mark(self, mark: MarkFacts) -> None:
-        await self._put(mark, "marks", mark.mark_id, mark.model_dump(
-            mode="json", include={"mark_id", "subject_id", "subject_name", "lesson_date",
-                                  "value", "work_type", "weight", "comment"}))  # fmt: skip
-
-    async def remove_mark(self, mark: MarkFacts) -> None:
-        await self._students.update_one(
-            {"_id": f"{mark.school_id}/{mark.student_id}"},
-            {"$unset": {f"marks.{_slot(mark.mark_id)}": ""}},
-        )
-
-    async def put_absence(self, absence: AbsenceRecordedPayload) -> None:
-        await self._put(absence, "absences", absence.absence_id, absence.model_dump(
-            mode="json", include={"lesson_date", "subject_name", "code_label"}))  # fmt: skip
-
-    async def put_final_mark(
-        self, final: FinalMarkPostedPayload | FinalMarkDeferredPayload
-    ) -> None:
-        # One slot per subject and period: the mark that follows a deferral replaces it.
-        value: Document = {"subject_name": final.subject_name, "period_name": final.period_name,
-                           "obtained_on": final.obtained_at.date().isoformat(),
-                           "value": None, "deferred_until": None}  # fmt: skip
-        if isinstance(final, FinalMarkDeferredPayload):
-            value["deferred_until"] = final.deferred_until.isoformat()
-        else:
-            value["value"] = final.value
-        await self._put(final, "finals", f"{final.subject_id}/{final.period_id}", value)
-
-    async def put_exam_result(self, result: ExamResultPostedPayload) -> None:
-        await self._put(result, "exams", result.result_id, {
-            "title": result.title, "value": result.value,
-            "obtained_on": result.obtained_at.date().isoformat()})  # fmt: skip
+    async def apply(self, slots: list[Slot]) -> None:
+        """Write a batch of facts: one update per student (in one bulk write), each slot set or
+        emptied as the last fact about it in the batch says."""
+        students: dict[str, tuple[StudentFacts, dict[str, Document | None]]] = {}
+        for slot in slots:
+            student_id = f"{slot.facts.school_id}/{slot.facts.student_id}"
+            _, changes = students.get(student_id, (slot.facts, {}))
+            changes[f"{slot.field}.{_slot(slot.key)}"] = slot.value
+            students[student_id] = (slot.facts, changes)  # the latest facts name the student
+        operations = []
+        for student_id, (facts, changes) in students.items():
+            update: Document = {
+                "$set": {
+                    **{path: value for path, value in changes.items() if value is not None},
+                    "name": facts.student_name,
+                    "class_name": facts.class_name,
+                },
+                "$setOnInsert": {
+                    "school_id": facts.school_id,
+                    "student_id": facts.student_id,
+                    "class_id": facts.class_name,
+                },
+            }
+            if emptied := {path: "" for path, value in changes.items() if value is None}:
+                update["$unset"] = emptied
+            operations.append(UpdateOne({"_id": student_id}, update, upsert=True))
+        await bulk_write(self._students, operations)
 
     async def put_student(self, student: StudentChangedPayload) -> None:
         await self._students.update_one(

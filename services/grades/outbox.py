@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from schemas import Envelope
+from services.grades.store import PendingRecord
 from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,8 @@ BATCH_SIZE = 500
 
 
 class Outbox(Protocol):
-    async def pending_events(self, limit: int) -> list[tuple[str, list[Envelope[Any]]]]: ...
-    async def mark_published(self, document_id: str, events: list[Envelope[Any]]) -> None: ...
+    async def pending_events(self, limit: int) -> list[PendingRecord]: ...
+    async def mark_published(self, records: list[PendingRecord]) -> None: ...
     async def outbox_backlog(self) -> int: ...
 
 
@@ -64,7 +65,7 @@ class OutboxRelay:
             log.info("outbox relay: %d recent events at the partition tails", len(self._in_doubt))
         batch = await self._outbox.pending_events(BATCH_SIZE)
         to_send = [
-            e for _, events in batch for e in events if str(e.event_id) not in self._in_doubt
+            e for record in batch for e in record.events if str(e.event_id) not in self._in_doubt
         ]
         try:
             outcomes = await self._publish(to_send)
@@ -73,12 +74,12 @@ class OutboxRelay:
             raise
         failures = dict(zip((e.event_id for e in to_send), outcomes, strict=True))
         failed = [error for error in failures.values() if error is not None]
-        for document_id, events in batch:
-            # A record is done only when all its events are out; the rest wait for a retry.
-            if all(failures.get(event.event_id) is None for event in events):
-                await self._outbox.mark_published(document_id, events)
-                for event in events:
-                    self._on_published(event)
+        # A record is done only when all its events are out; the rest wait for a retry.
+        done = [r for r in batch if all(failures.get(e.event_id) is None for e in r.events)]
+        await self._outbox.mark_published(done)
+        for record in done:
+            for event in record.events:
+                self._on_published(event)
         if failed:
             # A send that timed out may still have landed (the broker came back while the
             # producer was retrying): like after a crash, look at the tails before resending.

@@ -1,19 +1,22 @@
 """The grades repository on MongoDB: every journal and reference record, with its outbox.
 
-One collection holds every record as `{school}/{kind}/{id}`. A record and the events its
-change produced are written by one single-document operation: there is no moment when one
-exists without the other, and no multi-document transaction is needed (FerretDB has none).
-While a record has pending events it carries an `outbox_seq`; the relay publishes in that order.
+A record is a document `{school}/{kind}/{id}`. A record and the events its change produced are
+written by one single-document operation: there is no moment when one exists without the other,
+and no multi-document transaction is needed (FerretDB has none). While a record has pending
+events it carries `outbox: true` and an `outbox_seq` (the relay publishes in that order); both go
+when they are published. The outbox is thus the set of records with that flag, read through a
+sparse index (MongoDB) or its GIN twin (FerretDB): the pending ones only, never the history.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pydantic import BaseModel
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -23,9 +26,20 @@ from schemas.topics import EVENTS_BY_TYPE
 from services.grades.domain import Change, EntryKey, Stored
 from services.grades.facts import ReferenceBook
 from services.grades.items import ClassIn, PeriodIn, SchoolIn, StudentIn, SubjectIn, TeacherIn
-from services.shared.mongo import Document
+from services.shared.mongo import Document, bulk_write
 
 DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """A record with events to publish, as the relay read it."""
+
+    document_id: str
+    version: int
+    events: list[Envelope[Any]]
+
+
 REFERENCE_KINDS: dict[str, type[BaseModel]] = {
     "period": PeriodIn,
     "class": ClassIn,
@@ -48,8 +62,9 @@ class MongoGradesStore:
 
     async def ensure_indexes(self) -> None:
         for collection in self._collections:
-            await collection.create_index([("outbox_seq", ASCENDING)], sparse=True)
+            await collection.create_index([("outbox", ASCENDING)], sparse=True)
         await self._records.create_index([("school_id", 1), ("kind", 1), ("student_id", 1)])
+        await self._references.create_index([("school_id", 1)])
 
     async def reference_book(self, school_id: str) -> ReferenceBook | None:
         """All of a school's reference data: a school's worth is small, one query is enough."""
@@ -71,12 +86,14 @@ class MongoGradesStore:
         return book
 
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]:
+        """Each record by its `_id`, one at a time: an `$in` would read the whole history on
+        FerretDB. The journal's usual batch needs no load at all (new records are inserted
+        blindly, see `record_batch`); a resent batch or retractions do."""
         found = {}
-        for collection in self._collections:
-            ids = [_id(school_id, key) for key in set(keys) if self._of(key[0]) is collection]
-            if ids:
-                async for doc in collection.find({"_id": {"$in": ids}}):
-                    found[doc["kind"], doc["record_id"]] = _stored(doc)
+        for key in sorted(set(keys)):
+            doc = await self._of(key[0]).find_one({"_id": _id(school_id, key)})
+            if doc is not None:
+                found[key] = _stored(doc)
         return found
 
     def _of(self, kind: str) -> AsyncCollection[Document]:
@@ -113,6 +130,7 @@ class MongoGradesStore:
                         "retracted": change.after.retracted,
                         "version": change.after.version,
                         "updated_at": now,
+                        "outbox": True,
                     },
                     "$push": {"pending_events": {"$each": [_entry(e) for e in change.events]}},
                     # Keeps its place in the relay's queue if events are already waiting.
@@ -135,6 +153,7 @@ class MongoGradesStore:
             "version": change.after.version,
             "updated_at": now,
             "pending_events": [_entry(event) for event in change.events],
+            "outbox": True,
             # An ObjectId grows within a process, unlike a millisecond clock: one student's
             # events leave in the order they came in.
             "outbox_seq": ObjectId(),
@@ -151,56 +170,55 @@ class MongoGradesStore:
 
     # The outbox.
 
-    async def pending_events(self, limit: int) -> list[tuple[str, list[Envelope[Any]]]]:
-        """Records with unpublished events, oldest first, as (document id, its events)."""
+    async def pending_events(self, limit: int) -> list[PendingRecord]:
+        """Records with unpublished events, oldest first."""
         found = []
         for collection in self._collections:
-            cursor = (
-                collection.find({"outbox_seq": {"$exists": True}})
-                .sort("outbox_seq", ASCENDING)
-                .limit(limit)
-            )
+            cursor = collection.find({"outbox": True}).sort("outbox_seq", ASCENDING).limit(limit)
             found.extend([doc async for doc in cursor])
         # Merged in queue order: a student's StudentChanged leaves before their marks.
         found.sort(key=lambda doc: doc["outbox_seq"])
         return [
-            (doc["_id"], [_event(entry) for entry in doc["pending_events"]])
+            PendingRecord(doc["_id"], doc["version"], [_event(e) for e in doc["pending_events"]])
             for doc in found[:limit]
         ]
 
-    async def mark_published(self, document_id: str, events: list[Envelope[Any]]) -> None:
-        """Take `events` out of the record's queue, keeping whatever arrived meanwhile.
+    async def mark_published(self, records: list[PendingRecord]) -> None:
+        """Take the published events out of their records' queues: one bulk write by `_id` and
+        version. A record changed since it was read (a correction came in meanwhile) keeps
+        what arrived: those are done one by one."""
+        for collection in self._collections:
+            mine = [r for r in records if self._of_document(r.document_id) is collection]
+            done = [
+                UpdateOne(
+                    {"_id": record.document_id, "version": record.version},
+                    {"$set": {"pending_events": []}, "$unset": {"outbox": "", "outbox_seq": ""}},
+                )
+                for record in mine
+            ]
+            if await bulk_write(collection, done) < len(mine):
+                for record in mine:
+                    await self._forget_published(record)
 
-        One write by `_id` in the usual case: FerretDB uses no index for any other filter.
-        """
-        collection = self._of_document(document_id)
-        before = await collection.find_one_and_update(
-            {"_id": document_id},
-            {"$set": {"pending_events": []}, "$unset": {"outbox_seq": ""}},
-            return_document=ReturnDocument.BEFORE,
-        )
-        published = {str(event.event_id) for event in events}
-        arrived = [
-            e for e in (before or {}).get("pending_events", []) if e["event_id"] not in published
-        ]
-        while arrived:
-            # Rare: a correction came in between our read and our write. Put its events back
-            # in front of anything newer (FerretDB ignores `$position`, so set the whole list).
-            doc = await collection.find_one({"_id": document_id})
-            assert doc is not None
+    async def _forget_published(self, record: PendingRecord) -> None:
+        collection = self._of_document(record.document_id)
+        published = {str(event.event_id) for event in record.events}
+        while True:
+            doc = await collection.find_one({"_id": record.document_id})
+            if doc is None or not published & {e["event_id"] for e in doc["pending_events"]}:
+                return
+            remaining = [e for e in doc["pending_events"] if e["event_id"] not in published]
+            update: Document = {"$set": {"pending_events": remaining}}
+            if not remaining:
+                update["$unset"] = {"outbox": "", "outbox_seq": ""}
             result = await collection.update_one(
-                {"_id": document_id, "version": doc["version"]},
-                {
-                    "$set": {"pending_events": arrived + doc["pending_events"]},
-                    "$min": {"outbox_seq": ObjectId()},
-                },
+                {"_id": record.document_id, "version": doc["version"]}, update
             )
             if result.matched_count:
-                break
+                return
 
     async def outbox_backlog(self) -> int:
-        pending = {"outbox_seq": {"$exists": True}}
-        return sum([await c.count_documents(pending) for c in self._collections])
+        return sum([await c.count_documents({"outbox": True}) for c in self._collections])
 
 
 def _event(entry: Document) -> Envelope[Any]:

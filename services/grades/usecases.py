@@ -20,7 +20,13 @@ from services.grades.domain import (
     teacher_may_record,
 )
 from services.grades.facts import ReferenceBook, RejectedError
-from services.grades.items import FieldError, JournalItem, SchoolIn, parse_item
+from services.grades.items import (
+    FieldError,
+    JournalItem,
+    MarkRetractionItem,
+    SchoolIn,
+    parse_item,
+)
 
 ATTEMPTS = 3
 
@@ -78,7 +84,12 @@ async def record_batch(
     correlation_id = uuid.uuid4()
     todo = sorted(items)
     for attempt in range(ATTEMPTS):
-        stored = await store.load(school_id, [entry_key(items[i]) for i in todo])
+        # The first time, only retractions need what is stored: everything else is taken for
+        # new and inserted blindly (the journal's usual batch costs no read). What turns out
+        # to exist already (a resend, a correction) comes back as a conflict, and is loaded
+        # and decided again.
+        needed = todo if attempt else [i for i in todo if isinstance(items[i], MarkRetractionItem)]
+        stored = await store.load(school_id, [entry_key(items[i]) for i in needed])
         if teacher_id is not None and attempt == 0:
             _authorize(teacher_id, items, stored, book)
         working = dict(stored)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,9 +17,10 @@ from schemas.consent import ConsentRevoked
 from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFailed
 from services.notifier.api import notifier_router
 from services.notifier.config import Settings
-from services.notifier.domain import FallbackPolicy, Ports, RetryPolicy
-from services.notifier.handlers import register_handlers, run_scheduler
+from services.notifier.domain import FallbackPolicy, RetryPolicy
+from services.notifier.handlers import Scheduler, register_handlers
 from services.notifier.rendering import create_environment
+from services.notifier.schedule import Schedule
 from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender, SmtpServer
 from services.notifier.store import (
     MongoConsentView,
@@ -29,6 +29,7 @@ from services.notifier.store import (
     MongoInbox,
     MongoSchoolZones,
 )
+from services.notifier.usecases import Ports
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     sms_client = httpx.AsyncClient(base_url=settings.sms_url, timeout=10)
     ports = Ports(
         deliveries=deliveries,
+        misses=misses,
         senders={
             "email": email,
             "sms": SmsRuSender(
@@ -100,7 +102,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             "inbox": InboxSender(env, inbox),
         },
         consent=consent_view,
-        publish=runtime.publish,
+        publish_all=runtime.publish.publish_batch,
         policy=RetryPolicy(
             first_delay=timedelta(seconds=settings.retry_first_delay_seconds),
             max_attempts=settings.retry_max_attempts,
@@ -124,30 +126,39 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 (ports.now() - started).total_seconds()
             )
 
-    # Set by the Kafka handler when a request is recorded: the scheduler sends it at once.
-    wake = asyncio.Event()
-    register_handlers(
-        runtime.broker, runtime.topics, ports=ports,
-        consent_view=consent_view, zones=zones, group_id=settings.consumer_group,
+    scheduler = Scheduler(
+        Schedule(),
+        ports,
+        load=deliveries.open_in,
+        poll_seconds=settings.scheduler_poll_seconds,
         on_outcome=count,
-        on_accepted=wake.set,
-    )  # fmt: skip
+        on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
+        on_oldest_pending=oldest_pending.set,
+    )
+    register_handlers(
+        runtime.broker,
+        runtime.topics,
+        scheduler=scheduler,
+        consent_view=consent_view,
+        zones=zones,
+        group_id=settings.consumer_group,
+        dead_letters=runtime.dead_letters,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await deliveries.ensure_indexes()
-        async with runtime.running(
-            NotificationRequested, ConsentRevoked, SchoolChanged, *PUBLISHES,
-            consumer_group=settings.consumer_group,
-        ), in_background(
-            run_scheduler(
-                deliveries, misses, ports, wake=wake,
-                poll_seconds=settings.scheduler_poll_seconds, on_outcome=count,
-                on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
-                on_oldest_pending=oldest_pending.set,
+        for store in (deliveries, misses, inbox, consent_view):
+            await store.ensure_indexes()
+        async with (
+            runtime.running(
+                NotificationRequested,
+                ConsentRevoked,
+                SchoolChanged,
+                *PUBLISHES,
+                consumer_group=settings.consumer_group,
             ),
-            name="delivery-scheduler",
-        ):  # fmt: skip
+            in_background(scheduler.run(), name="delivery-scheduler"),
+        ):
             yield
         await sms_client.aclose()
         await email.close()

@@ -1,4 +1,4 @@
-"""Kafka entrypoints of the notifier, and the scheduler that retries what is due."""
+"""Kafka entrypoints of the notifier, and the scheduler that sends what is due."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 
 from schemas import NotificationRequested, ReferenceEvent, SchoolChanged, Topics
 from schemas.consent import (
@@ -19,45 +22,159 @@ from schemas.consent import (
     PreferencesChanged,
 )
 from schemas.notify import DeadlineMissed
-from services.notifier.domain import Ports, accept, attempt, record_missed_deadlines
-from services.notifier.store import (
-    MongoConsentView,
-    MongoDeadlineMisses,
-    MongoDeliveries,
-    MongoSchoolZones,
-)
-from services.shared.kafka import subscribe
+from services.notifier.schedule import Pending, Schedule
+from services.notifier.store import MongoConsentView, MongoSchoolZones
+from services.notifier.usecases import PASS_SIZE, Ports, accept_requests, expire_overdue, run_pass
+from services.shared.kafka import DeadLetters, partitions_of, subscribe, subscribe_batch
 from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
-SCHEDULER_BATCH = 50
-
 OnOutcome = Callable[[NotificationRequested, str], None]
+
+
+class Scheduler:
+    """Sends the open deliveries of the partitions this process owns, urgent first.
+
+    Kafka decides the ownership (`listener`): on assignment the partition's open deliveries are
+    loaded from MongoDB, on revocation the pass in progress finishes before they are dropped, so
+    two processes never send the same delivery. Each pass takes what is due; the deadline
+    checks run once per `poll_seconds`."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        ports: Ports,
+        *,
+        load: Callable[[int], Awaitable[list[Pending]]],
+        poll_seconds: float,
+        on_outcome: OnOutcome,
+        on_missed: Callable[[DeadlineMissed], None],
+        on_oldest_pending: Callable[[float], None],
+    ) -> None:
+        self.schedule = schedule
+        self._ports = ports
+        self._load = load
+        self._poll_seconds = poll_seconds
+        self._on_outcome = on_outcome
+        self._on_missed = on_missed
+        self._on_oldest_pending = on_oldest_pending
+        self._wake = asyncio.Event()
+        self._turn = asyncio.Lock()  # one pass, load or drop at a time
+        self._to_load: set[int] = set()
+        self.listener = _Ownership(self)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def accept(self, requests: list[tuple[NotificationRequested, int]]) -> None:
+        """Record requests from Kafka; the new ones go out with the next pass."""
+        for duplicate in await accept_requests(requests, self.schedule, self._ports):
+            self._on_outcome(duplicate, "duplicate")
+        self.wake()
+
+    async def assigned(self, partitions: set[int]) -> None:
+        self._to_load |= partitions
+        self.wake()
+
+    async def revoked(self, partitions: set[int]) -> None:
+        async with self._turn:  # the pass in progress ends first
+            self._to_load -= partitions
+            self.schedule.drop_partitions(partitions)
+
+    async def run(self) -> None:
+        checked_at = float("-inf")
+        while True:
+            stop_if_cancelled()  # a library may have swallowed our cancellation
+            self._wake.clear()
+            full = False
+            try:
+                async with self._turn:
+                    await self._load_assigned()
+                    attempted = await run_pass(self.schedule, self._ports)
+                full = len(attempted) == PASS_SIZE
+                for item in attempted:
+                    self._on_outcome(item.request, item.outcome)
+                    # The dedupe key names the event and recipient ids, never an address.
+                    log.debug("%s %s", item.outcome, item.request.payload.dedupe_key)
+                if time.monotonic() - checked_at >= self._poll_seconds:
+                    checked_at = time.monotonic()
+                    await self._check_deadlines()
+            except Exception:  # a database outage: the schedule is still there next time
+                stop_if_cancelled()
+                log.exception("scheduler pass failed")
+                await asyncio.sleep(min(self._poll_seconds, 1.0))
+            if not full:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._wait_seconds())
+
+    async def _load_assigned(self) -> None:
+        for partition in sorted(self._to_load):
+            for pending in await self._load(partition):
+                self.schedule.add(pending)
+            self._to_load.discard(partition)
+            log.info("partition %d: %d open deliveries", partition, len(self.schedule))
+
+    def _wait_seconds(self) -> float:
+        due = self.schedule.next_due()
+        if due is None:
+            return self._poll_seconds
+        wait = (due - self._ports.now()) / timedelta(seconds=1)
+        return min(max(wait, 0.0), self._poll_seconds)
+
+    async def _check_deadlines(self) -> None:
+        async with self._turn:
+            missed = await expire_overdue(self.schedule, self._ports)
+        for event in missed:
+            log.warning(
+                "deadline missed: %s for %s", event.payload.kind, event.payload.recipient_id
+            )
+            self._on_missed(event)
+        oldest = self.schedule.oldest_deadline_bound()
+        age = (self._ports.now() - oldest).total_seconds() if oldest else 0.0
+        self._on_oldest_pending(age)
+
+
+class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._scheduler.revoked({partition.partition for partition in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._scheduler.assigned({partition.partition for partition in assigned})
 
 
 def register_handlers(
     broker: KafkaBroker,
     topics: Topics,
     *,
-    ports: Ports,
+    scheduler: Scheduler,
     consent_view: MongoConsentView,
     zones: MongoSchoolZones,
     group_id: str,
-    on_outcome: OnOutcome,
-    on_accepted: Callable[[], None],
+    dead_letters: DeadLetters,
 ) -> None:
-    @subscribe(broker, topics, NotificationRequested, group_id=group_id)
-    async def on_notification_requested(request: NotificationRequested) -> None:
-        """Record the request (a redelivery finds it recorded) and wake the scheduler.
+    @subscribe_batch(
+        broker,
+        topics,
+        NotificationRequested,
+        of=NotificationRequested,
+        group_id=group_id,
+        dead_letters=dead_letters,
+        listener=scheduler.listener,
+    )
+    async def on_notification_requested(
+        requests: list[NotificationRequested], message: KafkaMessage
+    ) -> None:
+        """Record the requests (a redelivery finds them recorded) and wake the scheduler.
 
         Sending happens there, urgent first: a backlog of ordinary marks on the topic is
         recorded quickly and never stands in front of a final result (the priority lane).
         """
-        if not await accept(request, ports):
-            on_outcome(request, "duplicate")
-            return
-        on_accepted()
+        partitions = partitions_of(message, requests)
+        await scheduler.accept(list(zip(requests, partitions, strict=True)))
 
     @subscribe(broker, topics, SchoolChanged, group_id=group_id)
     async def on_reference_change(change: ReferenceEvent) -> None:
@@ -70,69 +187,16 @@ def register_handlers(
         """Keep the view of consent the last check before each send reads."""
         match change:
             case ConsentRevoked(payload=p):
-                await consent_view.revoked(p.recipient_id, p.student_id, p.effective_at)
+                await consent_view.revoked(
+                    p.school_id, p.recipient_id, p.student_id, p.effective_at
+                )
             case ConsentGranted(payload=p):
-                await consent_view.granted(p.recipient_id, p.student_id, p.effective_at)
+                await consent_view.granted(
+                    p.school_id, p.recipient_id, p.student_id, p.effective_at
+                )
             case PreferencesChanged(payload=p):
-                await consent_view.set_paper_only(p.recipient_id, p.paper_only)
+                await consent_view.set_paper_only(p.school_id, p.recipient_id, p.paper_only)
             case ContactChanged(payload=p):
-                await consent_view.contact_changed(p.recipient_id, p.channel, p.effective_at)
-
-
-async def run_scheduler(
-    deliveries: MongoDeliveries,
-    misses: MongoDeadlineMisses,
-    ports: Ports,
-    *,
-    wake: asyncio.Event,
-    poll_seconds: float,
-    on_outcome: OnOutcome,
-    on_missed: Callable[[DeadlineMissed], None],
-    on_oldest_pending: Callable[[float], None],
-) -> None:
-    """Each pass: attempt what is due, urgent first (new requests, retries after their backoff,
-    anything left `sending` by a process that died), then look for missed deadlines. The
-    schedule lives in MongoDB, so it survives restarts. A pass takes a small batch, so a final
-    result that arrives behind a backlog waits for at most one batch. The deadline checks scan
-    every undelivered final result, so they run once per `poll_seconds`, not once per pass
-    (a busy notifier makes a pass per request)."""
-    checked_at = float("-inf")
-    while True:
-        stop_if_cancelled()  # a library may have swallowed our cancellation
-        wake.clear()
-        full = False
-        try:
-            due = await deliveries.due(ports.now(), limit=SCHEDULER_BATCH)
-            full = len(due) == SCHEDULER_BATCH
-            for dedupe_key in due:
-                outcome, request = await attempt(dedupe_key, ports)
-                if request is not None:
-                    on_outcome(request, outcome)
-                    # The dedupe key names the event and recipient ids, never an address.
-                    log.info("%s %s", outcome, dedupe_key)
-            if time.monotonic() - checked_at >= poll_seconds:
-                checked_at = time.monotonic()
-                await _check_deadlines(deliveries, misses, ports, on_missed, on_oldest_pending)
-        except Exception:  # a database outage: the schedule is still there next time
-            stop_if_cancelled()
-            log.exception("scheduler pass failed")
-        if not full:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
-
-
-async def _check_deadlines(
-    deliveries: MongoDeliveries,
-    misses: MongoDeadlineMisses,
-    ports: Ports,
-    on_missed: Callable[[DeadlineMissed], None],
-    on_oldest_pending: Callable[[float], None],
-) -> None:
-    for missed in await record_missed_deadlines(
-        deliveries=deliveries, misses=misses, publish=ports.publish, now=ports.now()
-    ):
-        log.warning("deadline missed: %s for %s", missed.payload.kind,
-                    missed.payload.recipient_id)  # fmt: skip
-        on_missed(missed)
-    oldest = await deliveries.oldest_undelivered_deadline_bound()
-    on_oldest_pending((ports.now() - oldest).total_seconds() if oldest else 0.0)
+                await consent_view.contact_changed(
+                    p.school_id, p.recipient_id, p.channel, p.effective_at
+                )

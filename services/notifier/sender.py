@@ -1,14 +1,15 @@
 """The channels: e-mail over SMTP, SMS through the provider's HTTP API, the personal-account inbox.
 
-Each sender raises `TemporaryFailureError` or `PermanentFailureError`; the domain decides what
-follows. None of them logs an address.
+Each sender takes a batch and answers each message's failure (`TemporaryFailureError`,
+`PermanentFailureError`, or whatever else went wrong with that one message) or None; the domain
+decides what follows. One message's failure never fails its batch. None of them logs an address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -64,6 +65,12 @@ class SmtpSender:
         message.add_alternative(rendered.html, subtype="html", charset="utf-8")
         return message
 
+    async def send_batch(
+        self, messages: list[tuple[NotificationRequested, str]]
+    ) -> list[Exception | None]:
+        """Concurrently, over at most `concurrency` connections."""
+        return await each(self.send, messages)
+
     async def send(self, request: NotificationRequested, message_id: str) -> None:
         message = self.compose(request, message_id)
         try:
@@ -101,10 +108,14 @@ class SmtpSender:
     async def _connect(self) -> aiosmtplib.SMTP:
         server = self._server
         client = aiosmtplib.SMTP(
-            hostname=server.host, port=server.port, timeout=server.timeout,
-            use_tls=server.security == "tls", start_tls=server.security == "starttls",
-            username=server.username, password=server.password,
-        )  # fmt: skip
+            hostname=server.host,
+            port=server.port,
+            timeout=server.timeout,
+            use_tls=server.security == "tls",
+            start_tls=server.security == "starttls",
+            username=server.username,
+            password=server.password,
+        )
         await client.connect()
         self.connections_opened += 1
         return client
@@ -144,6 +155,12 @@ class SmsRuSender:
         self._lock = asyncio.Lock()
         self._last = 0.0
 
+    async def send_batch(
+        self, messages: list[tuple[NotificationRequested, str]]
+    ) -> list[Exception | None]:
+        """Concurrently, each request spaced out to the provider's rate."""
+        return await each(self.send, messages)
+
     async def send(self, request: NotificationRequested, message_id: str) -> None:
         text, segments = render_sms(self._env, request)
         async with self._lock:  # spaces the requests out to the provider's rate
@@ -151,8 +168,13 @@ class SmsRuSender:
             if wait > 0:
                 await asyncio.sleep(wait)
             self._last = time.monotonic()
-        form = {"api_id": self._api_id, "to": request.payload.address or "", "msg": text,
-                "client_id": message_id.strip("<>"), "json": "1"}  # fmt: skip
+        form = {
+            "api_id": self._api_id,
+            "to": request.payload.address or "",
+            "msg": text,
+            "client_id": message_id.strip("<>"),
+            "json": "1",
+        }
         try:
             response = await self._client.post("/sms/send", data=form)
         except httpx.HTTPError as error:
@@ -173,13 +195,51 @@ class InboxSender:
         self._env = env
         self._inbox = inbox
 
-    async def send(self, request: NotificationRequested, message_id: str) -> None:
+    async def send_batch(
+        self, messages: list[tuple[NotificationRequested, str]]
+    ) -> list[Exception | None]:
+        """Every message stored by one insert."""
+        failures: list[Exception | None] = []
+        stored = []
+        for request, _ in messages:
+            try:
+                stored.append(self._message(request))
+                failures.append(None)
+            except Exception as error:  # this message's own fault (rendering): it alone fails
+                failures.append(PermanentFailureError(f"{type(error).__name__}: {error}"))
+        try:
+            await self._inbox.put_many(stored)
+        except Exception as error:  # the database: every message of the batch waits to retry
+            return [TemporaryFailureError(f"inbox: {type(error).__name__}")] * len(messages)
+        return failures
+
+    def _message(self, request: NotificationRequested) -> dict[str, object]:
         rendered = render_email(self._env, request)
         payload = request.payload
-        await self._inbox.put(
-            payload.dedupe_key,
-            {"school_id": payload.content.school_id, "recipient_id": payload.recipient_id,
-             "student_id": payload.student_id, "category": payload.category,
-             "subject": rendered.subject, "text": rendered.text,
-             "created_at": datetime.now(UTC), "read": False},
-        )  # fmt: skip
+        return {
+            "_id": payload.dedupe_key,
+            "school_id": payload.content.school_id,
+            "recipient_id": payload.recipient_id,
+            "student_id": payload.student_id,
+            "category": payload.category,
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "created_at": datetime.now(UTC),
+            "read": False,
+        }
+
+
+async def each(
+    send: Callable[[NotificationRequested, str], Awaitable[None]],
+    messages: list[tuple[NotificationRequested, str]],
+) -> list[Exception | None]:
+    """`send` every message concurrently; each one's failure, or None."""
+
+    async def one(request: NotificationRequested, message_id: str) -> Exception | None:
+        try:
+            await send(request, message_id)
+        except Exception as error:  # that message's fate alone; the domain classifies it
+            return error
+        return None
+
+    return list(await asyncio.gather(*(one(request, mid) for request, mid in messages)))

@@ -1,143 +1,104 @@
-"""Delivery records on MongoDB, one per dedupe key (the document `_id`), and the inbox."""
+"""The notifier's records on MongoDB: deliveries, deadline misses, the inbox, its view of
+consent, and the schools' time zones.
+
+Every write of the hot path is a batch: a handler's requests are inserted at once, a pass's
+outcomes recorded in one bulk write, its inbox messages in one insert; reads go through an
+equality an index serves (a delivery's `_id`, a partition's queue, a school).
+"""
 
 from __future__ import annotations
 
-import contextlib
-from datetime import datetime, timedelta
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pymongo import ReturnDocument
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from schemas import NotificationRequested
-from services.notifier.domain import Delivery, Status
-from services.shared.mongo import Document
+from services.notifier.domain import UNFINISHED, Status
+from services.notifier.schedule import Pending
+from services.shared.mongo import Document, bulk_write, insert_new
 
-# A delivery left `sending` this long was interrupted (the process died mid-attempt): its
-# outcome is in doubt, and it is tried again with the same Message-ID / SMS client id.
-SENDING_LEASE = timedelta(minutes=2)
+
+@dataclass(frozen=True)
+class Recorded:
+    """A delivery's new state after an attempt (or a decision not to make one)."""
+
+    key: str
+    status: Status
+    attempts: int
+    at: datetime
+    due: datetime | None = None  # when it is due again, while it stays open
+    reason: str | None = None
+    message_id: str | None = None
+    # Failed, but its partition's next owner must still judge its deadline: stays in the queue.
+    watched: bool = False
 
 
 class MongoDeliveries:
+    """One document per dedupe key (the `_id`): inserting it is what makes a request known, so
+    a redelivered request finds it. While a delivery is open it carries `queue`, the Kafka
+    partition its request came from; the field goes when it ends. The queue is thus the set of
+    documents with that field, read by partition through a sparse index (MongoDB) or its GIN
+    twin (FerretDB): only open deliveries, however many have ended before them."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._deliveries = db["deliveries"]
 
     async def ensure_indexes(self) -> None:
-        await self._deliveries.create_index(
-            [("priority", 1), ("status", 1), ("next_attempt_at", 1)]
-        )
-        await self._deliveries.create_index([("student_id", 1), ("status", 1)])
-        await self._deliveries.create_index([("source_event_id", 1), ("recipient_id", 1)])
+        await self._deliveries.create_index([("queue", 1)], sparse=True)
+        await self._deliveries.create_index([("school_id", 1), ("student_id", 1)])
 
-    async def accept(
-        self, request: NotificationRequested, now: datetime, *, start_at: datetime
-    ) -> bool:
-        """Record a new request as queued, due at `start_at`; False if its dedupe key is known
-        already."""
-        payload = request.payload
-        try:
-            await self._deliveries.insert_one(
-                {
-                    "_id": payload.dedupe_key,
-                    "status": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": start_at,
-                    "queued_at": now,
-                    "school_id": payload.content.school_id,
-                    "student_id": payload.student_id,
-                    "recipient_id": payload.recipient_id,
-                    "channel": payload.channel,
-                    "kind": payload.content.kind,
-                    "priority": payload.priority,
-                    "deadline": payload.deadline,
-                    # Clause 9's clock: a final result is late from when it was obtained.
-                    "obtained_at": getattr(payload.content, "obtained_at", None),
-                    "source_event_id": str(payload.source_event_id),
-                    # Kept whole so that a retry after a restart needs nothing else.
-                    "request": request.model_dump(mode="json"),
-                }
+    async def insert_new(self, pending: list[Pending], now: datetime) -> list[bool]:
+        """Record new requests as open deliveries; for each, False if its key was known."""
+        documents = [_document(p, now) for p in pending]
+        known = await insert_new(self._deliveries, documents)
+        return [index not in known for index in range(len(documents))]
+
+    async def open_in(self, partition: int) -> list[Pending]:
+        """The open deliveries of one partition, for the process that takes it over."""
+        return [
+            Pending(
+                request=NotificationRequested.model_validate(doc["request"]),
+                partition=partition,
+                attempts=doc["attempts"],
+                due=doc["next_attempt_at"],
+                # `sending` was an attempt cut short: due again, with the same Message-ID.
+                status=doc["status"] if doc["status"] in ("retry_wait", "failed") else "queued",
             )
-        except DuplicateKeyError:
-            return False
-        return True
+            async for doc in self._deliveries.find({"queue": partition})
+        ]
 
-    async def claim(self, dedupe_key: str, now: datetime) -> Delivery | None:
-        """Take a due delivery for one attempt (atomically: one claimant wins)."""
-        doc = await self._deliveries.find_one_and_update(
-            {
-                "_id": dedupe_key,
-                "$or": [
-                    {"status": {"$in": ["queued", "retry_wait"]}, "next_attempt_at": {"$lte": now}},
-                    {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
-                ],
-            },
-            {"$set": {"status": "sending", "claimed_at": now}, "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            return None
-        request = NotificationRequested.model_validate(doc["request"])
-        return Delivery(request, doc["status"], doc["attempts"])
+    async def record(self, outcomes: list[Recorded]) -> None:
+        """Each delivery's new state, in one bulk write (by `_id`)."""
+        operations = []
+        for outcome in outcomes:
+            fields: Document = {"status": outcome.status, "attempts": outcome.attempts}
+            if outcome.reason is not None:
+                fields["last_error"] = outcome.reason
+            if outcome.status in UNFINISHED:
+                fields["next_attempt_at"] = outcome.due
+                operations.append(UpdateOne({"_id": outcome.key}, {"$set": fields}))
+                continue
+            fields["finished_at"] = outcome.at
+            if outcome.message_id is not None:
+                fields["message_id"] = outcome.message_id
+            leave = {} if outcome.watched else {"$unset": {"queue": ""}}
+            operations.append(UpdateOne({"_id": outcome.key}, {"$set": fields, **leave}))
+        await bulk_write(self._deliveries, operations)
 
-    async def retry_at(self, dedupe_key: str, when: datetime, error: str) -> None:
-        await self._deliveries.update_one(
-            {"_id": dedupe_key},
-            {"$set": {"status": "retry_wait", "next_attempt_at": when, "last_error": error}},
-        )
-
-    async def postpone(self, dedupe_key: str, until: datetime) -> None:
-        """Hold for quiet hours: not a failed attempt, so it does not count as one."""
-        await self._deliveries.update_one(
-            {"_id": dedupe_key},
-            {"$set": {"status": "retry_wait", "next_attempt_at": until, "held": "quiet hours"},
-             "$inc": {"attempts": -1}},
-        )  # fmt: skip
-
-    async def siblings(self, source_event_id: str, recipient_id: str) -> dict[str, Status]:
-        """The status of each channel telling this recipient about this event."""
-        cursor = self._deliveries.find(
-            {"source_event_id": source_event_id, "recipient_id": recipient_id},
-            {"channel": 1, "status": 1},
-        )
-        return {doc["channel"]: doc["status"] async for doc in cursor}
-
-    async def bring_forward(
-        self, source_event_id: str, recipient_id: str, channels: tuple[str, ...], now: datetime
-    ) -> None:
-        await self._deliveries.update_many(
-            {"source_event_id": source_event_id, "recipient_id": recipient_id,
-             "channel": {"$in": list(channels)}, "status": "queued",
-             "next_attempt_at": {"$gt": now}},
-            {"$set": {"next_attempt_at": now}},
-        )  # fmt: skip
-
-    async def finish(self, dedupe_key: str, status: Status, now: datetime, **fields: Any) -> None:
-        await self._deliveries.update_one(
-            {"_id": dedupe_key}, {"$set": {"status": status, "finished_at": now, **fields}}
-        )
-
-    async def due(self, now: datetime, limit: int) -> list[str]:
-        """Deliveries to attempt now, urgent first (final results before ordinary marks), then
-        oldest first."""
-        found: list[str] = []
-        for priority in ("urgent", "normal"):
-            cursor = (
-                self._deliveries.find(
-                    {"priority": priority, "$or": [
-                        {"status": {"$in": ["queued", "retry_wait"]},
-                         "next_attempt_at": {"$lte": now}},
-                        {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
-                    ]},
-                    {"_id": 1},
-                )
-                .sort("next_attempt_at", 1)
-                .limit(limit - len(found))
-            )  # fmt: skip
-            found.extend([doc["_id"] async for doc in cursor])
-            if len(found) >= limit:
-                break
+    async def status_of(self, keys: list[str]) -> dict[str, Status]:
+        """Each known key's status, one by one: only for the rare delivery whose sibling
+        ended before this process took over its partition."""
+        found = {}
+        for key in keys:
+            doc = await self._deliveries.find_one({"_id": key}, {"status": 1})
+            if doc is not None:
+                found[key] = doc["status"]
         return found
 
     async def find(self, dedupe_key: str) -> Document | None:
@@ -145,48 +106,33 @@ class MongoDeliveries:
 
     async def search(self, school_id: str, filters: dict[str, Any], limit: int) -> list[Document]:
         query = {"school_id": school_id, **{k: v for k, v in filters.items() if v is not None}}
-        cursor = self._deliveries.find(query, {"request": 0}).sort("queued_at", -1).limit(limit)
-        return [doc async for doc in cursor]
+        cursor = self._deliveries.find(query, {"request": 0, "queue": 0}).sort("queued_at", -1)
+        return [doc async for doc in cursor.limit(limit)]
 
-    # Clause 9: the 24-hour deadline.
 
-    async def overdue(self, now: datetime) -> list[Document]:
-        """Deadline-bound deliveries past their deadline, not sent, not yet looked at."""
-        cursor = self._deliveries.find(
-            {"deadline": {"$lte": now}, "status": {"$nin": ["sent", "cancelled"]},
-             "deadline_checked": {"$ne": True}},
-            {"request": 1, "source_event_id": 1, "recipient_id": 1},
-        )  # fmt: skip
-        return [doc async for doc in cursor]
-
-    async def close_overdue(self, source_event_id: str, recipient_id: str) -> list[str]:
-        """Stop trying the recipient's channels for this event (`expired`); return which
-        channels were tried, or nothing if one of them was sent after all."""
-        siblings = [
-            doc
-            async for doc in self._deliveries.find(
-                {"source_event_id": source_event_id, "recipient_id": recipient_id},
-                {"status": 1, "channel": 1},
-            )
-        ]
-        query = {"source_event_id": source_event_id, "recipient_id": recipient_id}
-        await self._deliveries.update_many(
-            {**query, "status": {"$in": ["queued", "retry_wait", "sending"]}},
-            {"$set": {"status": "expired"}},
-        )
-        await self._deliveries.update_many(query, {"$set": {"deadline_checked": True}})
-        if any(doc["status"] == "sent" for doc in siblings):
-            return []
-        return sorted(doc["channel"] for doc in siblings)
-
-    async def oldest_undelivered_deadline_bound(self) -> datetime | None:
-        """When the oldest final result not yet delivered was obtained (or queued)."""
-        cursor = self._deliveries.find(
-            {"deadline": {"$ne": None}, "status": {"$in": ["queued", "sending", "retry_wait"]}},
-            {"queued_at": 1, "obtained_at": 1},
-        )  # fmt: skip
-        oldest = [doc.get("obtained_at") or doc["queued_at"] async for doc in cursor]
-        return min(oldest) if oldest else None
+def _document(pending: Pending, now: datetime) -> Document:
+    request = pending.request
+    payload = request.payload
+    return {
+        "_id": payload.dedupe_key,
+        "queue": pending.partition,
+        "status": pending.status,
+        "attempts": pending.attempts,
+        "next_attempt_at": pending.due,
+        "queued_at": now,
+        "school_id": payload.content.school_id,
+        "student_id": payload.student_id,
+        "recipient_id": payload.recipient_id,
+        "channel": payload.channel,
+        "kind": payload.content.kind,
+        "priority": payload.priority,
+        "deadline": payload.deadline,
+        # Clause 9's clock: a final result is late from when it was obtained.
+        "obtained_at": getattr(payload.content, "obtained_at", None),
+        "source_event_id": str(payload.source_event_id),
+        # Kept whole so that whoever owns the partition next needs nothing else.
+        "request": request.model_dump(mode="json"),
+    }
 
 
 class MongoDeadlineMisses:
@@ -195,12 +141,13 @@ class MongoDeadlineMisses:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._misses = db["deadline_misses"]
 
-    async def record(self, miss: Document) -> bool:
-        try:
-            await self._misses.insert_one(miss)
-        except DuplicateKeyError:
-            return False
-        return True
+    async def ensure_indexes(self) -> None:
+        await self._misses.create_index([("school_id", 1)])
+
+    async def record(self, misses: list[Document]) -> list[bool]:
+        """For each, False if it was recorded already."""
+        known = await insert_new(self._misses, misses)
+        return [index not in known for index in range(len(misses))]
 
     async def of_school(self, school_id: str) -> list[Document]:
         cursor = self._misses.find({"school_id": school_id}, {"_id": 0}).sort("deadline", 1)
@@ -213,10 +160,12 @@ class MongoInbox:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._messages = db["inbox"]
 
-    async def put(self, dedupe_key: str, message: Document) -> None:
+    async def ensure_indexes(self) -> None:
+        await self._messages.create_index([("school_id", 1), ("recipient_id", 1)])
+
+    async def put_many(self, messages: list[Document]) -> None:
         # Stored by an earlier attempt already: the inbox shows it once.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._messages.insert_one({"_id": dedupe_key, **message})
+        await insert_new(self._messages, messages)
 
     async def messages(self, school_id: str, recipient_id: str) -> list[Document]:
         cursor = self._messages.find(
@@ -226,67 +175,130 @@ class MongoInbox:
 
 
 class MongoConsentView:
-    """What the notifier knows of consent, from `consent.changes.v1`: checked before each send."""
+    """What the notifier knows of consent, from `consent.changes.v1`: checked before each send.
+
+    One document per fact, keyed by school and person (journals reuse ids across schools):
+    a revocation per recipient and student, a paper-only declaration per recipient, the latest
+    contact change per recipient and channel. A pass reads its schools' documents at once."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._revocations = db["revocations"]
-        self._paper_only = db["paper_only"]
-        self._contact_changes = db["contact_changes"]
+        self._view = db["consent_view"]
 
-    async def revoked(self, recipient_id: str, student_id: str, at: datetime) -> None:
-        await self._revocations.replace_one(
-            {"_id": f"{recipient_id}/{student_id}"}, {"at": at}, upsert=True
+    async def ensure_indexes(self) -> None:
+        await self._view.create_index([("school_id", 1), ("recipient_id", 1)])
+
+    async def revoked(
+        self, school_id: str, recipient_id: str, student_id: str, at: datetime
+    ) -> None:
+        await self._view.replace_one(
+            {"_id": f"{school_id}/revoked/{recipient_id}/{student_id}"},
+            {
+                "school_id": school_id,
+                "recipient_id": recipient_id,
+                "kind": "revoked",
+                "student_id": student_id,
+                "at": at,
+            },
+            upsert=True,
         )
 
-    async def granted(self, recipient_id: str, student_id: str, at: datetime) -> None:
+    async def granted(
+        self, school_id: str, recipient_id: str, student_id: str, at: datetime
+    ) -> None:
         # A consent given after a revocation lifts it; an older one (redelivered) does not.
-        existing = await self._revocations.find_one({"_id": f"{recipient_id}/{student_id}"})
+        key = f"{school_id}/revoked/{recipient_id}/{student_id}"
+        existing = await self._view.find_one({"_id": key})
         if existing is not None and existing["at"] <= at:
-            await self._revocations.delete_one({"_id": f"{recipient_id}/{student_id}"})
+            await self._view.delete_one({"_id": key})
 
-    async def set_paper_only(self, recipient_id: str, paper_only: bool) -> None:
+    async def set_paper_only(self, school_id: str, recipient_id: str, paper_only: bool) -> None:
+        key = f"{school_id}/paper/{recipient_id}"
         if paper_only:
-            await self._paper_only.replace_one({"_id": recipient_id}, {}, upsert=True)
+            await self._view.replace_one(
+                {"_id": key},
+                {"school_id": school_id, "recipient_id": recipient_id, "kind": "paper_only"},
+                upsert=True,
+            )
         else:
-            await self._paper_only.delete_one({"_id": recipient_id})
+            await self._view.delete_one({"_id": key})
 
-    async def contact_changed(self, recipient_id: str, channel: str, at: datetime) -> None:
+    async def contact_changed(
+        self, school_id: str, recipient_id: str, channel: str, at: datetime
+    ) -> None:
         """Remember the latest change: a request made before it carries an address that may
         no longer be the one the parent handed over."""
-        key = f"{recipient_id}/{channel}"
-        existing = await self._contact_changes.find_one({"_id": key})
+        key = f"{school_id}/contact/{recipient_id}/{channel}"
+        existing = await self._view.find_one({"_id": key})
         if existing is None or existing["at"] < at:
-            await self._contact_changes.replace_one({"_id": key}, {"at": at}, upsert=True)
+            await self._view.replace_one(
+                {"_id": key},
+                {
+                    "school_id": school_id,
+                    "recipient_id": recipient_id,
+                    "kind": "contact",
+                    "channel": channel,
+                    "at": at,
+                },
+                upsert=True,
+            )
 
-    async def why_not(self, request: NotificationRequested) -> str | None:
-        payload = request.payload
-        if await self._revocations.find_one(
-            {"_id": f"{payload.recipient_id}/{payload.student_id}"}
-        ):
-            return "consent revoked"
-        if await self._paper_only.find_one({"_id": payload.recipient_id}):
-            return "declared paper only"
-        change = await self._contact_changes.find_one(
-            {"_id": f"{payload.recipient_id}/{payload.channel}"}
-        )
-        if change is not None and change["at"] > request.recorded_at:
-            return f"{payload.channel} contact changed after the request was made"
-        return None
+    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
+        """Why consent no longer allows each request, by dedupe key (absent: it does). One
+        query per school among the requests."""
+        by_school: dict[str, list[NotificationRequested]] = defaultdict(list)
+        for request in requests:
+            by_school[request.payload.content.school_id].append(request)
+        refusals = {}
+        for school_id, mine in by_school.items():
+            recipients = sorted({r.payload.recipient_id for r in mine})
+            facts = {
+                doc["_id"]: doc
+                async for doc in self._view.find(
+                    {"school_id": school_id, "recipient_id": {"$in": recipients}}
+                )
+            }
+            for request in mine:
+                if reason := _refusal(school_id, request, facts):
+                    refusals[request.payload.dedupe_key] = reason
+        return refusals
+
+
+def _refusal(
+    school_id: str, request: NotificationRequested, facts: dict[str, Document]
+) -> str | None:
+    payload = request.payload
+    person = f"{school_id}/%s/{payload.recipient_id}"
+    if f"{person % 'revoked'}/{payload.student_id}" in facts:
+        return "consent revoked"
+    if person % "paper" in facts:
+        return "declared paper only"
+    change = facts.get(f"{person % 'contact'}/{payload.channel}")
+    if change is not None and change["at"] > request.recorded_at:
+        return f"{payload.channel} contact changed after the request was made"
+    return None
 
 
 class MongoSchoolZones:
-    """Each school's time zone, from the journal's `SchoolChanged`; a default until one comes."""
+    """Each school's time zone, from the journal's `SchoolChanged`; a default until one comes.
+    Read from a copy of all of them, refreshed once a minute (zones rarely change)."""
+
+    REFRESH_SECONDS = 60.0
 
     def __init__(self, db: AsyncDatabase[Document], default: ZoneInfo) -> None:
         self._zones = db["school_zones"]
         self._default = default
+        self._known: dict[str, str] = {}
+        self._loaded_at = float("-inf")
 
     async def save(self, school_id: str, timezone: str) -> None:
         await self._zones.replace_one({"_id": school_id}, {"timezone": timezone}, upsert=True)
+        self._known[school_id] = timezone
 
     async def zone(self, school_id: str) -> ZoneInfo:
-        doc = await self._zones.find_one({"_id": school_id})
+        if time.monotonic() - self._loaded_at > self.REFRESH_SECONDS:
+            self._known = {doc["_id"]: doc["timezone"] async for doc in self._zones.find({})}
+            self._loaded_at = time.monotonic()
         try:
-            return ZoneInfo(doc["timezone"]) if doc else self._default
+            return ZoneInfo(self._known[school_id]) if school_id in self._known else self._default
         except (ZoneInfoNotFoundError, ValueError):
             return self._default

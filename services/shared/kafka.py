@@ -1,14 +1,16 @@
-"""Kafka plumbing: the broker factory, dead letters, and publishing an event."""
+"""Kafka plumbing: the broker factory, dead letters, subscribing (one by one or in batches),
+and publishing events."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
@@ -16,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from schemas import Envelope
 from schemas.topics import Topics
@@ -29,9 +31,42 @@ POISON_ERRORS = (ValidationError, UnicodeDecodeError)
 RETRY_PAUSE_SECONDS = 1.0
 
 
+class DeadLetters:
+    """Moves a message that can never be processed to `<topic>.dlt`, with the reason in the
+    `x-error` header (field paths only, never values: they may be personal data)."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, registry: CollectorRegistry) -> None:
+        self._broker = broker
+        self._topics = topics
+        self._counter = Counter(
+            "vestnik_dead_letters", "Messages moved to a dead-letter topic.", ["topic"],
+            registry=registry,
+        )  # fmt: skip
+
+    async def send(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
+        dead_letter_topic = self._topics.dead_letter(record.topic)
+        reason = _describe(error)
+        log.warning(
+            "dead-lettered %s[%s]@%s to %s: %s",
+            record.topic, record.partition, record.offset, dead_letter_topic, reason,
+        )  # fmt: skip
+        await self._broker.publish(
+            record.value or b"",
+            topic=dead_letter_topic,
+            key=record.key,
+            headers={
+                "x-error": reason[:1000],
+                "x-original-topic": record.topic,
+                "x-original-partition": str(record.partition),
+                "x-original-offset": str(record.offset),
+            },
+        )
+        self._counter.labels(record.topic).inc()
+
+
 def create_broker(
     bootstrap: str, *, service: str, topics: Topics, registry: CollectorRegistry
-) -> KafkaBroker:
+) -> tuple[KafkaBroker, DeadLetters]:
     """A broker that produces durably (acks=all, idempotent) and dead-letters poison messages."""
     broker = KafkaBroker(
         bootstrap,
@@ -46,19 +81,15 @@ def create_broker(
     broker.add_middleware(
         KafkaPrometheusMiddleware(registry=registry, app_name=service, metrics_prefix="vestnik")
     )
-    dead_letters = Counter(
-        "vestnik_dead_letters", "Messages moved to a dead-letter topic.", ["topic"],
-        registry=registry,
-    )  # fmt: skip
-    broker.add_middleware(_dead_letter_middleware(broker, topics, dead_letters))
-    return broker
+    dead_letters = DeadLetters(broker, topics, registry)
+    broker.add_middleware(_dead_letter_middleware(dead_letters))
+    return broker, dead_letters
 
 
-def _dead_letter_middleware(
-    broker: KafkaBroker, topics: Topics, counter: Counter
-) -> type[BaseMiddleware]:
+def _dead_letter_middleware(dead_letters: DeadLetters) -> type[BaseMiddleware]:
     class DeadLetterMiddleware(BaseMiddleware):
         """Moves a message that fails validation to `<topic>.dlt`, so the consumer keeps going.
+        (A batch subscriber sorts its poison messages out while decoding: `subscribe_batch`.)
 
         Other errors propagate: the subscriber's NACK_ON_ERROR policy seeks back and the
         message is processed again.
@@ -68,28 +99,9 @@ def _dead_letter_middleware(
             try:
                 return await call_next(msg)
             except POISON_ERRORS as error:
-                record = msg.raw_message
-                dead_letter_topic = topics.dead_letter(record.topic)
-                log.warning(
-                    "dead-lettered %s[%s]@%s to %s: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    dead_letter_topic,
-                    _describe(error),
-                )
-                await broker.publish(
-                    msg.body,
-                    topic=dead_letter_topic,
-                    key=record.key,
-                    headers={
-                        "x-error": _describe(error)[:1000],
-                        "x-original-topic": record.topic,
-                        "x-original-partition": str(record.partition),
-                        "x-original-offset": str(record.offset),
-                    },
-                )
-                counter.labels(record.topic).inc()
+                if isinstance(msg.raw_message, tuple):
+                    raise  # a batch: its decoder already took every poison message out
+                await dead_letters.send(msg.raw_message, error)
                 return None
             except Exception:
                 # Not the message's fault (a database or SMTP outage): pause before the
@@ -122,6 +134,75 @@ def subscribe(
     )
 
 
+def subscribe_batch(
+    broker: KafkaBroker,
+    topics: Topics,
+    event: type[Envelope[Any]],
+    *,
+    of: Any,
+    group_id: str,
+    dead_letters: DeadLetters,
+    max_records: int = 500,
+    listener: ConsumerRebalanceListener | None = None,
+) -> Callable[[Callable[..., Awaitable[None]]], Any]:
+    """Like `subscribe`, but the handler takes a list of up to `max_records` events of type
+    `of` (what arrived together), so it can do its database work once per batch. Each message
+    is validated on its own: a poison one goes to the dead-letter topic and the rest of its
+    batch is handled. The offsets are committed after the handler succeeds; an error
+    redelivers the whole batch. `listener` hears which partitions this consumer owns."""
+    adapter: TypeAdapter[Any] = TypeAdapter(of)
+
+    async def decode(msg: StreamMessage[Any]) -> list[Any]:
+        valid = []
+        for record in msg.raw_message:
+            try:
+                valid.append(adapter.validate_python(json.loads(record.value or b"")))
+            except ValueError as error:  # not UTF-8, not JSON, or not the event's schema
+                await dead_letters.send(record, error)
+        return valid
+
+    return broker.subscriber(
+        topics.of(event),
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=50,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=decode,
+        listener=listener,
+    )
+
+
+def batch_subscriptions(
+    broker: KafkaBroker, topics: Topics, *, group_id: str, dead_letters: DeadLetters
+) -> Callable[[type[Envelope[Any]], Any], Callable[[Callable[..., Awaitable[None]]], Any]]:
+    """`batches_of(Event, Union)`: `subscribe_batch` to `Event`'s topic, reading `Union`, with
+    what all of one service's batch subscribers share."""
+
+    def batches_of(
+        event: type[Envelope[Any]], of: Any
+    ) -> Callable[[Callable[..., Awaitable[None]]], Any]:
+        return subscribe_batch(
+            broker, topics, event, of=of, group_id=group_id, dead_letters=dead_letters
+        )
+
+    return batches_of
+
+
+def partitions_of(message: StreamMessage[Any], events: Sequence[Envelope[Any]]) -> list[int]:
+    """The partition each event of a batch came from (by its `x-event-id` header)."""
+    by_id = {}
+    for record in message.raw_message:
+        for name, value in record.headers or ():
+            if name == "x-event-id":
+                by_id[value.decode()] = record.partition
+    # Without the header (another producer), the key decides the partition just as well.
+    by_key = {record.key: record.partition for record in message.raw_message}
+    first = message.raw_message[0].partition
+    return [by_id.get(str(event.event_id), by_key.get(event.key, first)) for event in events]
+
+
 class EventPublisher:
     """Publishes events keyed by student id, so one student's events stay in order.
 
@@ -138,9 +219,13 @@ class EventPublisher:
         }
 
     async def __call__(self, event: Envelope[Any]) -> None:
-        [failure] = await self.publish_all([event])
-        if failure is not None:
-            raise failure
+        await self.publish_batch([event])
+
+    async def publish_batch(self, events: Sequence[Envelope[Any]]) -> None:
+        """Publish all (see `publish_all`); raise the first failure, if any."""
+        for failure in await self.publish_all(list(events)):
+            if failure is not None:
+                raise failure
 
     async def publish_all(self, events: list[Envelope[Any]]) -> list[BaseException | None]:
         """Send all, then wait for every acknowledgement: the producer batches them, and

@@ -1,41 +1,105 @@
-"""MongoDB plumbing: the async PyMongo client and the processed-event record."""
+"""MongoDB plumbing: the async PyMongo client, its command count, and batched writes.
+
+What keeps a query cheap on both stores: production MongoDB serves it from the indexes each
+store declares; the local FerretDB on PostgreSQL pushes only top-level equality filters down to
+SQL (a GIN twin of every index serves them, see deploy/local/postgres/), and filters `$in`,
+ranges and sorts in its own process after reading what the equalities selected. So a hot query
+always carries an equality that narrows it to a small set: an `_id`, a school, a queue flag.
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from prometheus_client import CollectorRegistry, Counter
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
+from pymongo.operations import DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 Document = dict[str, Any]
+WriteOperation = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] | DeleteOne
+
+DUPLICATE_KEY = 11000
+# FerretDB 1.24 holds one PostgreSQL connection per statement of a bulk write until the command
+# ends: a bulk write as large as its pool (50 by default) waits forever for a connection. So
+# bulk writes go in small pieces (and the local stack gives FerretDB a larger pool).
+BULK_CHUNK = 16
 
 
-def create_mongo_client(url: str) -> AsyncMongoClient[Document]:
+class CommandCounter(monitoring.CommandListener):
+    """Counts the database commands a process sends (`vestnik_db_commands_total{command}`):
+    the round trips per notice that `make bench` reports and a test keeps low."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.counter = Counter(
+            "vestnik_db_commands",
+            "Database commands sent, by command name.",
+            ["command"],
+            registry=registry,
+        )
+        self.counts: dict[str, int] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("hello", "isMaster", "ismaster", "ping", "endSessions"):
+            return  # the driver's own heartbeats and health checks, not our work
+        self.counter.labels(event.command_name).inc()
+        self.counts[event.command_name] = self.counts.get(event.command_name, 0) + 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def create_mongo_client(
+    url: str, *, commands: CommandCounter | None = None
+) -> AsyncMongoClient[Document]:
     # tz_aware: datetimes come back as aware UTC, like the ones our events carry.
-    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard", appname="vestnik")
+    return AsyncMongoClient(
+        url,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        appname="vestnik",
+        event_listeners=[commands] if commands else [],
+    )
 
 
-class ProcessedEvents:
-    """Remembers which events a consumer has handled, so a redelivery is a no-op.
-
-    The event id is the document `_id`, whose unique index makes `mark` atomic.
-    """
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self._collection = collection
-
-    async def is_processed(self, event_id: uuid.UUID) -> bool:
-        return await self._collection.find_one({"_id": str(event_id)}) is not None
-
-    async def mark(self, event_id: uuid.UUID) -> bool:
-        """Record the event; False if it was already recorded."""
+async def bulk_write(collection: AsyncCollection[Document], operations: Sequence[Any]) -> int:
+    """Unordered bulk writes in pieces FerretDB copes with; duplicate inserts are ignored
+    (the document is there already: an insert-once record written again). Returns how many
+    documents the updates matched."""
+    matched = 0
+    for start in range(0, len(operations), BULK_CHUNK):
         try:
-            await self._collection.insert_one(
-                {"_id": str(event_id), "processed_at": datetime.now(UTC)}
+            result = await collection.bulk_write(
+                list(operations[start : start + BULK_CHUNK]), ordered=False
             )
-        except DuplicateKeyError:
-            return False
-        return True
+        except BulkWriteError as error:
+            if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+                raise
+            matched += error.details["nMatched"]
+        else:
+            matched += result.matched_count
+    return matched
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> set[int]:
+    """Insert each document unless its `_id` exists; return the positions that existed."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        existing = set()
+        for write_error in error.details["writeErrors"]:
+            if write_error["code"] != DUPLICATE_KEY:
+                raise
+            existing.add(write_error["index"])
+        return existing
+    return set()

@@ -22,12 +22,13 @@ from schemas.topics import Topics
 from services.shared.config import ServiceSettings
 from services.shared.http import HealthCheck, operations_router
 from services.shared.kafka import (
+    DeadLetters,
     EventPublisher,
     create_broker,
     ensure_topics,
     watch_consumer_lag,
 )
-from services.shared.mongo import Document, create_mongo_client
+from services.shared.mongo import CommandCounter, Document, create_mongo_client
 from services.shared.tasks import in_background
 
 
@@ -40,6 +41,8 @@ class Runtime:
     mongo: AsyncMongoClient[Document]
     publish: EventPublisher
     registry: CollectorRegistry
+    db_commands: CommandCounter
+    dead_letters: DeadLetters
     connected: bool = False
 
     @classmethod
@@ -53,12 +56,15 @@ class Runtime:
         """`publishes`: the event types the service produces; `publish(event)` sends them."""
         registry = CollectorRegistry()
         topics = Topics(settings.topic_prefix)
-        broker = create_broker(
+        broker, dead_letters = create_broker(
             settings.kafka_bootstrap, service=service, topics=topics, registry=registry
         )
-        mongo = create_mongo_client(settings.mongo_url)
+        db_commands = CommandCounter(registry)
+        mongo = create_mongo_client(settings.mongo_url, commands=db_commands)
         publish = EventPublisher(broker, topics, publishes)
-        return cls(service, settings, topics, broker, mongo, publish, registry)
+        return cls(
+            service, settings, topics, broker, mongo, publish, registry, db_commands, dead_letters
+        )
 
     def database(self, name: str) -> AsyncDatabase[Document]:
         return self.mongo[name]

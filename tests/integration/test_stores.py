@@ -1,8 +1,7 @@
-"""The idempotency records, written to and read back from the real database."""
+"""The notifier's records, written to and read back from the real database."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -13,8 +12,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import MarkPosted
 from services.consent.domain import notification_requests
-from services.notifier.store import MongoDeliveries, MongoSchoolZones
-from services.shared.mongo import Document, ProcessedEvents, create_mongo_client
+from services.notifier.schedule import Pending
+from services.notifier.store import MongoConsentView, MongoDeliveries, MongoSchoolZones, Recorded
+from services.shared.mongo import Document, create_mongo_client
 from tests.servers import Servers
 from tests.unit.test_consent_domain import CONSENTING, NOW
 from tests.unit.test_schemas import a_mark
@@ -28,66 +28,46 @@ async def database(servers: Servers, run_id: str) -> AsyncIterator[AsyncDatabase
     await client.close()
 
 
-async def test_an_event_is_processed_once(database: AsyncDatabase[Document]) -> None:
-    processed = ProcessedEvents(database["processed_events"])
-    event_id = uuid.uuid4()
-    assert not await processed.is_processed(event_id)
-    assert await processed.mark(event_id) is True
-    assert await processed.mark(event_id) is False
-    assert await processed.is_processed(event_id)
-
-
-async def test_a_delivery_is_accepted_once_claimed_once_and_rescheduled(
+async def test_a_delivery_is_recorded_once_and_leaves_its_partition_s_queue_when_it_ends(
     database: AsyncDatabase[Document],
 ) -> None:
     deliveries = MongoDeliveries(database)
     await deliveries.ensure_indexes()
     requests, _ = notification_requests(MarkPosted.new(a_mark(), producer="t"), [CONSENTING], NOW)
-    request = requests[0]
-    key = request.payload.dedupe_key
+    email, inbox = (Pending(request, 1, 0, NOW) for request in requests[:2])
 
-    assert [await deliveries.accept(request, NOW, start_at=NOW) for _ in range(2)] == [True, False]
-    assert await deliveries.due(NOW, limit=10) == [key]
-    claimed = await deliveries.claim(key, NOW)
-    assert claimed is not None and (claimed.attempts, claimed.request) == (1, request)
-    assert await deliveries.claim(key, NOW) is None  # one claimant only
-    assert await deliveries.due(NOW, limit=10) == []
+    assert await deliveries.insert_new([email, inbox, email], NOW) == [True, True, False]
+    assert {p.key for p in await deliveries.open_in(1)} == {email.key, inbox.key}
+    assert await deliveries.open_in(2) == []
 
     later = NOW + timedelta(seconds=30)
-    await deliveries.retry_at(key, later, "SMTP 451")
-    assert await deliveries.due(NOW, limit=10) == []
-    assert await deliveries.due(later, limit=10) == [key]
-    again = await deliveries.claim(key, later)
-    assert again is not None and again.attempts == 2
-    await deliveries.finish(key, "sent", later, message_id="<id@vestnik.local>")
-    stored = await deliveries.find(key)
+    await deliveries.record(
+        [
+            Recorded(email.key, "retry_wait", 1, NOW, due=later, reason="SMTP 451"),
+            Recorded(inbox.key, "sent", 1, NOW, message_id="<id@vestnik.local>"),
+        ]
+    )
+    [still_open] = await deliveries.open_in(1)
+    assert (still_open.key, still_open.attempts, still_open.due) == (email.key, 1, later)
+    assert still_open.status == "retry_wait" and still_open.request == email.request
+    stored = await deliveries.find(inbox.key)
     assert stored is not None
-    assert (stored["status"], stored["recipient_id"], stored["attempts"]) == ("sent", "g-1", 2)
-    # An interrupted attempt (left `sending`) comes due again once its lease has passed.
-    other = requests[1]
-    await deliveries.accept(other, NOW, start_at=NOW)
-    await deliveries.claim(other.payload.dedupe_key, NOW)
-    assert await deliveries.due(NOW + timedelta(minutes=3), limit=10) == [other.payload.dedupe_key]
+    assert (stored["status"], stored["recipient_id"], "queue" in stored) == ("sent", "g-1", False)
+    assert await deliveries.status_of([inbox.key, "unknown"]) == {inbox.key: "sent"}
 
 
-async def test_a_final_result_goes_before_a_backlog_of_ordinary_marks(
-    database: AsyncDatabase[Document],
-) -> None:
-    deliveries = MongoDeliveries(database)
-    backlog = []
-    for n in range(60):
-        event = MarkPosted.new(a_mark(mark_id=f"m-{n}"), producer="t")
-        requests, _ = notification_requests(event, [CONSENTING], NOW)
-        backlog.append(requests[0])
-    urgent = backlog[-1].model_copy(update={"payload": backlog[-1].payload.model_copy(
-        update={"dedupe_key": "final:g-1:email", "priority": "urgent"})})  # fmt: skip
-    for request in [*backlog, urgent]:
-        await deliveries.accept(request, NOW, start_at=NOW)
-
-    due = await deliveries.due(NOW, limit=50)
-    assert due[0] == "final:g-1:email"
-    assert len(due) == 50
-    assert set(due[1:]) <= {r.payload.dedupe_key for r in backlog}
+async def test_the_consent_view_keeps_schools_apart(database: AsyncDatabase[Document]) -> None:
+    view = MongoConsentView(database)
+    await view.ensure_indexes()
+    requests, _ = notification_requests(MarkPosted.new(a_mark(), producer="t"), [CONSENTING], NOW)
+    request = requests[0]
+    school = request.payload.content.school_id
+    await view.revoked("another-school", "g-1", "st-1", NOW)  # the same ids, elsewhere
+    assert await view.refusals([request]) == {}
+    await view.revoked(school, "g-1", "st-1", NOW)
+    assert await view.refusals([request]) == {request.payload.dedupe_key: "consent revoked"}
+    await view.granted(school, "g-1", "st-1", NOW + timedelta(minutes=1))
+    assert await view.refusals([request]) == {}
 
 
 async def test_a_school_s_time_zone_is_kept_with_a_default_until_known(

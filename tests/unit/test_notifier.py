@@ -13,11 +13,8 @@ from services.consent.domain import CHANNELS, DEFAULT_CHANNELS, Preferences, not
 from services.notifier.domain import (
     FallbackPolicy,
     PermanentFailureError,
-    Ports,
     RetryPolicy,
     TemporaryFailureError,
-    accept,
-    attempt,
     message_id_for,
 )
 from services.notifier.rendering import (
@@ -26,9 +23,24 @@ from services.notifier.rendering import (
     render_sms,
     sms_segments,
 )
+from services.notifier.schedule import Schedule
 from services.notifier.sender import SmtpSender, SmtpServer
+from services.notifier.usecases import (
+    PASS_SIZE,
+    Ports,
+    accept_requests,
+    expire_overdue,
+    run_pass,
+)
 from services.shared.russian import ru_date
-from tests.fakes import EventLog, FakeConsentView, FakeDeliveries, FakeZones, ScriptedSender
+from tests.fakes import (
+    EventLog,
+    FakeConsentView,
+    FakeDeliveries,
+    FakeMisses,
+    FakeZones,
+    ScriptedSender,
+)
 from tests.unit.test_consent_domain import CONSENTING
 from tests.unit.test_schemas import a_mark
 
@@ -93,85 +105,142 @@ def test_sms_is_compact_and_counted_in_ucs2_segments() -> None:
     assert (sms_segments("a" * 160), sms_segments("a" * 161), sms_segments("я" * 71)) == (1, 2, 2)
 
 
-def ports_for(
-    sender: ScriptedSender,
-    consent: FakeConsentView | None = None,
-    clock: list[datetime] | None = None,
-    zones: dict[str, ZoneInfo] | None = None,
-) -> tuple[Ports, FakeDeliveries, EventLog]:
-    deliveries, log, times = FakeDeliveries(), EventLog(), clock or [NOW]
-    policy = RetryPolicy(first_delay=timedelta(seconds=30), max_attempts=3, jitter=0)
-    ports = Ports(
-        deliveries=deliveries, senders={"email": sender, "sms": sender},
-        consent=consent or FakeConsentView(), publish=log, policy=policy,
-        now=lambda: times[0], random=lambda: 0.5, zones=FakeZones(zones or {}, MOSCOW),
-    )  # fmt: skip
-    return ports, deliveries, log
+class Harness:
+    """One notifier's schedule and use cases over in-memory ports, with a clock to move."""
+
+    def __init__(
+        self,
+        sender: ScriptedSender | None = None,
+        *,
+        consent: FakeConsentView | None = None,
+        zones: dict[str, ZoneInfo] | None = None,
+        fallback: FallbackPolicy | None = None,
+        now: datetime = NOW,
+    ) -> None:
+        self.sender = sender or ScriptedSender()
+        self.consent = consent or FakeConsentView()
+        self.deliveries, self.log, self.misses = FakeDeliveries(), EventLog(), FakeMisses()
+        self.schedule = Schedule()
+        self.clock = [now]
+        self.ports = Ports(
+            deliveries=self.deliveries,
+            senders=dict.fromkeys(("email", "sms", "inbox"), self.sender),
+            consent=self.consent,
+            publish_all=self.log,
+            policy=RetryPolicy(first_delay=timedelta(seconds=30), max_attempts=3, jitter=0),
+            now=lambda: self.clock[0],
+            random=lambda: 0.5,
+            zones=FakeZones(zones or {}, MOSCOW),
+            misses=self.misses,
+            fallback=fallback or FallbackPolicy(),
+        )
+
+    async def accept(self, *requests: NotificationRequested) -> list[NotificationRequested]:
+        """Returns the duplicates."""
+        return await accept_requests([(r, 0) for r in requests], self.schedule, self.ports)
+
+    async def run(self) -> dict[str, str]:
+        """One scheduler pass: each attempted delivery's outcome, by channel."""
+        return {
+            a.request.payload.channel: a.outcome for a in await run_pass(self.schedule, self.ports)
+        }
+
+    def due(self, request: NotificationRequested) -> datetime:
+        return self.deliveries.records[request.payload.dedupe_key]["due"]
 
 
 async def test_a_request_accepted_three_times_is_sent_once() -> None:
-    sender = ScriptedSender()
-    ports, deliveries, log = ports_for(sender)
+    notifier = Harness()
     request = a_request()
-    assert [await deliveries.accept(request, NOW, start_at=NOW) for _ in range(3)] == [
-        True,
-        False,
-        False,
-    ]
-    assert await attempt(request.payload.dedupe_key, ports) == ("sent", request)
-    assert await attempt(request.payload.dedupe_key, ports) == ("not due", None)
-    assert len(sender.sent) == 1
-    assert [event.type for event in log.published] == ["NotificationSent"]
+    assert await notifier.accept(request) == []
+    assert await notifier.accept(request, request) == [request, request]
+    assert await notifier.run() == {"email": "sent"}
+    assert await notifier.run() == {}
+    assert len(notifier.sender.sent) == 1
+    assert [event.type for event in notifier.log.published] == ["NotificationSent"]
 
 
 async def test_temporary_failures_back_off_then_succeed() -> None:
-    clock = [NOW]
-    sender = ScriptedSender(TemporaryFailureError("451"), TemporaryFailureError("451"))
-    ports, deliveries, _ = ports_for(sender, clock=clock)
+    notifier = Harness(ScriptedSender(TemporaryFailureError("451"), TemporaryFailureError("451")))
     request = a_request()
-    key = request.payload.dedupe_key
-    await deliveries.accept(request, NOW, start_at=NOW)
-    assert (await attempt(key, ports))[0] == "retry_wait"
-    assert deliveries.records[key]["due"] == NOW + timedelta(seconds=30)
-    assert (await attempt(key, ports))[0] == "not due"  # not before its time
-    clock[0] = NOW + timedelta(seconds=30)
-    assert (await attempt(key, ports))[0] == "retry_wait"
-    assert deliveries.records[key]["due"] == NOW + timedelta(seconds=90)  # doubled
-    clock[0] = NOW + timedelta(seconds=90)
-    assert (await attempt(key, ports))[0] == "sent"
-    assert len(sender.sent) == 1
+    await notifier.accept(request)
+    assert await notifier.run() == {"email": "retry_wait"}
+    assert notifier.due(request) == NOW + timedelta(seconds=30)
+    assert await notifier.run() == {}  # not before its time
+    notifier.clock[0] = NOW + timedelta(seconds=30)
+    assert await notifier.run() == {"email": "retry_wait"}
+    assert notifier.due(request) == NOW + timedelta(seconds=90)  # doubled
+    notifier.clock[0] = NOW + timedelta(seconds=90)
+    assert await notifier.run() == {"email": "sent"}
+    assert len(notifier.sender.sent) == 1
+    assert notifier.deliveries.records[request.payload.dedupe_key]["attempts"] == 3
 
 
 async def test_it_gives_up_after_the_last_attempt_or_a_permanent_failure() -> None:
-    clock = [NOW]
-    sender = ScriptedSender(*[TemporaryFailureError("timeout")] * 5)
-    ports, deliveries, log = ports_for(sender, clock=clock)
+    notifier = Harness(ScriptedSender(*[TemporaryFailureError("timeout")] * 5))
     request = a_request()
-    await deliveries.accept(request, NOW, start_at=NOW)
+    await notifier.accept(request)
     outcomes = []
     for _ in range(3):
-        outcomes.append((await attempt(request.payload.dedupe_key, ports))[0])
-        clock[0] += timedelta(hours=2)
+        outcomes.append((await notifier.run())["email"])
+        notifier.clock[0] += timedelta(hours=2)
     assert outcomes == ["retry_wait", "retry_wait", "failed"]
-    assert log.published[-1].type == "NotificationFailed"
+    assert notifier.log.published[-1].type == "NotificationFailed"
 
-    permanent = ScriptedSender(PermanentFailureError("550 no such mailbox"))
-    ports, deliveries, log = ports_for(permanent)
-    await deliveries.accept(request, NOW, start_at=NOW)
-    assert (await attempt(request.payload.dedupe_key, ports))[0] == "failed"
-    assert log.published[-1].payload.reason == "550 no such mailbox"
+    notifier = Harness(ScriptedSender(PermanentFailureError("550 no such mailbox")))
+    await notifier.accept(request)
+    assert await notifier.run() == {"email": "failed"}
+    assert notifier.log.published[-1].payload.reason == "550 no such mailbox"
+
+
+async def test_one_message_that_breaks_fails_alone_and_the_pass_goes_on() -> None:
+    notifier = Harness(ScriptedSender(KeyError("template variable")))
+    broken, fine = a_request(mark_id="m-1"), a_request(mark_id="m-2")
+    await notifier.accept(broken, fine)
+    outcomes = [a.outcome for a in await run_pass(notifier.schedule, notifier.ports)]
+    assert outcomes == ["failed", "sent"]
+    failed = notifier.log.published[0]
+    assert (failed.type, failed.payload.reason) == (
+        "NotificationFailed",
+        "KeyError: 'template variable'",
+    )
 
 
 async def test_consent_is_checked_again_right_before_sending() -> None:
-    consent = FakeConsentView()
-    sender = ScriptedSender()
-    ports, deliveries, log = ports_for(sender, consent)
+    notifier = Harness()
     request = a_request()
-    await deliveries.accept(request, NOW, start_at=NOW)
-    consent.refusals["g-1", "st-1"] = "consent revoked"
-    assert (await attempt(request.payload.dedupe_key, ports))[0] == "cancelled"
-    assert sender.sent == []
-    assert log.published[-1].type == "NotificationCancelled"
+    await notifier.accept(request)
+    notifier.consent.refused["g-1", "st-1"] = "consent revoked"
+    assert await notifier.run() == {"email": "cancelled"}
+    assert notifier.sender.sent == []
+    assert notifier.log.published[-1].type == "NotificationCancelled"
+
+
+async def test_a_pass_takes_urgent_deliveries_first_and_at_most_its_size() -> None:
+    notifier = Harness()
+    backlog = [a_request(mark_id=f"m-{n}") for n in range(PASS_SIZE + 10)]
+    urgent = final_mark_requests()["inbox"]
+    await notifier.accept(*backlog, urgent)
+    first = await run_pass(notifier.schedule, notifier.ports)
+    assert len(first) == PASS_SIZE
+    assert first[0].request == urgent
+    assert [a.request for a in first[1:]] == backlog[: PASS_SIZE - 1]  # then oldest first
+    assert len(await run_pass(notifier.schedule, notifier.ports)) == 11
+
+
+async def test_the_next_owner_of_a_partition_takes_its_open_deliveries_over() -> None:
+    notifier = Harness(ScriptedSender(TemporaryFailureError("451")))
+    sent, waiting = a_request(mark_id="m-1"), a_request(mark_id="m-2")
+    await notifier.accept(sent, waiting)
+    notifier.schedule.drop_partitions({0})  # the partition moved to another process …
+    assert await notifier.run() == {}
+
+    successor = Harness()
+    successor.deliveries = notifier.deliveries
+    successor.ports = replace(successor.ports, deliveries=notifier.deliveries)
+    for pending in await successor.deliveries.open_in(0):  # … which loads what is open
+        successor.schedule.add(pending)
+    assert [a.outcome for a in await run_pass(successor.schedule, successor.ports)] == ["sent"] * 2
 
 
 @pytest.mark.parametrize(("attempts", "seconds"), [(1, 30), (2, 60), (3, 120), (10, 3600)])
@@ -183,38 +252,36 @@ def test_backoff_doubles_up_to_a_cap(attempts: int, seconds: int) -> None:
 
 async def test_an_ordinary_sms_at_23_waits_until_8_and_a_final_result_due_soon_does_not() -> None:
     late = datetime(2026, 11, 27, 23, 0, tzinfo=MOSCOW)
-    clock = [late.astimezone(UTC)]
-    sender = ScriptedSender()
-    ports, deliveries, _ = ports_for(sender, clock=clock)
+    notifier = Harness(now=late.astimezone(UTC))
     ordinary = a_request("sms")
     urgent = ordinary.model_copy(update={"payload": ordinary.payload.model_copy(update={
-        "dedupe_key": "final:g-1:sms", "deadline": clock[0] + timedelta(hours=6),
+        "dedupe_key": "final:g-1:sms", "deadline": late + timedelta(hours=6), "priority": "urgent",
     })})  # fmt: skip
-    for request in (ordinary, urgent):
-        await deliveries.accept(request, clock[0], start_at=clock[0])
+    await notifier.accept(ordinary, urgent)
 
-    assert (await attempt(ordinary.payload.dedupe_key, ports))[0] == "postponed"
+    attempted = {
+        a.request.payload.dedupe_key: a.outcome
+        for a in await run_pass(notifier.schedule, notifier.ports)
+    }
+    assert attempted == {ordinary.payload.dedupe_key: "postponed", "final:g-1:sms": "sent"}
     morning = datetime(2026, 11, 28, 8, 0, tzinfo=MOSCOW)
-    assert deliveries.records[ordinary.payload.dedupe_key]["due"] == morning
-    assert deliveries.records[ordinary.payload.dedupe_key]["attempts"] == 0
-    assert (await attempt(urgent.payload.dedupe_key, ports))[0] == "sent"
+    assert notifier.due(ordinary) == morning
+    assert notifier.deliveries.records[ordinary.payload.dedupe_key]["attempts"] == 0
+    assert notifier.schedule.next_due() == morning
 
-    clock[0] = morning.astimezone(UTC)
-    assert (await attempt(ordinary.payload.dedupe_key, ports))[0] == "sent"
-    assert len(sender.sent) == 2
+    notifier.clock[0] = morning.astimezone(UTC)
+    assert await notifier.run() == {"sms": "sent"}
+    assert len(notifier.sender.sent) == 2
 
 
 async def test_quiet_hours_follow_the_school_s_own_time_zone() -> None:
     yekaterinburg = ZoneInfo("Asia/Yekaterinburg")
-    clock = [datetime(2026, 11, 27, 17, 0, tzinfo=UTC)]  # 22:00 there, 20:00 in Moscow
-    ports, deliveries, _ = ports_for(
-        ScriptedSender(), clock=clock, zones={"school-1": yekaterinburg}
-    )
+    evening = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # 22:00 there, 20:00 in Moscow
+    notifier = Harness(zones={"school-1": yekaterinburg}, now=evening)
     request = a_request("sms")
-    await deliveries.accept(request, clock[0], start_at=clock[0])
-    assert (await attempt(request.payload.dedupe_key, ports))[0] == "postponed"
-    due = deliveries.records[request.payload.dedupe_key]["due"]
-    assert due == datetime(2026, 11, 28, 8, 0, tzinfo=yekaterinburg)
+    await notifier.accept(request)
+    assert await notifier.run() == {"sms": "postponed"}
+    assert notifier.due(request) == datetime(2026, 11, 28, 8, 0, tzinfo=yekaterinburg)
 
 
 def final_mark_requests(
@@ -228,76 +295,110 @@ def final_mark_requests(
     }  # fmt: skip
 
 
-async def accept_all(requests: dict[str, NotificationRequested], ports: Ports) -> None:
-    for request in requests.values():
-        assert await accept(request, ports)
-
-
 async def test_a_final_result_tries_email_first_and_sms_only_when_email_fails() -> None:
-    sender = ScriptedSender(PermanentFailureError("550 no such mailbox"))
-    ports, deliveries, _log = ports_for(sender)
+    notifier = Harness(ScriptedSender(PermanentFailureError("550 no such mailbox")))
     requests = final_mark_requests()
-    await accept_all(requests, ports)
-    sms_key = requests["sms"].payload.dedupe_key
-    assert deliveries.records[sms_key]["due"] == NOW + timedelta(hours=2)  # its turn
-    assert deliveries.records[requests["inbox"].payload.dedupe_key]["due"] == NOW
+    await notifier.accept(*requests.values())
+    assert notifier.due(requests["sms"]) == NOW + timedelta(hours=2)  # its turn
+    assert notifier.due(requests["inbox"]) == NOW
 
-    assert (await attempt(sms_key, ports))[0] == "not due"
-    assert (await attempt(requests["email"].payload.dedupe_key, ports))[0] == "failed"
-    assert deliveries.records[sms_key]["due"] == NOW  # no need to wait any longer
-    assert (await attempt(sms_key, ports))[0] == "sent"
-    assert [request.payload.channel for request, _ in sender.sent] == ["sms"]
+    assert await notifier.run() == {"email": "failed", "inbox": "sent"}
+    assert notifier.due(requests["sms"]) == NOW  # no need to wait any longer
+    assert await notifier.run() == {"sms": "sent"}
+    assert [request.payload.channel for request, _ in notifier.sender.sent] == ["inbox", "sms"]
+
+
+async def test_sms_does_not_wait_for_an_email_that_failed_while_the_sms_was_being_stored() -> None:
+    notifier = Harness(ScriptedSender(PermanentFailureError("550 no such mailbox")))
+    requests = final_mark_requests()
+    await notifier.accept(requests["email"])
+    taken = notifier.schedule.take_due(NOW, 10)  # e-mail in flight: SMS would wait its turn
+
+    async def email_fails_meanwhile() -> None:
+        for pending in taken:
+            notifier.schedule.end(pending.key, "failed")
+
+    notifier.deliveries.during_insert = email_fails_meanwhile
+    await notifier.accept(requests["sms"])
+    assert notifier.due(requests["sms"]) == NOW
+    assert notifier.schedule.next_due() == NOW
 
 
 async def test_sms_is_not_needed_when_email_got_through() -> None:
-    sender = ScriptedSender()
-    ports, _deliveries, log = ports_for(sender)
-    requests = final_mark_requests()
-    await accept_all(requests, ports)
-    assert (await attempt(requests["email"].payload.dedupe_key, ports))[0] == "sent"
-    assert (await attempt(requests["sms"].payload.dedupe_key, ports))[0] == "superseded"
-    assert [request.payload.channel for request, _ in sender.sent] == ["email"]
-    cancelled = log.published[-1]
+    notifier = Harness()
+    await notifier.accept(*final_mark_requests().values())
+    assert await notifier.run() == {"email": "sent", "inbox": "sent"}
+    assert await notifier.run() == {"sms": "superseded"}
+    assert "sms" not in [request.payload.channel for request, _ in notifier.sender.sent]
+    cancelled = notifier.log.published[-1]
     assert cancelled.type == "NotificationCancelled"
     assert cancelled.payload.reason == "not needed: reached by email"
 
 
-async def test_sms_goes_anyway_when_email_keeps_failing_past_its_turn() -> None:
-    clock = [NOW]
-    sender = ScriptedSender(*[TemporaryFailureError("451")] * 10)
-    ports, _deliveries, _ = ports_for(sender, clock=clock)
+async def test_sms_after_a_restart_is_not_needed_when_the_record_says_email_got_through() -> None:
+    notifier = Harness()
     requests = final_mark_requests()
-    await accept_all(requests, ports)
-    assert (await attempt(requests["email"].payload.dedupe_key, ports))[0] == "retry_wait"
-    clock[0] = NOW + timedelta(hours=2)
-    sender.failures.clear()
-    assert (await attempt(requests["sms"].payload.dedupe_key, ports))[0] == "sent"
+    await notifier.accept(requests["email"])
+    assert await notifier.run() == {"email": "sent"}
+    restarted = Harness()  # knows nothing of the e-mail but what its record says
+    restarted.deliveries.records = notifier.deliveries.records
+    await restarted.accept(requests["sms"])
+    assert await restarted.run() == {"sms": "superseded"}
+
+
+async def test_sms_goes_anyway_when_email_keeps_failing_past_its_turn() -> None:
+    notifier = Harness(ScriptedSender(*[TemporaryFailureError("451")] * 10))
+    await notifier.accept(*final_mark_requests().values())
+    assert (await notifier.run())["email"] == "retry_wait"
+    notifier.clock[0] = NOW + timedelta(hours=2)
+    notifier.sender.failures.clear()
+    assert (await notifier.run())["sms"] == "sent"
 
 
 async def test_the_turn_never_comes_too_late_for_the_deadline() -> None:
-    ports, deliveries, _ = ports_for(ScriptedSender())
+    notifier = Harness()
     requests = final_mark_requests(deadline_in=timedelta(hours=2, minutes=30))
-    await accept_all(requests, ports)
-    due = deliveries.records[requests["sms"].payload.dedupe_key]["due"]
-    assert due == NOW + timedelta(hours=1, minutes=30)  # an hour before the deadline
+    await notifier.accept(*requests.values())
+    assert notifier.due(requests["sms"]) == NOW + timedelta(hours=1, minutes=30)  # an hour before
 
 
 async def test_sms_alone_or_in_parallel_mode_or_for_ordinary_news_does_not_wait() -> None:
-    ports, deliveries, _ = ports_for(ScriptedSender())
+    notifier = Harness()
     only_sms = final_mark_requests()["sms"]
-    await accept(only_sms, ports)  # this parent has no e-mail: nothing to wait for
-    assert deliveries.records[only_sms.payload.dedupe_key]["due"] == NOW
+    await notifier.accept(only_sms)  # this parent has no e-mail: nothing to wait for
+    assert notifier.due(only_sms) == NOW
 
-    ports, deliveries, _ = ports_for(ScriptedSender())
-    parallel = replace(ports, fallback=FallbackPolicy(mode="parallel"))
-    requests = final_mark_requests()
-    await accept_all(requests, parallel)
-    assert {record["due"] for record in deliveries.records.values()} == {NOW}
+    notifier = Harness(fallback=FallbackPolicy(mode="parallel"))
+    await notifier.accept(*final_mark_requests().values())
+    assert {record["due"] for record in notifier.deliveries.records.values()} == {NOW}
 
-    ports, deliveries, _ = ports_for(ScriptedSender())
-    for channel in ("email", "sms"):
-        await accept(a_request(channel), ports)
-    assert {record["due"] for record in deliveries.records.values()} == {NOW}
+    notifier = Harness()
+    await notifier.accept(a_request("email"), a_request("sms"))
+    assert {record["due"] for record in notifier.deliveries.records.values()} == {NOW}
+
+
+async def test_a_missed_deadline_expires_the_channels_and_is_listed_once() -> None:
+    notifier = Harness(ScriptedSender(*[TemporaryFailureError("451")] * 10))
+    requests = final_mark_requests(deadline_in=timedelta(hours=3))
+    await notifier.accept(requests["email"], requests["sms"])
+    await notifier.run()
+    notifier.clock[0] = NOW + timedelta(hours=3)
+    missed = await expire_overdue(notifier.schedule, notifier.ports)
+    assert [event.payload.channels_tried for event in missed] == [("email", "sms")]
+    assert {r["status"] for r in notifier.deliveries.records.values()} == {"expired"}
+    assert len(notifier.misses.records) == 1
+    assert await expire_overdue(notifier.schedule, notifier.ports) == []
+    assert len(notifier.schedule) == 0
+
+
+async def test_no_miss_when_one_channel_got_through_in_time() -> None:
+    notifier = Harness(ScriptedSender(TemporaryFailureError("451")))
+    requests = final_mark_requests(deadline_in=timedelta(hours=3))
+    await notifier.accept(*requests.values())
+    assert await notifier.run() == {"email": "retry_wait", "inbox": "sent"}
+    notifier.clock[0] = NOW + timedelta(hours=3)
+    assert await expire_overdue(notifier.schedule, notifier.ports) == []
+    assert notifier.misses.records == {}
 
 
 def test_the_fallback_order_is_a_setting() -> None:

@@ -1,0 +1,377 @@
+"""The notifier's use cases: take requests in, send what is due, give up on missed deadlines.
+
+Each works on a batch, with a fixed number of database commands per batch: the requests a Kafka
+poll brought, the deliveries one scheduler pass takes. The schedule (`schedule.py`) says what
+is due without asking the database; consent is checked right before sending, with one query
+per school in the pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from schemas import Envelope, NotificationRequested, NotificationSent, NotificationSentPayload
+from schemas.notify import (
+    DeadlineMissed,
+    DeadlineMissedPayload,
+    NotificationCancelled,
+    NotificationEndedPayload,
+    NotificationFailed,
+)
+from services.notifier.domain import (
+    PRODUCER,
+    FallbackPolicy,
+    PermanentFailureError,
+    RetryPolicy,
+    Status,
+    TemporaryFailureError,
+    after_failure,
+    message_id_for,
+    verdict,
+)
+from services.notifier.schedule import Pending, Schedule
+from services.notifier.store import Recorded
+
+log = logging.getLogger(__name__)
+
+PASS_SIZE = 200  # deliveries a scheduler pass takes at most: a final result waits one pass
+
+
+class Deliveries(Protocol):
+    async def insert_new(self, pending: list[Pending], now: datetime) -> list[bool]: ...
+    async def record(self, outcomes: list[Recorded]) -> None: ...
+    async def status_of(self, keys: list[str]) -> dict[str, Status]: ...
+
+
+class Sender(Protocol):
+    async def send_batch(
+        self, messages: list[tuple[NotificationRequested, str]]
+    ) -> list[Exception | None]:
+        """Send each (request, message id); each one's failure (a `TemporaryFailureError` or
+        `PermanentFailureError`), or None when the provider accepted it."""
+        ...
+
+
+class ConsentView(Protocol):
+    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]: ...
+
+
+class SchoolZones(Protocol):
+    async def zone(self, school_id: str) -> ZoneInfo: ...
+
+
+class MissRecords(Protocol):
+    async def record(self, misses: list[dict[str, Any]]) -> list[bool]: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    deliveries: Deliveries
+    senders: dict[str, Sender]
+    consent: ConsentView
+    publish_all: Callable[[Sequence[Envelope[Any]]], Awaitable[None]]
+    policy: RetryPolicy
+    now: Callable[[], datetime]
+    random: Callable[[], float]
+    zones: SchoolZones  # each school's time zone, for quiet hours
+    misses: MissRecords
+    fallback: FallbackPolicy
+
+
+async def accept_requests(
+    requests: list[tuple[NotificationRequested, int]], schedule: Schedule, ports: Ports
+) -> list[NotificationRequested]:
+    """Record requests (with the partition each came from) and schedule the new ones, due
+    at once or when their turn in the fallback order comes. Returns the duplicates."""
+    now = ports.now()
+    in_batch: dict[tuple[str, str], dict[str, Status]] = {}
+    fresh = [
+        Pending(request, partition, 0, _start_at(request, schedule, in_batch, ports, now))
+        for request, partition in requests
+    ]
+    # Scheduled only once stored: what is sent must have a record to say so.
+    is_new = await ports.deliveries.insert_new(fresh, now)
+    duplicates, moved = [], []
+    for pending, new in zip(fresh, is_new, strict=True):
+        if not new:  # known: open and scheduled already, or ended
+            duplicates.append(pending.request)
+            continue
+        # The channel ahead may have ended while we stored: look again.
+        if (
+            pending.due > now
+            and (due := _start_at(pending.request, schedule, {}, ports, now)) < pending.due
+        ):
+            pending.due = due
+            moved.append(Recorded(pending.key, pending.status, 0, now, due=due))
+        schedule.add(pending)
+    await ports.deliveries.record(moved)
+    return duplicates
+
+
+def _start_at(
+    request: NotificationRequested,
+    schedule: Schedule,
+    in_batch: dict[tuple[str, str], dict[str, Status]],
+    ports: Ports,
+    now: datetime,
+) -> datetime:
+    """When the first attempt is due: now, or when its turn in the fallback order comes. The
+    requests of the same batch before it count as its siblings too."""
+    payload = request.payload
+    pair = (str(payload.source_event_id), payload.recipient_id)
+    siblings = {**schedule.siblings(pair), **in_batch.get(pair, {})}
+    in_batch.setdefault(pair, {})[payload.channel] = "queued"
+    if not ports.fallback.earlier(request):
+        return now
+    return ports.fallback.start_at(request, now, siblings)
+
+
+@dataclass(frozen=True)
+class Attempted:
+    request: NotificationRequested
+    outcome: str  # sent, retry_wait, failed, cancelled, superseded, postponed
+
+
+async def run_pass(schedule: Schedule, ports: Ports, limit: int = PASS_SIZE) -> list[Attempted]:
+    """Attempt what is due now, urgent first: decide each (superseded by a channel that got
+    through, held for quiet hours, cancelled by consent, or sent), send concurrently, then
+    record every outcome and publish every status event at once."""
+    now = ports.now()
+    due = schedule.take_due(now, limit)
+    if not due:
+        return []
+    try:
+        return await _attempt_all(due, schedule, ports, now)
+    except BaseException:
+        # Nothing recorded: they are due again (a resend keeps its Message-ID).
+        for pending in due:
+            schedule.reschedule(pending.key, now, attempts=pending.attempts, status=pending.status)
+        raise
+
+
+async def _attempt_all(
+    due: list[Pending], schedule: Schedule, ports: Ports, now: datetime
+) -> list[Attempted]:
+    requests = [pending.request for pending in due]
+    refusals = await ports.consent.refusals(requests)
+    siblings = await _siblings(due, schedule, ports)
+    outcomes: dict[str, tuple[Recorded, str]] = {}
+    to_send: dict[str, list[Pending]] = defaultdict(list)
+    for pending in due:
+        payload = pending.request.payload
+        zone = None
+        if payload.channel == "sms" and payload.quiet_hours is not None:
+            zone = await ports.zones.zone(payload.content.school_id)
+        decided = verdict(
+            pending.request,
+            now=now,
+            siblings=siblings[pending.key],
+            zone=zone,
+            refusal=refusals.get(pending.key),
+            fallback=ports.fallback,
+        )
+        match decided.action:
+            case "send":
+                to_send[payload.channel].append(pending)
+            case "postponed":  # not an attempt: the count stays
+                recorded = Recorded(
+                    pending.key, "retry_wait", pending.attempts, now, due=decided.until
+                )
+                outcomes[pending.key] = (recorded, "postponed")
+            case "superseded" | "cancelled":
+                recorded = Recorded(
+                    pending.key, "cancelled", pending.attempts, now, reason=decided.reason
+                )
+                outcomes[pending.key] = (recorded, decided.action)
+
+    async def send(channel: str, batch: list[Pending]) -> None:
+        messages = [(p.request, message_id_for(p.key)) for p in batch]
+        failures = await ports.senders[channel].send_batch(messages)
+        sent_at = ports.now()
+        for pending, failure in zip(batch, failures, strict=True):
+            attempts = pending.attempts + 1
+            if failure is None:
+                recorded = Recorded(
+                    pending.key, "sent", attempts, sent_at, message_id=message_id_for(pending.key)
+                )
+                outcomes[pending.key] = (recorded, "sent")
+                continue
+            if not isinstance(failure, TemporaryFailureError | PermanentFailureError):
+                failure = PermanentFailureError(f"{type(failure).__name__}: {failure}")
+            after = after_failure(
+                failure, attempts, policy=ports.policy, now=sent_at, random=ports.random
+            )
+            recorded = Recorded(
+                pending.key,
+                after.status,
+                attempts,
+                sent_at,
+                due=after.retry_at,
+                reason=after.reason,
+                # A final result's failure is judged at its deadline, with its other channels.
+                watched=after.status == "failed" and pending.request.payload.deadline is not None,
+            )
+            outcomes[pending.key] = (recorded, after.status)
+
+    await asyncio.gather(*(send(channel, batch) for channel, batch in to_send.items()))
+    brought_forward = _apply(outcomes, due, schedule, ports.fallback, ports.now())
+    await ports.deliveries.record([recorded for recorded, _ in outcomes.values()] + brought_forward)
+    await ports.publish_all(
+        [event for p in due if (event := _status_event(p, outcomes[p.key][0])) is not None]
+    )
+    return [Attempted(p.request, outcomes[p.key][1]) for p in due]
+
+
+async def _siblings(
+    due: list[Pending], schedule: Schedule, ports: Ports
+) -> dict[str, dict[str, Status]]:
+    """Each delivery's other channels for the same event, where the fallback needs them. A
+    channel ahead that this process never saw (it ended before the process took over the
+    partition) is looked up in the records."""
+    found: dict[str, dict[str, Status]] = {}
+    unknown: dict[str, tuple[str, str]] = {}
+    for pending in due:
+        found[pending.key] = states = schedule.siblings(pending.pair)
+        for channel in ports.fallback.earlier(pending.request):
+            if channel not in states:
+                source, recipient = pending.pair
+                unknown[f"{source}:{recipient}:{channel}"] = (pending.key, channel)
+    if unknown:
+        for key, status in (await ports.deliveries.status_of(sorted(unknown))).items():
+            owner, ahead = unknown[key]
+            found[owner][ahead] = status
+    return found
+
+
+def _apply(
+    outcomes: dict[str, tuple[Recorded, str]],
+    due: list[Pending],
+    schedule: Schedule,
+    fallback: FallbackPolicy,
+    now: datetime,
+) -> list[Recorded]:
+    """Put each outcome into the schedule; a channel that ended lets the ones behind it go
+    now. Returns what that brought forward, to record too."""
+    brought: list[Recorded] = []
+    for pending in due:
+        recorded, _ = outcomes[pending.key]
+        if recorded.due is not None:
+            schedule.reschedule(
+                pending.key, recorded.due, attempts=recorded.attempts, status=recorded.status
+            )
+            continue
+        if recorded.watched:
+            schedule.watch(pending.key)
+        else:
+            schedule.end(pending.key, recorded.status)
+        for waiting in schedule.bring_forward(pending.pair, fallback.later(pending.request), now):
+            if waiting.key not in outcomes:
+                brought.append(
+                    Recorded(waiting.key, waiting.status, waiting.attempts, now, due=now)
+                )
+    return brought
+
+
+def _status_event(pending: Pending, recorded: Recorded) -> Envelope[Any] | None:
+    payload = pending.request.payload
+    correlation = pending.request.correlation_id
+    if recorded.status == "sent":
+        return NotificationSent.new(
+            NotificationSentPayload(
+                student_id=payload.student_id,
+                dedupe_key=payload.dedupe_key,
+                recipient_id=payload.recipient_id,
+                channel=payload.channel,
+                message_id=recorded.message_id or "",
+                sent_at=recorded.at,
+            ),
+            producer=PRODUCER,
+            correlation_id=correlation,
+        )
+    if recorded.status not in ("failed", "cancelled"):
+        return None
+    event_type = NotificationFailed if recorded.status == "failed" else NotificationCancelled
+    return event_type.new(
+        NotificationEndedPayload(
+            student_id=payload.student_id,
+            dedupe_key=payload.dedupe_key,
+            recipient_id=payload.recipient_id,
+            channel=payload.channel,
+            reason=recorded.reason or "",
+            attempts=recorded.attempts,
+            ended_at=recorded.at,
+        ),
+        producer=PRODUCER,
+        correlation_id=correlation,
+    )
+
+
+async def expire_overdue(schedule: Schedule, ports: Ports) -> list[DeadlineMissed]:
+    """Clause 9: for each recipient whose deadline passed with no channel through, stop
+    trying (`expired`), keep them on the staff's list and say so (`DeadlineMissed`)."""
+    now = ports.now()
+    by_pair: dict[tuple[str, str], list[Pending]] = defaultdict(list)
+    for pending in schedule.overdue(now):
+        by_pair[pending.pair].append(pending)
+    if not by_pair:
+        return []
+    closed: list[Recorded] = []
+    candidates: list[tuple[Pending, list[str]]] = []
+    for pair, overdue in by_pair.items():
+        siblings = schedule.siblings(pair)
+        for pending in schedule.in_pair(pair):
+            # Still being tried: expired; failed and watched: judged now, so no longer open.
+            status: Status = "failed" if pending.status == "failed" else "expired"
+            closed.append(
+                Recorded(
+                    pending.key,
+                    status,
+                    pending.attempts,
+                    now,
+                    reason=None if status == "failed" else "deadline passed",
+                )
+            )
+            schedule.end(pending.key, status)
+        if "sent" not in siblings.values():  # no channel reached them in time
+            candidates.append((overdue[0], sorted(siblings)))
+    await ports.deliveries.record(closed)
+    misses = [_miss(pending, channels) for pending, channels in candidates]
+    recorded = await ports.misses.record(
+        [
+            {
+                "_id": f"{m.payload.source_event_id}:{m.payload.recipient_id}",
+                **m.payload.model_dump(mode="json"),
+                "deadline": m.payload.deadline,
+            }
+            for m in misses
+        ]
+    )
+    new = [miss for miss, is_new in zip(misses, recorded, strict=True) if is_new]
+    await ports.publish_all(new)
+    return new
+
+
+def _miss(pending: Pending, channels: list[str]) -> DeadlineMissed:
+    payload = pending.request.payload
+    assert payload.deadline is not None
+    return DeadlineMissed.new(
+        DeadlineMissedPayload(
+            student_id=payload.student_id,
+            source_event_id=payload.source_event_id,
+            recipient_id=payload.recipient_id,
+            recipient_name=payload.recipient_name,
+            school_id=payload.content.school_id,
+            kind=payload.content.kind,
+            deadline=payload.deadline,
+            channels_tried=tuple(channels),
+        ),
+        producer=PRODUCER,
+        correlation_id=pending.request.correlation_id,
+    )

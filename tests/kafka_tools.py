@@ -54,3 +54,26 @@ async def eventually(check: Any, *, timeout: float = 30.0, interval: float = 0.2
         result = await check()
     assert result, f"condition not met within {timeout}s (last: {result!r})"
     return result
+
+
+async def produce_events(bootstrap: str, events: list[Any], prefix: str) -> None:
+    """Events as a service would publish them (key, headers), all at once, on `prefix`ed
+    topics."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(
+                f"{prefix}{event.topic}",
+                event.model_dump_json().encode(),
+                key=event.key,
+                headers=[
+                    ("x-event-id", str(event.event_id).encode()),
+                    ("x-event-type", event.type.encode()),
+                ],
+            )
+            for event in events
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()

@@ -159,7 +159,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             ),
             in_background(scheduler.run(), name="delivery-scheduler"),
         ):
-            yield
+            try:
+                yield
+            finally:
+                await scheduler.stop()  # before the group is left and the task cancelled
         await sms_client.aclose()
         await email.close()
 

@@ -62,6 +62,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._turn = asyncio.Lock()  # one pass, load or drop at a time
         self._to_load: set[int] = set()
+        self._stopped = False
         self.listener = _Ownership(self)
 
     def wake(self) -> None:
@@ -82,6 +83,15 @@ class Scheduler:
             self._to_load -= partitions
             self.schedule.drop_partitions(partitions)
 
+    async def stop(self) -> None:
+        """At shutdown, before leaving the consumer group (which revokes nothing: the next
+        owner just takes over): the pass in progress ends and records what it sent, and
+        nothing more is sent from here."""
+        async with self._turn:
+            self._stopped = True
+            self._to_load.clear()
+            self.schedule.drop_partitions(self.schedule.partitions())
+
     async def run(self) -> None:
         checked_at = float("-inf")
         while True:
@@ -90,6 +100,8 @@ class Scheduler:
             full = False
             try:
                 async with self._turn:
+                    if self._stopped:
+                        return
                     await self._load_assigned()
                     attempted = await run_pass(self.schedule, self._ports)
                 full = len(attempted) == PASS_SIZE

@@ -200,6 +200,9 @@ class Schedule:
         ]
         return min(started) if started else None
 
+    def partitions(self) -> set[int]:
+        return {p.partition for p in (*self._pending.values(), *self._watched.values())}
+
     def drop_partitions(self, partitions: set[int]) -> None:
         """Another process owns these now (after a rebalance): forget their deliveries."""
         for entries in (self._pending, self._watched):

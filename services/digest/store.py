@@ -8,6 +8,7 @@ their periods and forecast rules, who declared paper only, the weekly runs and t
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -102,6 +103,10 @@ class MongoDigestStore:
         self._paper_only = db["paper_only"]
         self._runs = db["weekly_runs"]
         self._printouts = db["printouts"]
+        # FerretDB (the local stack) updates a document by reading, changing and writing it
+        # back, without a lock: two subscribers updating one student at once could lose a
+        # fact. Updates of students take turns here (MongoDB needs none).
+        self._updating = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self._students.create_index([("school_id", 1)])
@@ -137,16 +142,24 @@ class MongoDigestStore:
             if emptied := {path: "" for path, value in changes.items() if value is None}:
                 update["$unset"] = emptied
             operations.append(UpdateOne({"_id": student_id}, update, upsert=True))
-        await bulk_write(self._students, operations)
+        async with self._updating:
+            await bulk_write(self._students, operations)
 
     async def put_student(self, student: StudentChangedPayload) -> None:
-        await self._students.update_one(
-            {"_id": f"{student.school_id}/{student.student_id}"},
-            {"$set": {"name": student.name, "class_id": student.class_id,
-                      "class_name": student.class_name, "school_id": student.school_id,
-                      "student_id": student.student_id}},
-            upsert=True,
-        )  # fmt: skip
+        async with self._updating:
+            await self._students.update_one(
+                {"_id": f"{student.school_id}/{student.student_id}"},
+                {
+                    "$set": {
+                        "name": student.name,
+                        "class_id": student.class_id,
+                        "class_name": student.class_name,
+                        "school_id": student.school_id,
+                        "student_id": student.student_id,
+                    }
+                },
+                upsert=True,
+            )
 
     async def put_school(self, school_id: str, name: str, timezone: str) -> None:
         await self._schools.update_one(

@@ -10,13 +10,14 @@ sparse index (MongoDB) or its GIN twin (FerretDB): the pending ones only, never 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pydantic import BaseModel
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -59,6 +60,14 @@ class MongoGradesStore:
         self._references = db["references"]
         self._records = db["records"]
         self._collections = (self._references, self._records)
+        # school → (its count of reference changes, the book at that count)
+        self._books: dict[str, tuple[int, ReferenceBook]] = {}
+        # FerretDB (the local stack) updates a document by reading it, changing it and writing
+        # it back, without a lock: two updates of one document at once can lose one. Updates of
+        # records (a correction, the relay taking out published events) take turns here; new
+        # records are inserts, which need none. One process's turns: run the relay beside the
+        # API on FerretDB (the default). MongoDB updates a document atomically.
+        self._updating = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         for collection in self._collections:
@@ -67,23 +76,57 @@ class MongoGradesStore:
         await self._references.create_index([("school_id", 1)])
 
     async def reference_book(self, school_id: str) -> ReferenceBook | None:
-        """All of a school's reference data: a school's worth is small, one query is enough."""
+        """All of a school's reference data. The school's record counts its reference changes
+        (`reference_version`): a copy of the book read at the same count is still the book,
+        so a batch usually costs one read by `_id`, not a read of the whole school."""
         school = await self._references.find_one({"_id": _id(school_id, ("school", school_id))})
         if school is None:
             return None
+        version = school.get("reference_version", 0)
+        cached = self._books.get(school_id)
+        if cached is not None and cached[0] == version:
+            book = cached[1]
+        else:
+            book = await self._read_book(school_id, school)
+            self._books[school_id] = (version, book)
+        book.school = SchoolIn.model_validate(school["state"])
+        return book
+
+    async def _read_book(self, school_id: str, school: Document) -> ReferenceBook:
         book = ReferenceBook(school=SchoolIn.model_validate(school["state"]))
-        sections: dict[str, dict[str, Any]] = {
-            "period": book.periods, "class": book.classes, "student": book.students,
-            "subject": book.subjects, "teacher": book.teachers,
-        }  # fmt: skip
         cursor = self._references.find(
             {"school_id": school_id, "kind": {"$in": list(REFERENCE_KINDS)}},
             {"kind": 1, "record_id": 1, "state": 1},
         )
         async for doc in cursor:
-            model = REFERENCE_KINDS[doc["kind"]]
-            sections[doc["kind"]][doc["record_id"]] = model.model_validate(doc["state"])
+            _section(book, doc["kind"])[doc["record_id"]] = REFERENCE_KINDS[
+                doc["kind"]
+            ].model_validate(doc["state"])
         return book
+
+    async def _count_reference_changes(self, school_id: str, changes: list[Change]) -> None:
+        """Bump the school's count of reference changes; keep the cached book in step when
+        no other process changed it in between."""
+        references = [c for c in changes if c.key[0] in REFERENCE_KINDS]
+        if not references:
+            return
+        async with self._updating:
+            counted = await self._references.find_one_and_update(
+                {"_id": _id(school_id, ("school", school_id))},
+                {"$inc": {"reference_version": len(references)}},
+                return_document=ReturnDocument.AFTER,
+            )
+        cached = self._books.pop(school_id, None)
+        if counted is None or cached is None:
+            return
+        version, book = cached
+        if counted["reference_version"] == version + len(references):
+            for change in references:
+                kind, record_id = change.key
+                _section(book, kind)[record_id] = REFERENCE_KINDS[kind].model_validate(
+                    change.after.state
+                )
+            self._books[school_id] = (counted["reference_version"], book)
 
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]:
         """Each record by its `_id`, one at a time: an `$in` would read the whole history on
@@ -122,23 +165,27 @@ class MongoGradesStore:
         for change in changes:
             if change.before is None:
                 continue
-            result = await self._of(change.key[0]).update_one(
-                {"_id": _id(school_id, change.key), "version": change.before.version},
-                {
-                    "$set": {
-                        "state": change.after.state,
-                        "retracted": change.after.retracted,
-                        "version": change.after.version,
-                        "updated_at": now,
-                        "outbox": True,
+            async with self._updating:
+                result = await self._of(change.key[0]).update_one(
+                    {"_id": _id(school_id, change.key), "version": change.before.version},
+                    {
+                        "$set": {
+                            "state": change.after.state,
+                            "retracted": change.after.retracted,
+                            "version": change.after.version,
+                            "updated_at": now,
+                            "outbox": True,
+                        },
+                        "$push": {"pending_events": {"$each": [_entry(e) for e in change.events]}},
+                        # Keeps its place in the relay's queue if events are already waiting.
+                        "$min": {"outbox_seq": ObjectId()},
                     },
-                    "$push": {"pending_events": {"$each": [_entry(e) for e in change.events]}},
-                    # Keeps its place in the relay's queue if events are already waiting.
-                    "$min": {"outbox_seq": ObjectId()},
-                },
-            )
+                )
             if result.matched_count == 0:
                 conflicts.add(change.key)
+        await self._count_reference_changes(
+            school_id, [c for c in changes if c.key not in conflicts]
+        )
         return conflicts
 
     def _new_document(self, school_id: str, change: Change, now: datetime) -> Document:
@@ -196,9 +243,10 @@ class MongoGradesStore:
                 )
                 for record in mine
             ]
-            if await bulk_write(collection, done) < len(mine):
-                for record in mine:
-                    await self._forget_published(record)
+            async with self._updating:
+                if await bulk_write(collection, done) < len(mine):
+                    for record in mine:
+                        await self._forget_published(record)
 
     async def _forget_published(self, record: PendingRecord) -> None:
         collection = self._of_document(record.document_id)
@@ -219,6 +267,17 @@ class MongoGradesStore:
 
     async def outbox_backlog(self) -> int:
         return sum([await c.count_documents({"outbox": True}) for c in self._collections])
+
+
+def _section(book: ReferenceBook, kind: str) -> dict[str, Any]:
+    sections: dict[str, dict[str, Any]] = {
+        "period": book.periods,
+        "class": book.classes,
+        "student": book.students,
+        "subject": book.subjects,
+        "teacher": book.teachers,
+    }
+    return sections[kind]
 
 
 def _event(entry: Document) -> Envelope[Any]:

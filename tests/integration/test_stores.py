@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import MarkPosted
 from services.consent.domain import notification_requests
+from services.digest.store import MongoDigestStore, mark_slot
 from services.notifier.schedule import Pending
 from services.notifier.store import MongoConsentView, MongoDeliveries, MongoSchoolZones, Recorded
 from services.shared.mongo import Document, create_mongo_client
@@ -79,3 +81,19 @@ async def test_a_school_s_time_zone_is_kept_with_a_default_until_known(
     await zones.save("school-2", "Not/AZone")
     assert await zones.zone("school-1") == ZoneInfo("Asia/Yekaterinburg")
     assert await zones.zone("school-2") == ZoneInfo("Europe/Moscow")
+
+
+async def test_facts_about_one_student_written_at_once_are_all_kept(
+    database: AsyncDatabase[Document],
+) -> None:
+    """FerretDB rewrites a whole document per update: the digest's subscribers, writing to one
+    student at the same time, take turns so that none of their facts is lost."""
+    store = MongoDigestStore(database)
+
+    async def marks_of_a_subscriber(n: int) -> None:
+        for k in range(10):
+            await store.apply([mark_slot(a_mark(mark_id=f"m-{n}-{k}"))])
+
+    await asyncio.gather(*(marks_of_a_subscriber(n) for n in range(4)))
+    book = await store.student_book("school-1", "st-1")
+    assert book is not None and len(book.marks) == 40

@@ -29,7 +29,7 @@ from services.notifier.store import (
     MongoInbox,
     MongoSchoolZones,
 )
-from services.notifier.usecases import Ports
+from services.notifier.usecases import Ports, RecordBehind
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.runtime import Runtime
@@ -69,6 +69,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         "Age of the oldest final result not yet delivered, since it was obtained (clause 9).",
         registry=runtime.registry,
     )
+    pass_steps = Histogram(
+        "vestnik_notifier_pass_seconds",
+        "Where a scheduler pass spends its time: consent check, sending, recording, publishing.",
+        ["step"], registry=runtime.registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    )  # fmt: skip
+    pass_size = Histogram(
+        "vestnik_notifier_pass_deliveries", "Deliveries a scheduler pass attempted.",
+        registry=runtime.registry, buckets=(1, 5, 10, 25, 50, 100, 200),
+    )  # fmt: skip
     env = create_environment()
     email = SmtpSender(
         env,
@@ -87,9 +97,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         preferences_url=settings.preferences_url,
     )
     sms_client = httpx.AsyncClient(base_url=settings.sms_url, timeout=10)
+    recorder = RecordBehind(deliveries, runtime.publish.publish_batch)
     ports = Ports(
         deliveries=deliveries,
         misses=misses,
+        recorder=recorder,
         senders={
             "email": email,
             "sms": SmsRuSender(
@@ -115,6 +127,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             order=settings.fallback_order,
             wait=timedelta(minutes=settings.fallback_wait_minutes),
         ),
+        on_step=lambda step, seconds: pass_steps.labels(step).observe(seconds),
     )
 
     def count(request: NotificationRequested, outcome: str) -> None:
@@ -134,6 +147,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         on_outcome=count,
         on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
         on_oldest_pending=oldest_pending.set,
+        on_pass=pass_size.observe,
     )
     register_handlers(
         runtime.broker,

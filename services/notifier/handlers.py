@@ -51,6 +51,7 @@ class Scheduler:
         on_outcome: OnOutcome,
         on_missed: Callable[[DeadlineMissed], None],
         on_oldest_pending: Callable[[float], None],
+        on_pass: Callable[[int], None] = lambda deliveries: None,
     ) -> None:
         self.schedule = schedule
         self._ports = ports
@@ -59,6 +60,7 @@ class Scheduler:
         self._on_outcome = on_outcome
         self._on_missed = on_missed
         self._on_oldest_pending = on_oldest_pending
+        self._on_pass = on_pass
         self._wake = asyncio.Event()
         self._turn = asyncio.Lock()  # one pass, load or drop at a time
         self._to_load: set[int] = set()
@@ -82,6 +84,8 @@ class Scheduler:
         async with self._turn:  # the pass in progress ends first
             self._to_load -= partitions
             self.schedule.drop_partitions(partitions)
+            # The next owner loads these partitions' open deliveries from the records.
+            await self._ports.recorder.drain()
 
     async def stop(self) -> None:
         """At shutdown, before leaving the consumer group (which revokes nothing: the next
@@ -91,6 +95,7 @@ class Scheduler:
             self._stopped = True
             self._to_load.clear()
             self.schedule.drop_partitions(self.schedule.partitions())
+            await self._ports.recorder.drain()
 
     async def run(self) -> None:
         checked_at = float("-inf")
@@ -105,6 +110,8 @@ class Scheduler:
                     await self._load_assigned()
                     attempted = await run_pass(self.schedule, self._ports)
                 full = len(attempted) == PASS_SIZE
+                if attempted:
+                    self._on_pass(len(attempted))
                 for item in attempted:
                     self._on_outcome(item.request, item.outcome)
                     # The dedupe key names the event and recipient ids, never an address.

@@ -12,8 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import parseaddr
 
 import aiosmtplib
 import httpx
@@ -21,6 +20,7 @@ from jinja2 import Environment
 
 from schemas import NotificationRequested
 from services.notifier.domain import PermanentFailureError, TemporaryFailureError
+from services.notifier.mime import encoded_address, multipart_alternative
 from services.notifier.rendering import render_email, render_sms
 from services.notifier.store import MongoInbox
 
@@ -45,25 +45,25 @@ class SmtpSender:
     ) -> None:
         self._env = env
         self._server = server
-        self._sender = sender
+        self._from = encoded_address(sender)
+        self._envelope_from = parseaddr(sender)[1]
         self._preferences_url = preferences_url
         self._slots = asyncio.Semaphore(server.concurrency)
         self._idle: list[aiosmtplib.SMTP] = []
         self.connections_opened = 0
 
-    def compose(self, request: NotificationRequested, message_id: str) -> EmailMessage:
+    def compose(self, request: NotificationRequested, message_id: str) -> bytes:
         rendered = render_email(self._env, request)
-        message = EmailMessage()
-        message["From"] = self._sender
         assert request.payload.address is not None  # e-mail requests always carry one
-        message["To"] = request.payload.address
-        message["Subject"] = rendered.subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = message_id
-        message["List-Unsubscribe"] = f"<{self._preferences_url}>"
-        message.set_content(rendered.text, charset="utf-8")
-        message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-        return message
+        return multipart_alternative(
+            sender=self._from,
+            to=request.payload.address,
+            subject=rendered.subject,
+            message_id=message_id,
+            text=rendered.text,
+            html=rendered.html,
+            extra={"List-Unsubscribe": f"<{self._preferences_url}>"},
+        )
 
     async def send_batch(
         self, messages: list[tuple[NotificationRequested, str]]
@@ -73,9 +73,10 @@ class SmtpSender:
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
         message = self.compose(request, message_id)
+        assert request.payload.address is not None
         try:
             async with self._slots:
-                await self._send_reusing_a_connection(message)
+                await self._send_reusing_a_connection(message, request.payload.address)
         except aiosmtplib.SMTPRecipientsRefused as error:
             # One recipient per message: its refusal (at RCPT TO) is the message's fate.
             raise _failure_for(error.recipients[0]) from None
@@ -84,11 +85,11 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise TemporaryFailureError(f"SMTP unreachable: {type(error).__name__}") from None
 
-    async def _send_reusing_a_connection(self, message: EmailMessage) -> None:
+    async def _send_reusing_a_connection(self, message: bytes, recipient: str) -> None:
         if self._idle:
             client = self._idle.pop()
             try:
-                await client.send_message(message)
+                await client.sendmail(self._envelope_from, [recipient], message)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 client.close()  # the relay closed an idle connection: open a fresh one below
             except BaseException:
@@ -99,7 +100,7 @@ class SmtpSender:
                 return
         client = await self._connect()
         try:
-            await client.send_message(message)
+            await client.sendmail(self._envelope_from, [recipient], message)
         except BaseException:
             client.close()
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,16 @@ class SchoolZones(Protocol):
     async def zone(self, school_id: str) -> ZoneInfo: ...
 
 
+class Recorder(Protocol):
+    async def add(self, outcomes: list[Recorded], events: list[Envelope[Any]]) -> None:
+        """Record the outcomes of a pass and publish its status events."""
+        ...
+
+    async def drain(self) -> None:
+        """Return once everything added is recorded (before another process takes over)."""
+        ...
+
+
 class MissRecords(Protocol):
     async def record(self, misses: list[dict[str, Any]]) -> list[bool]: ...
 
@@ -82,7 +93,10 @@ class Ports:
     random: Callable[[], float]
     zones: SchoolZones  # each school's time zone, for quiet hours
     misses: MissRecords
+    recorder: Recorder
     fallback: FallbackPolicy
+    # Where a pass spends its time (consent, send, record, publish), for ops to see.
+    on_step: Callable[[str, float], None] = lambda step, seconds: None
 
 
 async def accept_requests(
@@ -159,9 +173,11 @@ async def run_pass(schedule: Schedule, ports: Ports, limit: int = PASS_SIZE) -> 
 async def _attempt_all(
     due: list[Pending], schedule: Schedule, ports: Ports, now: datetime
 ) -> list[Attempted]:
+    clock = _StepClock(ports.on_step)
     requests = [pending.request for pending in due]
     refusals = await ports.consent.refusals(requests)
     siblings = await _siblings(due, schedule, ports)
+    clock.step("consent")
     outcomes: dict[str, tuple[Recorded, str]] = {}
     to_send: dict[str, list[Pending]] = defaultdict(list)
     for pending in due:
@@ -221,12 +237,95 @@ async def _attempt_all(
             outcomes[pending.key] = (recorded, after.status)
 
     await asyncio.gather(*(send(channel, batch) for channel, batch in to_send.items()))
+    clock.step("send")
     brought_forward = _apply(outcomes, due, schedule, ports.fallback, ports.now())
-    await ports.deliveries.record([recorded for recorded, _ in outcomes.values()] + brought_forward)
-    await ports.publish_all(
-        [event for p in due if (event := _status_event(p, outcomes[p.key][0])) is not None]
+    await ports.recorder.add(
+        [recorded for recorded, _ in outcomes.values()] + brought_forward,
+        [event for p in due if (event := _status_event(p, outcomes[p.key][0])) is not None],
     )
+    clock.step("record")
     return [Attempted(p.request, outcomes[p.key][1]) for p in due]
+
+
+class RecordAtOnce:
+    """Each pass's outcomes recorded and its events published before the pass ends."""
+
+    def __init__(self, deliveries: Deliveries, publish_all: Callable[..., Awaitable[None]]) -> None:
+        self._deliveries = deliveries
+        self._publish_all = publish_all
+
+    async def add(self, outcomes: list[Recorded], events: list[Envelope[Any]]) -> None:
+        await self._deliveries.record(outcomes)
+        await self._publish_all(events)
+
+    async def drain(self) -> None:
+        pass
+
+
+class RecordBehind:
+    """Outcomes recorded and events published in the background, while the next pass sends:
+    the database's work overlaps the providers'. A pass waits only when more than `limit`
+    outcomes are still unrecorded. If the process dies first, those deliveries are in doubt,
+    like one that dies between the provider's acceptance and its record: they are sent again
+    with the same Message-ID. A failed write is tried again; nothing is dropped."""
+
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        publish_all: Callable[..., Awaitable[None]],
+        *,
+        limit: int = 2000,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._deliveries = deliveries
+        self._publish_all = publish_all
+        self._limit = limit
+        self._retry_seconds = retry_seconds
+        self._outcomes: list[Recorded] = []
+        self._events: list[Envelope[Any]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._written = asyncio.Condition()
+
+    async def add(self, outcomes: list[Recorded], events: list[Envelope[Any]]) -> None:
+        async with self._written:
+            await self._written.wait_for(lambda: len(self._outcomes) < self._limit)
+            self._outcomes.extend(outcomes)
+            self._events.extend(events)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write(), name="outcome-recorder")
+
+    async def drain(self) -> None:
+        """Wait until everything added is recorded and published (at shutdown)."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)
+
+    async def _write(self) -> None:
+        while self._outcomes or self._events:
+            # A delivery may have moved on twice since the last write (a retry, then sent): its
+            # last state is the one to keep; the writes of one piece go in no set order.
+            outcomes = list({outcome.key: outcome for outcome in self._outcomes}.values())
+            events = self._events
+            self._outcomes, self._events = [], []
+            try:
+                await self._deliveries.record(outcomes)
+                await self._publish_all(events)
+            except Exception:  # the database or Kafka away: keep them, try again
+                log.exception("recording %d outcomes failed; trying again", len(outcomes))
+                self._outcomes[:0], self._events[:0] = outcomes, events
+                await asyncio.sleep(self._retry_seconds)
+            async with self._written:
+                self._written.notify_all()
+
+
+class _StepClock:
+    def __init__(self, report: Callable[[str, float], None]) -> None:
+        self._report = report
+        self._last = time.monotonic()
+
+    def step(self, name: str) -> None:
+        now = time.monotonic()
+        self._report(name, now - self._last)
+        self._last = now
 
 
 async def _siblings(

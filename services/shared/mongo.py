@@ -9,6 +9,7 @@ always carries an equality that narrows it to a small set: an `_id`, a school, a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,23 +71,30 @@ def create_mongo_client(
     )
 
 
-async def bulk_write(collection: AsyncCollection[Document], operations: Sequence[Any]) -> int:
-    """Unordered bulk writes in pieces FerretDB copes with; duplicate inserts are ignored
-    (the document is there already: an insert-once record written again). Returns how many
-    documents the updates matched."""
-    matched = 0
-    for start in range(0, len(operations), BULK_CHUNK):
-        try:
-            result = await collection.bulk_write(
-                list(operations[start : start + BULK_CHUNK]), ordered=False
-            )
-        except BulkWriteError as error:
-            if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
-                raise
-            matched += error.details["nMatched"]
-        else:
-            matched += result.matched_count
-    return matched
+async def bulk_write(
+    collection: AsyncCollection[Document], operations: Sequence[Any], *, concurrency: int = 4
+) -> int:
+    """Unordered bulk writes, in pieces FerretDB copes with, a few pieces at a time (FerretDB
+    works through one piece's statements one by one: pieces side by side use both cores);
+    duplicate inserts are ignored (the document is there already: an insert-once record written
+    again). Returns how many documents the updates matched."""
+    pieces = [
+        list(operations[start : start + BULK_CHUNK])
+        for start in range(0, len(operations), BULK_CHUNK)
+    ]
+    limit = asyncio.Semaphore(concurrency)
+
+    async def write(piece: list[Any]) -> int:
+        async with limit:
+            try:
+                result = await collection.bulk_write(piece, ordered=False)
+            except BulkWriteError as error:
+                if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+                    raise
+                return int(error.details["nMatched"])
+            return result.matched_count
+
+    return sum(await asyncio.gather(*(write(piece) for piece in pieces)))
 
 
 async def insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> set[int]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,17 +20,21 @@ from services.notifier.domain import (
     TemporaryFailureError,
     message_id_for,
 )
+from services.notifier.mime import MimeHeaderError
 from services.notifier.rendering import (
     create_environment,
     render_email,
     render_sms,
     sms_segments,
 )
-from services.notifier.schedule import Schedule
+from services.notifier.schedule import Pending, Schedule
 from services.notifier.sender import SmtpSender, SmtpServer
+from services.notifier.store import Recorded
 from services.notifier.usecases import (
     PASS_SIZE,
     Ports,
+    RecordAtOnce,
+    RecordBehind,
     accept_requests,
     expire_overdue,
     run_pass,
@@ -83,14 +90,36 @@ def test_html_escapes_what_the_journal_sent() -> None:
 
 
 def test_the_message_is_multipart_with_stable_headers() -> None:
-    request = a_request()
-    sender = SmtpSender(create_environment(), SmtpServer("-", 0, 1), sender="Дневник <n@x.ru>",
+    request = a_request(comment="Молодец!")
+    sender = SmtpSender(create_environment(), SmtpServer("-", 0, 1),
+                        sender="Электронный дневник <n@x.ru>",
                         preferences_url="https://school.example/prefs")  # fmt: skip
-    message = sender.compose(request, message_id_for(request.payload.dedupe_key))
+    raw = sender.compose(request, message_id_for(request.payload.dedupe_key))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage) and not message.defects
     assert message.get_content_type() == "multipart/alternative"
     assert message["Message-ID"] == message_id_for(request.payload.dedupe_key)
     assert message["To"] == "maria@example.org"
+    assert message["From"] == "Электронный дневник <n@x.ru>"
+    assert message["Subject"] == "Новая оценка: Математика — 5 (Иванов Иван)"
     assert message["List-Unsubscribe"] == "<https://school.example/prefs>"
+    assert message["Date"] is not None
+    rendered = render_email(create_environment(), request)
+    plain, html = (message.get_body((kind,)) for kind in ("plain", "html"))
+    assert plain is not None and plain.get_content() == rendered.text
+    assert html is not None and html.get_content() == rendered.html
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))  # RFC 5322 line length
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+
+
+def test_a_header_value_with_a_line_break_is_refused() -> None:
+    request = a_request()
+    broken = request.model_copy(update={"payload": request.payload.model_copy(
+        update={"address": "a@b.ru\r\nBcc: x@y.ru"})})  # fmt: skip
+    sender = SmtpSender(create_environment(), SmtpServer("-", 0, 1), sender="n@x.ru",
+                        preferences_url="https://school.example/prefs")  # fmt: skip
+    with pytest.raises(MimeHeaderError):
+        sender.compose(broken, "<id@x>")
 
 
 def test_sms_is_compact_and_counted_in_ucs2_segments() -> None:
@@ -132,6 +161,7 @@ class Harness:
             random=lambda: 0.5,
             zones=FakeZones(zones or {}, MOSCOW),
             misses=self.misses,
+            recorder=RecordAtOnce(self.deliveries, self.log),
             fallback=fallback or FallbackPolicy(),
         )
 
@@ -237,7 +267,11 @@ async def test_the_next_owner_of_a_partition_takes_its_open_deliveries_over() ->
 
     successor = Harness()
     successor.deliveries = notifier.deliveries
-    successor.ports = replace(successor.ports, deliveries=notifier.deliveries)
+    successor.ports = replace(
+        successor.ports,
+        deliveries=notifier.deliveries,
+        recorder=RecordAtOnce(notifier.deliveries, successor.log),
+    )
     for pending in await successor.deliveries.open_in(0):  # … which loads what is open
         successor.schedule.add(pending)
     assert [a.outcome for a in await run_pass(successor.schedule, successor.ports)] == ["sent"] * 2
@@ -409,3 +443,28 @@ def test_the_fallback_order_is_a_setting() -> None:
         NOW + timedelta(minutes=30)
     )
     assert sms_first.start_at(requests["email"], NOW, {"sms": "failed"}) == NOW
+
+
+async def test_outcomes_recorded_behind_keep_each_delivery_s_last_state_and_survive_a_failure() -> (
+    None
+):
+    deliveries, log = FakeDeliveries(), EventLog()
+    request = a_request()
+    await deliveries.insert_new([Pending(request, 0, 0, NOW)], NOW)
+    failing = [RuntimeError("database away")]
+    real_record = deliveries.record
+
+    async def record(outcomes: list[Recorded]) -> None:
+        if failing:
+            raise failing.pop()
+        await real_record(outcomes)
+
+    deliveries.record = record  # type: ignore[method-assign]
+    recorder = RecordBehind(deliveries, log, retry_seconds=0.01)
+    key = request.payload.dedupe_key
+    later = NOW + timedelta(seconds=30)
+    await recorder.add([Recorded(key, "retry_wait", 1, NOW, due=later)], [])
+    await recorder.add([Recorded(key, "sent", 2, later)], [])
+    await recorder.drain()
+    assert deliveries.records[key]["status"] == "sent"
+    assert deliveries.records[key]["attempts"] == 2

@@ -68,6 +68,8 @@ schemas: $(VENV)/.installed
 clean: down
 	rm -rf var
 
-# A benchmark, not a test: about 10 minutes; writes bench/results/<date>.json, .md and .png.
+# A benchmark, not a test: writes bench/results/<date>.json, .md and .png. SCALE multiplies the
+# district and every volume (make bench SCALE=0.25 for a quick look).
+SCALE ?= 1
 bench: install
-	$(BIN)/python bench/run.py
+	SCALE=$(SCALE) $(BIN)/python -m bench.run

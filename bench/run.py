@@ -1,12 +1,19 @@
-"""`make bench`: a synthetic district through the whole pipeline on the local stack.
+"""`make bench`: a district's school year through the whole pipeline, on the local stack.
 
-Measures ingest (marks/s the journal API accepts), end-to-end delivery (notifications/s the
-SMTP and SMS sinks accept) and its latency from the mark being recorded to the provider
-accepting it, the raw Kafka ceiling on the same broker (an aiokafka consume→produce relay), the
-weekly digest run (e-mail and paper) and each service's peak memory. Writes
-`bench/results/<date>.json`, `<date>.md` and `<date>.png`.
+Two rounds on fresh services, the second with a history of delivered notices already in the
+stores (the figures must not drop as history accumulates):
+  - ingest: marks/s the journal API accepts; sustained delivery: notices/s the SMTP and SMS
+    sinks and the inbox accept, after warm-up; database commands per delivered notice;
+  - latency (journal item recorded → provider accepted), p50/p95/p99, at half that rate;
+  - a quarter's end: every student's final mark in 15 subjects posted at once, until the last
+    notice is accepted;
+  - priority: one final mark posted behind a backlog of ordinary notices, until it is sent.
+Then the raw ceiling (an aiokafka consume→produce relay on the same broker) and the weekly run
+for a larger district (e-mail digests and 5 % paper pages). CPU and peak memory per process
+throughout. Writes `bench/results/<date>.json`, `.md` and `.png`.
 
-A benchmark, not a test: it asserts nothing, it measures. Run it on an otherwise idle machine.
+`SCALE` (environment, default 1) multiplies the district and every volume. A benchmark, not a
+test: it asserts nothing, it measures. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -15,33 +22,54 @@ import asyncio
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
+from bench import district as plans
+from bench.history import seed
+from bench.probes import ProcessWatch, pid_of, scrape
 from deploy.local.processes import ManagedProcess
 from deploy.local.stack import ROOT, Layout, http_ok, infrastructure
-from schemas import MarkPosted, NotificationSent, Topics
+from schemas import (
+    FinalMarkPosted,
+    MarkPosted,
+    NotificationSent,
+    PeriodChanged,
+    SchoolChanged,
+    StudentChanged,
+    Topics,
+)
+from schemas.consent import PreferencesChanged, PreferencesChangedPayload
+from schemas.journal import (
+    PeriodChangedPayload,
+    SchoolChangedPayload,
+    StudentChangedPayload,
+)
 from services.shared.auth import issue_token
 from services.shared.config import DEV_JWT_SECRET
+from services.shared.mongo import create_mongo_client
 
-SCHOOLS, CLASSES, STUDENTS_PER_CLASS = 4, 10, 25  # 1,000 students
-MARKS_PER_STUDENT = 5
-DELIVERY_WINDOW = 180.0  # seconds of deliveries measured: keeps make bench under 15 minutes
+SCALE = float(os.environ.get("SCALE", "1"))
+SCHOOLS = max(1, round(4 * SCALE))  # × 10 classes × 25 students
+MARKS_EACH = 5
+BACKLOG_NOTICES = int(50_000 * SCALE)
+HISTORY_NOTICES = int(100_000 * SCALE)
+WEEKLY_STUDENTS = int(10_000 * SCALE)
+LATENCY_SECONDS = 30
 BATCH = 500
 RESULTS = ROOT / "bench" / "results"
-WRITTEN = {"form": "written", "document_number": "1", "document_date": "2026-09-01",
-           "accepted_by": "Секретарь"}  # fmt: skip
+SERVICES = ("grades", "consent", "notifier", "digest")
 
 
 def say(message: str) -> None:
@@ -49,28 +77,36 @@ def say(message: str) -> None:
 
 
 @dataclass
-class Service:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
+class Running:
+    """The four services as processes of their own, on one topic prefix and its databases."""
+
+    prefix: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    ports: dict[str, int]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def urls(self) -> list[str]:
+        return [self.url(name) for name in self.processes]
 
-    def peak_memory_mb(self) -> float:
-        """The process's high-water mark of resident memory (VmHWM)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
-def start_services(layout: Layout, prefix: str, log_dir: Path) -> dict[str, Service]:
-    """The four services as processes of their own, on a fresh prefix and fresh databases."""
-    running = {}
-    for offset, name in enumerate(("grades", "consent", "notifier", "digest")):
-        port = 18001 + offset
+def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Running:
+    log_dir = layout.var / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes, ports = {}, {}
+    for name in names:
+        port = 18001 + SERVICES.index(name)
         env = {
             **os.environ,
             "VESTNIK_KAFKA_BOOTSTRAP": layout.kafka_bootstrap,
@@ -81,188 +117,103 @@ def start_services(layout: Layout, prefix: str, log_dir: Path) -> dict[str, Serv
             f"VESTNIK_{name.upper()}_GROUP": f"{prefix}{name}",
             "VESTNIK_SMTP_PORT": str(layout.smtp_port),
             "VESTNIK_SMS_URL": f"http://127.0.0.1:{layout.sms_port}",
-            "VESTNIK_SMS_PER_SECOND": "200",
+            "VESTNIK_SMS_PER_SECOND": "500",
             "VESTNIK_SMTP_CONCURRENCY": "8",
-            "VESTNIK_NOTIFIER_POLL_SECONDS": "0.5",
             "VESTNIK_DIGEST_SCHEDULER": "false",
             "VESTNIK_LOG_LEVEL": "WARNING",
         }
-        log = (log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
+        log = (log_dir / f"{prefix}{name}.log").open("wb")
+        processes[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", name], env=env, stdout=log,
             stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
-        running[name] = Service(name, port, process)
+        ports[name] = port
+    running = Running(prefix, processes, ports)
     deadline = time.monotonic() + 120
-    for service in running.values():
-        while not http_ok(f"{service.url}/healthz"):
-            if time.monotonic() > deadline or service.process.poll() is not None:
-                raise RuntimeError(f"{service.name} did not start: see {log_dir}")
-            time.sleep(0.5)
+    for name in names:
+        while not http_ok(f"{running.url(name)}/healthz"):
+            if time.monotonic() > deadline or processes[name].poll() is not None:
+                raise RuntimeError(f"{name} did not start: see {log_dir}")
+            time.sleep(0.3)
     return running
 
 
-# Guardians: e-mail 55 %, e-mail and SMS 20 %, paper only 10 %, refused 8 %, no answer 7 %.
-MIX = ((0.55, "email"), (0.75, "email+sms"), (0.85, "paper"), (0.93, "refused"), (1.0, "none"))
-
-
-def district() -> dict[str, Any]:
-    """Schools, classes, students and one guardian each, with a realistic mix of choices."""
-    rng = random.Random(2026)
-    schools = []
-    for s in range(SCHOOLS):
-        classes = []
-        for c in range(CLASSES):
-            students = []
-            for n in range(STUDENTS_PER_CLASS):
-                roll = rng.random()
-                choice = next(c for limit, c in MIX if roll < limit)
-                students.append({"id": f"s{s}-c{c}-st{n:02d}", "guardian": choice})
-            classes.append({"id": f"s{s}-c{c}", "name": f"{5 + c % 7}{'АБВГ'[c % 4]}",
-                            "students": students})  # fmt: skip
-        schools.append({"id": f"bench-school-{s}", "classes": classes})
-    return {"schools": schools}
-
-
-async def load_district(
-    services: dict[str, Service], plan: dict[str, Any], tokens: dict[str, str]
-) -> None:
-    monday = date.today() - timedelta(days=date.today().weekday())
-    async with httpx.AsyncClient(timeout=60) as http:
-        for school in plan["schools"]:
-            auth = {"Authorization": f"Bearer {tokens[school['id']]}"}
-            base = f"{services['grades'].url}/v1/schools/{school['id']}"
-            reference: list[tuple[str, dict[str, Any]]] = [
-                ("", {"name": f"Школа {school['id']}", "timezone": "Europe/Moscow"}),
-                ("/subjects/math", {"name": "Математика"}),
-                ("/subjects/russian", {"name": "Русский язык"}),
-                ("/periods/q2", {"name": "2 четверть", "period_kind": "quarter",
-                                 "school_year": f"{monday.year}/{monday.year + 1}",
-                                 "starts_on": (monday - timedelta(days=30)).isoformat(),
-                                 "ends_on": (monday + timedelta(days=30)).isoformat()}),
-            ]  # fmt: skip
-            for klass in school["classes"]:
-                reference.append((f"/classes/{klass['id']}",
-                                  {"name": klass["name"], "education_level": "basic"}))  # fmt: skip
-            reference.append(("/teachers/t-1", {"name": "Учитель", "assignments": [
-                {"class_id": k["id"], "subject_id": subject}
-                for k in school["classes"] for subject in ("math", "russian")]}))  # fmt: skip
-            for klass in school["classes"]:
-                for student in klass["students"]:
-                    body = {"name": f"Ученик {student['id']}", "class_id": klass["id"]}
-                    reference.append((f"/students/{student['id']}", body))
-            for path, body in reference:
-                response = await http.put(base + path, json=body, headers=auth)
-                response.raise_for_status()
-            await load_guardians(http, services["consent"].url, school, auth)
-            say(f"  {school['id']}: reference and guardians loaded")
-
-
-async def load_guardians(
-    http: httpx.AsyncClient, consent_url: str, school: dict[str, Any], auth: dict[str, str]
-) -> None:
-    base = f"{consent_url}/v1/schools/{school['id']}"
-    semaphore = asyncio.Semaphore(8)
-
-    async def one(student: dict[str, Any]) -> None:
-        guardian, choice = f"g-{student['id']}", student["guardian"]
-        calls: list[tuple[str, dict[str, Any]]] = [(f"/recipients/{guardian}", {
-            "kind": "guardian", "name": f"Родитель {student['id']}",
-            "student_ids": [student["id"]]})]  # fmt: skip
-        if choice != "none":
-            calls.append((f"/consents/c-{guardian}", {
-                "recipient_id": guardian, "student_id": student["id"],
-                "decision": "refused" if choice == "refused" else "granted",
-                "operator": "Школа", "purpose": "информирование", "data_categories": ["оценки"],
-                "actions": ["хранение"], "valid_from": "2026-09-01",
-                "revocation_procedure": "заявление", "proof": WRITTEN}))  # fmt: skip
-        if choice in ("email", "email+sms", "refused"):
-            calls.append((f"/recipients/{guardian}/contacts/email",
-                          {"address": f"{guardian}@example.org", "proof": WRITTEN}))  # fmt: skip
-        if choice == "email+sms":
-            calls.append((f"/recipients/{guardian}/contacts/sms",
-                          {"address": f"+7916{random.randint(1000000, 9999999)}",
-                           "proof": WRITTEN}))  # fmt: skip
-            calls.append((f"/recipients/{guardian}/preferences",
-                          {"channels": {"marks": ["email", "sms", "inbox"]}}))  # fmt: skip
-        if choice == "paper":
-            calls.append((f"/recipients/{guardian}/preferences",
-                          {"paper_only_reason": "нет интернета"}))  # fmt: skip
-        async with semaphore:
-            for path, body in calls:
-                (await http.put(base + path, json=body, headers=auth)).raise_for_status()
-
-    await asyncio.gather(*(one(s) for k in school["classes"] for s in k["students"]))
-
-
-async def push_marks(
-    services: dict[str, Service], plan: dict[str, Any], tokens: dict[str, str]
-) -> dict[str, float]:
-    """Every student's week of marks, in batches of 500; returns the ingest figures."""
-    monday = date.today() - timedelta(days=date.today().weekday())
-    rng = random.Random(7)
-    items: list[tuple[str, dict[str, Any]]] = []
-    for school in plan["schools"]:
-        for klass in school["classes"]:
-            for student in klass["students"]:
-                for m in range(MARKS_PER_STUDENT):
-                    items.append((school["id"], {
-                        "kind": "mark", "mark_id": f"{student['id']}-m{m}",
-                        "student_id": student["id"], "subject_id": ("math", "russian")[m % 2],
-                        "teacher_id": "t-1",
-                        "lesson_date": (monday + timedelta(days=m % 5)).isoformat(),
-                        "value": rng.choice("2345"), "work_type": "ответ на уроке"}))  # fmt: skip
-    started = time.monotonic()
+async def post_items(
+    http: httpx.AsyncClient, grades: str, items: dict[str, list[dict[str, Any]]],
+    tokens: dict[str, str], *, concurrency: int = 4,
+) -> int:  # fmt: skip
+    """Every school's items through the journal API, in batches of 500; how many accepted."""
+    limit = asyncio.Semaphore(concurrency)
     accepted = 0
-    async with httpx.AsyncClient(timeout=120) as http:
-        for school in plan["schools"]:
-            mine = [item for school_id, item in items if school_id == school["id"]]
-            for start in range(0, len(mine), BATCH):
-                response = await http.post(
-                    f"{services['grades'].url}/v1/schools/{school['id']}/journal",
-                    json={"items": mine[start : start + BATCH]},
-                    headers={"Authorization": f"Bearer {tokens[school['id']]}"},
-                )
-                response.raise_for_status()
-                accepted += response.json()["summary"]["accepted"]
-        say(f"  {accepted} marks accepted")
-    seconds = time.monotonic() - started
-    return {"marks": accepted, "seconds": seconds, "marks_per_second": accepted / seconds}
+
+    async def one(school_id: str, batch: list[dict[str, Any]]) -> None:
+        nonlocal accepted
+        async with limit:
+            response = await http.post(
+                f"{grades}/v1/schools/{school_id}/journal", json={"items": batch},
+                headers={"Authorization": f"Bearer {tokens[school_id]}"},
+            )  # fmt: skip
+            response.raise_for_status()
+            accepted += response.json()["summary"]["accepted"]
+
+    await asyncio.gather(*(
+        one(school_id, school_items[start : start + BATCH])
+        for school_id, school_items in items.items()
+        for start in range(0, len(school_items), BATCH)
+    ))  # fmt: skip
+    return accepted
 
 
-async def read_all(bootstrap: str, topic: str, idle_seconds: float = 3.0) -> list[Any]:
+async def sent_so_far(http: httpx.AsyncClient, running: Running, **labels: str) -> float:
+    return await scrape(http, [running.url("notifier")], "vestnik_notifications_total",
+                        outcome="sent", **labels)  # fmt: skip
+
+
+async def db_commands(http: httpx.AsyncClient, running: Running) -> float:
+    return await scrape(http, running.urls, "vestnik_db_commands_total")
+
+
+async def wait_for_notices(
+    http: httpx.AsyncClient, running: Running, target: float, *, timeout: float
+) -> list[tuple[float, float]]:
+    """Poll the notifier's count of sent notices until it reaches `target`; the samples
+    (seconds since the start, count)."""
+    started = time.monotonic()
+    samples: list[tuple[float, float]] = []
+    last_report = 0.0
+    while True:
+        count = await sent_so_far(http, running)
+        elapsed = time.monotonic() - started
+        samples.append((elapsed, count))
+        if elapsed - last_report >= 15:
+            say(f"    {count:.0f} of {target:.0f} notices sent after {elapsed:.0f} s")
+            last_report = elapsed
+        if count >= target or elapsed > timeout:
+            return samples
+        await asyncio.sleep(0.5)
+
+
+def rate_between(samples: list[tuple[float, float]], base: float, total: float) -> float:
+    """Notices per second between 10 % and 90 % of `total` (after warm-up, before the tail)."""
+    low = next((t for t, c in samples if c - base >= 0.1 * total), None)
+    high = next((t for t, c in samples if c - base >= 0.9 * total), None)
+    if low is None or high is None or high <= low:
+        return float("nan")
+    return 0.8 * total / (high - low)
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False)  # fmt: skip
     await consumer.start()
     records: list[Any] = []
     try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=int(idle_seconds * 1000))
-            if not batch:
-                return records
+        while batch := await consumer.getmany(timeout_ms=2000, max_records=5000):
             for partition_records in batch.values():
                 records.extend(partition_records)
     finally:
         await consumer.stop()
-
-
-async def wait_for_deliveries(
-    bootstrap: str, topics: Topics, expected: int, window: float
-) -> list[Any]:
-    """Watch the notifier's status topic until `expected` deliveries or `window` seconds have
-    passed; return its NotificationSent records. On the local stack FerretDB (a SQLite
-    backend that scans collections on update) bounds the rate, so the window keeps the
-    benchmark short and the figures say what arrived within it."""
-    topic = topics.of(NotificationSent)
-    started = time.monotonic()
-    while True:
-        sent = [r for r in await read_all(bootstrap, topic, idle_seconds=1.0)
-                if dict(r.headers).get("x-event-type") == b"NotificationSent"]  # fmt: skip
-        elapsed = time.monotonic() - started
-        say(f"  {len(sent)} notifications delivered after {elapsed:.0f} s")
-        if len(sent) >= expected or elapsed > window:
-            return sent
-        await asyncio.sleep(10)
+    return records
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -270,32 +221,161 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def delivery_figures(bootstrap: str, topics: Topics, sent: list[Any]) -> dict[str, Any]:
-    """Latency from the mark being recorded (journal.marks.v1) to the provider's acceptance."""
+async def latencies(bootstrap: str, topics: Topics, tag: str) -> list[tuple[datetime, float]]:
+    """(sent at, seconds from the journal item recorded to the provider's acceptance) for each
+    notice about an item whose id carries `tag`."""
     recorded = {}
-    for record in await read_all(bootstrap, topics.of(MarkPosted)):
-        mark = MarkPosted.model_validate_json(record.value)
-        recorded[str(mark.event_id)] = mark.recorded_at
+    for event_type in (MarkPosted, FinalMarkPosted):
+        for record in await read_all(bootstrap, topics.of(event_type)):
+            event = json.loads(record.value)
+            payload = event["payload"]
+            if tag in payload.get("mark_id", payload.get("final_mark_id", "")):
+                recorded[event["event_id"]] = datetime.fromisoformat(event["recorded_at"])
     samples = []
-    for record in sent:
-        delivered = NotificationSent.model_validate_json(record.value).payload
-        source = delivered.dedupe_key.split(":")[0]
+    for record in await read_all(bootstrap, topics.of(NotificationSent)):
+        if dict(record.headers).get("x-event-type") != b"NotificationSent":
+            continue
+        sent = NotificationSent.model_validate_json(record.value).payload
+        source = sent.dedupe_key.split(":")[0]
         if source in recorded:
-            latency = (delivered.sent_at - recorded[source]).total_seconds()
-            samples.append((delivered.sent_at, latency, delivered.channel))
-    samples.sort()
-    latencies = [latency for _, latency, _ in samples]
-    span = (samples[-1][0] - samples[0][0]).total_seconds() if len(samples) > 1 else float("nan")
-    by_channel: dict[str, int] = {}
-    for _, _, channel in samples:
-        by_channel[channel] = by_channel.get(channel, 0) + 1
-    return {
-        "delivered": len(samples), "by_channel": by_channel,
-        "notifications_per_second": len(samples) / span if span else float("nan"),
-        "latency_seconds": {"p50": percentile(latencies, 0.50), "p95": percentile(latencies, 0.95),
-                            "p99": percentile(latencies, 0.99), "max": max(latencies, default=0)},
-        "samples": [(t.isoformat(), latency) for t, latency, _ in samples],
-    }  # fmt: skip
+            samples.append((sent.sent_at, (sent.sent_at - recorded[source]).total_seconds()))
+    return sorted(samples)
+
+
+def summarize(samples: list[tuple[datetime, float]]) -> dict[str, float]:
+    values = [latency for _, latency in samples]
+    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
+            "p99": percentile(values, 0.99), "max": max(values, default=float("nan"))}  # fmt: skip
+
+
+async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict[str, Any]:
+    """One round on fresh services and databases: load, ingest and sustained delivery,
+    latency at half rate, the quarter's end, priority behind a backlog."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    topics = Topics(prefix)
+    district = plans.plan(SCHOOLS)
+    secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
+    tokens = {s.school_id: issue_token(secret, role="admin", school_id=s.school_id,
+                                       subject="bench") for s in district.schools}  # fmt: skip
+    figures: dict[str, Any] = {"students": len(district.students)}
+    if history:
+        say(f"  writing a history of {history} delivered notices into the stores")
+        mongo = create_mongo_client(layout.mongo_url)
+        started = time.monotonic()
+        await seed(mongo, prefix, district, history, say=say)
+        await mongo.close()
+        figures["history"] = {"notices": history, "seconds": time.monotonic() - started}
+    running = start(layout, prefix)
+    for name, process in running.processes.items():
+        watch.pids[name] = process.pid
+    try:
+        async with httpx.AsyncClient(timeout=300) as http:
+            started = time.monotonic()
+            await plans.load(district, running.url("grades"), running.url("consent"), tokens)
+            figures["load_seconds"] = time.monotonic() - started
+            say(f"  district loaded in {figures['load_seconds']:.0f} s")
+            await asyncio.sleep(3)  # the reference data's events settle
+
+            # Ingest and sustained delivery.
+            items = plans.marks(district, MARKS_EACH, tag="sustained")
+            expected = plans.expected_notices(district, plans.MARK_NOTICES, MARKS_EACH)
+            base, commands = await sent_so_far(http, running), await db_commands(http, running)
+            watch.mark(f"{prefix}sustained")
+            say(f"  {sum(map(len, items.values()))} marks through the journal API")
+            started = time.monotonic()
+            accepted = await post_items(http, running.url("grades"), items, tokens)
+            ingest_seconds = time.monotonic() - started
+            samples = await wait_for_notices(http, running, base + expected, timeout=600)
+            watch.mark(f"{prefix}sustained-end")
+            delivered = samples[-1][1] - base
+            figures["ingest"] = {"marks": accepted, "seconds": ingest_seconds,
+                                 "marks_per_second": accepted / ingest_seconds}  # fmt: skip
+            figures["sustained"] = {
+                "notices": delivered, "expected": expected,
+                "seconds": samples[-1][0],
+                "notices_per_second": rate_between(samples, base, expected),
+                "db_commands_per_notice": (await db_commands(http, running) - commands)
+                / max(delivered, 1),
+                "cpu_percent": watch.cpu_percent(f"{prefix}sustained", f"{prefix}sustained-end"),
+            }  # fmt: skip
+            rate = figures["sustained"]["notices_per_second"]
+            say(f"  ingest {figures['ingest']['marks_per_second']:.0f} marks/s, "
+                f"delivery {rate:.0f} notices/s")  # fmt: skip
+
+            # Latency at half the sustained rate.
+            pace = max(1.0, (rate / 2) / district.notices_per_mark())  # marks per second
+            count = int(pace * LATENCY_SECONDS)
+            paced = plans.marks(district, 1 + count // len(district.students), tag="paced")
+            flat = [(school, item) for school, school_items in paced.items()
+                    for item in school_items][:count]  # fmt: skip
+            base = await sent_so_far(http, running)
+            say(f"  {count} marks at {pace:.1f}/s for the latency")
+            started = time.monotonic()
+            for n in range(0, count, max(1, int(pace))):
+                chunk: dict[str, list[dict[str, Any]]] = {}
+                for school, item in flat[n : n + max(1, int(pace))]:
+                    chunk.setdefault(school, []).append(item)
+                await post_items(http, running.url("grades"), chunk, tokens)
+                await asyncio.sleep(max(0.0, started + (n + pace) / pace - time.monotonic()))
+            await asyncio.sleep(5)
+            figures["latency"] = {"marks_per_second": pace, "marks": count,
+                                  **summarize(await latencies(layout.kafka_bootstrap, topics,
+                                                              "paced"))}  # fmt: skip
+
+            # A quarter's end.
+            finals = plans.final_marks(district, tag="q2")
+            expected = plans.expected_notices(district, plans.FINAL_NOTICES, len(plans.SUBJECTS))
+            base, commands = await sent_so_far(http, running), await db_commands(http, running)
+            watch.mark(f"{prefix}burst")
+            say(f"  the quarter's end: {sum(map(len, finals.values()))} final marks at once")
+            started = time.monotonic()
+            await post_items(http, running.url("grades"), finals, tokens)
+            samples = await wait_for_notices(http, running, base + expected, timeout=900)
+            watch.mark(f"{prefix}burst-end")
+            burst = await latencies(layout.kafka_bootstrap, topics, "q2")
+            figures["burst"] = {
+                "final_marks": sum(map(len, finals.values())), "notices": samples[-1][1] - base,
+                "expected": expected, "seconds_to_last": time.monotonic() - started,
+                "notices_per_second": rate_between(samples, base, expected),
+                "db_commands_per_notice": (await db_commands(http, running) - commands)
+                / max(samples[-1][1] - base, 1),
+                "latency": summarize(burst),
+                "cpu_percent": watch.cpu_percent(f"{prefix}burst", f"{prefix}burst-end"),
+            }  # fmt: skip
+            figures["samples"] = [(t.isoformat(), latency) for t, latency in burst]
+
+            # Priority: one final mark behind a backlog of ordinary notices.
+            each = max(1, round(BACKLOG_NOTICES / district.notices_per_mark()
+                                / len(district.students)))  # fmt: skip
+            backlog = plans.marks(district, each, tag="backlog")
+            say(f"  priority: {sum(map(len, backlog.values()))} marks "
+                f"(~{BACKLOG_NOTICES} notices), then one final mark")  # fmt: skip
+            await post_items(http, running.url("grades"), backlog, tokens)
+            told, student = next((sc, st) for sc, st in district.students
+                                 if st.guardian == "email")  # fmt: skip
+            finals_before = await sent_so_far(http, running, kind="final_mark_posted")
+            started = time.monotonic()
+            final = {"kind": "final_mark", "final_mark_id": "priority",
+                     "student_id": student.student_id, "subject_id": "subject-00",
+                     "period_id": "q2", "value": "5",
+                     "obtained_at": datetime.now(UTC).isoformat()}  # fmt: skip
+            await post_items(http, running.url("grades"), {told.school_id: [final]}, tokens)
+            while await sent_so_far(http, running, kind="final_mark_posted") == finals_before:
+                if time.monotonic() - started > 600:
+                    break
+                await asyncio.sleep(0.25)
+            figures["priority"] = {
+                "backlog_notices": BACKLOG_NOTICES,
+                "backlog_sent_meanwhile": await sent_so_far(http, running) - samples[-1][1],
+                "seconds": time.monotonic() - started,
+            }  # fmt: skip
+            say(f"  the final mark behind the backlog went out after "
+                f"{figures['priority']['seconds']:.1f} s")  # fmt: skip
+    finally:
+        running.stop()
+        for name in running.processes:
+            watch.pids.pop(name, None)
+    return figures
 
 
 async def raw_ceiling(bootstrap: str, prefix: str, count: int = 20_000) -> dict[str, float]:
@@ -330,137 +410,221 @@ async def raw_ceiling(bootstrap: str, prefix: str, count: int = 20_000) -> dict[
     return {"messages": count, "seconds": seconds, "messages_per_second": count / seconds}
 
 
-async def weekly_run(services: dict[str, Service], plan: dict[str, Any],
-                     tokens: dict[str, str]) -> dict[str, float]:  # fmt: skip
-    week = f"{date.today():%G}-W{date.today():%V}"
+async def consumer_lag(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        if not committed:
+            return -1
+        ends = await consumer.end_offsets(list(committed))
+        return sum(max(ends[p] - o.offset, 0) for p, o in committed.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def weekly(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
+    """The weekly run for a district of WEEKLY_STUDENTS: the digest's read model fed from the
+    topics (schools, periods, students, three marks each, 5 % paper only), then every school's
+    week run at once: e-mail digests published, one PDF of paper pages per class."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    topics = Topics(prefix)
+    schools = max(1, WEEKLY_STUDENTS // 1000)
+    district = plans.plan(schools, classes=40, per_class=WEEKLY_STUDENTS // schools // 40,
+                          tag="w")  # fmt: skip
+    running = start(layout, prefix, ("digest",))
+    watch.pids["digest"] = running.processes["digest"].pid
+    events: list[Any] = []
+    start_day = plans.monday()
+    for school in district.schools:
+        events.append(SchoolChanged.new(SchoolChangedPayload(
+            school_id=school.school_id, name=f"Школа {school.school_id}",
+            timezone="Europe/Moscow"), producer="bench"))  # fmt: skip
+        events.append(PeriodChanged.new(PeriodChangedPayload(
+            school_id=school.school_id, period_id="q2", name="2 четверть",
+            period_kind="quarter", school_year="2026/2027",
+            starts_on=start_day.replace(day=1), ends_on=start_day.replace(day=28)),
+            producer="bench"))  # fmt: skip
+        classes = dict(school.classes)
+        for n, student in enumerate(school.students):
+            events.append(StudentChanged.new(StudentChangedPayload(
+                school_id=school.school_id, student_id=student.student_id,
+                name=f"Ученик {student.student_id}", class_id=student.class_id,
+                class_name=classes[student.class_id], education_level="basic"),
+                producer="bench"))  # fmt: skip
+            if n % 20 == 0:
+                events.append(PreferencesChanged.new(PreferencesChangedPayload(
+                    school_id=school.school_id, recipient_id=f"g-{student.student_id}",
+                    paper_only=True, student_ids=(student.student_id,),
+                    effective_at=datetime.now(UTC)), producer="bench"))  # fmt: skip
+    marks = plans.marks(district, 3, tag="weekly")
+    producer = AIOKafkaProducer(bootstrap_servers=layout.kafka_bootstrap, linger_ms=10)
+    await producer.start()
+    try:
+        say(f"  feeding the digest: {len(district.students)} students, "
+            f"{sum(map(len, marks.values()))} marks")  # fmt: skip
+        sends = [await producer.send(topics.of(type(e)), e.model_dump_json().encode(),
+                                     key=e.key) for e in events]  # fmt: skip
+        for school in district.schools:
+            for item in marks[school.school_id]:
+                event = MarkPosted.new(_mark_payload(school.school_id, item), producer="bench")
+                sends.append(await producer.send(topics.of(MarkPosted),
+                                                  event.model_dump_json().encode(),
+                                                  key=event.key))  # fmt: skip
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+    while await consumer_lag(layout.kafka_bootstrap, f"{prefix}digest") != 0:
+        await asyncio.sleep(1)
+    secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
+    week = f"{plans.monday():%G}-W{plans.monday():%V}"
+    totals = {"students": 0, "paper_pages": 0}
+    watch.mark("weekly")
     started = time.monotonic()
-    students = pages = 0
-    printing = 0.0
-    async with httpx.AsyncClient(timeout=600) as http:
-        for school in plan["schools"]:
-            response = await http.post(
-                f"{services['digest'].url}/v1/schools/{school['id']}/weekly-runs/{week}",
-                headers={"Authorization": f"Bearer {tokens[school['id']]}"},
-            )
-            response.raise_for_status()
-            report = response.json()
-            students += report.get("students", 0)
-            pages += report.get("paper_pages", 0)
-            printing += report.get("seconds", 0.0)
-            say(f"  {school['id']}: {report.get('students')} students, "
-                f"{report.get('paper_pages')} pages, {report.get('seconds', 0):.1f} s")  # fmt: skip
-    seconds = time.monotonic() - started
-    return {"students": students, "paper_pages": pages, "seconds": seconds,
-            "students_per_second": students / seconds,
-            "paper_pages_per_second": pages / printing if printing else float("nan")}  # fmt: skip
+    try:
+        async with httpx.AsyncClient(timeout=900) as http:
+
+            async def run(school_id: str) -> None:
+                token = issue_token(secret, role="admin", school_id=school_id, subject="bench")
+                response = await http.post(
+                    f"{running.url('digest')}/v1/schools/{school_id}/weekly-runs/{week}",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                response.raise_for_status()
+                report = response.json()
+                totals["students"] += report.get("students", 0)
+                totals["paper_pages"] += report.get("paper_pages", 0)
+
+            await asyncio.gather(*(run(school.school_id) for school in district.schools))
+        seconds = time.monotonic() - started
+        watch.mark("weekly-end")
+    finally:
+        running.stop()
+        watch.pids.pop("digest", None)
+    return {**totals, "schools": schools, "seconds": seconds,
+            "cpu_percent": watch.cpu_percent("weekly", "weekly-end")}  # fmt: skip
 
 
-def plot(samples: list[tuple[str, float]], path: Path) -> None:
+def _mark_payload(school_id: str, item: dict[str, Any]) -> Any:
+    from schemas.journal import MarkPostedPayload
+
+    return MarkPostedPayload(
+        school_id=school_id, student_id=item["student_id"],
+        student_name=f"Ученик {item['student_id']}", class_name="5А", mark_id=item["mark_id"],
+        subject_id=item["subject_id"], subject_name="Предмет", teacher_name="Учитель",
+        lesson_date=item["lesson_date"], value=item["value"], work_type=item["work_type"],
+        weight=1.0,
+    )  # fmt: skip
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    times = [datetime.fromisoformat(t) for t, _ in samples]
-    start = times[0]
-    seconds = [(t - start).total_seconds() for t in times]
-    latencies = [latency for _, latency in samples]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    top.scatter(seconds, latencies, s=2)
+    for label, figures in (("fresh", result["fresh"]), ("after history", result["history"])):
+        samples = figures.get("samples") or []
+        if not samples:
+            continue
+        times = [datetime.fromisoformat(t) for t, _ in samples]
+        seconds = [(t - times[0]).total_seconds() for t in times]
+        top.scatter(seconds, [latency for _, latency in samples], s=2, label=label)
+        width = 5
+        buckets: dict[int, int] = {}
+        for s in seconds:
+            buckets[int(s // width)] = buckets.get(int(s // width), 0) + 1
+        bottom.plot([b * width for b in sorted(buckets)],
+                    [buckets[b] / width for b in sorted(buckets)], label=label)  # fmt: skip
     top.set_ylabel("latency, s (recorded → accepted)")
-    top.set_title("Vestnik benchmark: notifications delivered")
-    width = 5
-    buckets: dict[int, int] = {}
-    for s in seconds:
-        buckets[int(s // width)] = buckets.get(int(s // width), 0) + 1
-    bottom.bar([b * width for b in sorted(buckets)], [buckets[b] / width for b in sorted(buckets)],
-               width=width, align="edge")  # fmt: skip
-    bottom.set_ylabel("notifications/s")
-    bottom.set_xlabel("seconds since the first delivery")
+    top.set_title("Vestnik benchmark: a quarter's end (every final mark at once)")
+    top.legend()
+    bottom.set_ylabel("notices/s")
+    bottom.set_xlabel("seconds since the first notice")
+    bottom.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
 
 def summary(result: dict[str, Any]) -> str:
-    i, d, r, w = result["ingest"], result["delivery"], result["raw_ceiling"], result["weekly"]
-    lat = d["latency_seconds"]
-    memory = ", ".join(f"{name} {mb:.0f} MB" for name, mb in result["peak_memory_mb"].items())
+    rows = []
+    for label, key in (("fresh", "fresh"), ("after history", "history")):
+        f = result[key]
+        s, b, lat, p = f["sustained"], f["burst"], f["latency"], f["priority"]
+        rows.append(
+            f"| {label} | {f['ingest']['marks_per_second']:.0f} | "
+            f"{s['notices_per_second']:.0f} | {lat['p50']:.1f} / {lat['p95']:.1f} / "
+            f"{lat['p99']:.1f} | {b['notices']:.0f} in {b['seconds_to_last']:.0f} s | "
+            f"{p['seconds']:.1f} s | {s['db_commands_per_notice']:.2f} |"
+        )
+    cpu = result["fresh"]["sustained"]["cpu_percent"]
+    memory = result["peak_memory_mb"]
+    processes = sorted(set(cpu) | set(memory))
+    w, r = result["weekly"], result["raw_ceiling"]
+    fresh = result["fresh"]["sustained"]["notices_per_second"]
     return (
         f"# Benchmark {result['date']}\n\n"
-        f"Machine: {result['machine']}\n\n"
-        f"District: {result['district']['students']} students in {SCHOOLS} schools, "
-        f"{MARKS_PER_STUDENT} marks each.\n\n"
-        f"| measure | value |\n|---|---|\n"
-        f"| ingest (journal API) | {i['marks_per_second']:.0f} marks/s |\n"
-        f"| delivery (SMTP + SMS + inbox) | {d['notifications_per_second']:.1f} notifications/s "
-        f"({d['delivered']} delivered in the first {DELIVERY_WINDOW:.0f} s) |\n"
-        f"| latency p50 / p95 / p99 | {lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} s |\n"
-        f"| raw Kafka relay (aiokafka) | {r['messages_per_second']:.0f} messages/s |\n"
-        f"| pipeline / raw ceiling | {result['pipeline_to_ceiling']:.2%} |\n"
-        f"| weekly run ({w['students']} students) | {w['seconds']:.1f} s, "
-        f"{w['paper_pages']} paper pages, {w['paper_pages_per_second']:.0f} pages per second "
-        f"of run time (publishing included) |\n"
-        f"| peak memory | {memory} |\n\n"
-        f"![latency and throughput]({result['date']}.png)\n"
+        f"Machine: {result['machine']}. SCALE={SCALE:g}: {result['fresh']['students']} students "
+        f"in {SCHOOLS} schools (one guardian each: 55 % e-mail, 20 % e-mail and SMS, 10 % paper "
+        f"only, 8 % refused, 7 % no answer).\n\n"
+        f"| round | ingest, marks/s | sustained delivery, notices/s | latency p50 / p95 / p99 "
+        f"at half rate, s | quarter's end ({len(plans.SUBJECTS)} final marks per student) | "
+        f"a final mark behind {BACKLOG_NOTICES} notices | DB commands per notice |\n"
+        f"|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+        f"History: {HISTORY_NOTICES} delivered notices in the stores before the second round.\n\n"
+        f"| | |\n|---|---|\n"
+        f"| raw Kafka relay (aiokafka, same broker) | {r['messages_per_second']:.0f} messages/s "
+        f"|\n| pipeline / raw ceiling | {fresh / r['messages_per_second']:.1%} |\n"
+        f"| weekly run, {w['students']} students in {w['schools']} schools | {w['seconds']:.0f} s "
+        f"({w['students'] - w['paper_pages']} e-mail digests published, {w['paper_pages']} "
+        f"paper pages) |\n\n"
+        f"| process | CPU during sustained delivery, % of a core | peak memory, MB |\n"
+        f"|---|---|---|\n"
+        + "\n".join(
+            f"| {name} | {cpu.get(name, float('nan')):.0f} | {memory.get(name, float('nan')):.0f} |"
+            for name in processes
+        )
+        + f"\n\n![a quarter's end]({result['date']}.png)\n"
     )
 
 
-async def measure(layout: Layout, prefix: str) -> dict[str, Any]:
-    """Everything timed, on the four services started here (and stopped again)."""
-    log_dir = layout.var / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    services: dict[str, Service] = {}
+async def measure(layout: Layout) -> dict[str, Any]:
+    stack = {name: pid for name in ("kafka", "postgres", "ferretdb")
+             if (pid := pid_of(layout.var, name)) is not None}  # fmt: skip
+    watch = ProcessWatch(dict(stack))
     try:
-        services = start_services(layout, prefix, log_dir)
-        say(f"services up on {prefix!r}")
-        plan = district()
-        secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
-        tokens = {s["id"]: issue_token(secret, role="admin", school_id=s["id"], subject="bench")
-                  for s in plan["schools"]}  # fmt: skip
-        students = SCHOOLS * CLASSES * STUDENTS_PER_CLASS
-        say(f"loading the district: {students} students and their guardians")
-        await load_district(services, plan, tokens)
-        say("pushing marks through the journal API")
-        ingest = await push_marks(services, plan, tokens)
-        say(f"watching the deliveries for up to {DELIVERY_WINDOW:.0f} s")
-        sent = await wait_for_deliveries(layout.kafka_bootstrap, Topics(prefix),
-                                         expected=int(ingest["marks"] * 1.5),
-                                         window=DELIVERY_WINDOW)  # fmt: skip
-        delivery = await delivery_figures(layout.kafka_bootstrap, Topics(prefix), sent)
-        memory = {name: s.peak_memory_mb() for name, s in services.items()}
-        # The rest of the backlog would compete with what comes next: stop its consumers.
-        for name in ("consent", "notifier"):
-            services[name].process.terminate()
+        say(f"round 1: a fresh district of {SCHOOLS * 250} students")
+        fresh = await round_of(layout, watch, history=0)
+        say(f"round 2: the same, after {HISTORY_NOTICES} notices already delivered")
+        history = await round_of(layout, watch, history=HISTORY_NOTICES)
         say("the raw Kafka ceiling")
-        ceiling = await raw_ceiling(layout.kafka_bootstrap, prefix)
-        say("the weekly digest run")
-        weekly = await weekly_run(services, plan, tokens)
-        memory.update({name: services[name].peak_memory_mb() for name in ("grades", "digest")})
+        ceiling = await raw_ceiling(layout.kafka_bootstrap, f"bench{uuid.uuid4().hex[:6]}.")
+        say(f"the weekly run for {WEEKLY_STUDENTS} students")
+        week = await weekly(layout, watch)
     finally:
-        for service in services.values():
-            service.process.terminate()
-        for service in services.values():
-            service.process.wait(timeout=30)
+        watch.stop()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                    f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
-                   f"Python {platform.python_version()}, Kafka and FerretDB local",
-        "district": {"schools": SCHOOLS, "students": students, "marks": ingest["marks"]},
-        "ingest": ingest,
-        "delivery": delivery,
+                   f"Python {platform.python_version()}, local Kafka and FerretDB on PostgreSQL",
+        "scale": SCALE,
+        "fresh": fresh,
+        "history": history,
         "raw_ceiling": ceiling,
-        "pipeline_to_ceiling": (
-            delivery["notifications_per_second"] / ceiling["messages_per_second"]
-        ),
-        "weekly": weekly,
-        "peak_memory_mb": memory,
+        "weekly": week,
+        "peak_memory_mb": watch.peak_mb,
     }  # fmt: skip
 
 
 def main() -> None:
     layout = Layout.from_env()
     started: list[ManagedProcess] = []
+    began = time.monotonic()
     try:
         # Outside the event loop: the stack's health checks run loops of their own.
         for process in infrastructure(layout):
@@ -468,17 +632,20 @@ def main() -> None:
             say(f"{process.name:10} {state}")
             if state.startswith("started"):
                 started.append(process)
-        result = asyncio.run(measure(layout, f"bench{uuid.uuid4().hex[:6]}."))
+        result = asyncio.run(measure(layout))
     finally:
         for process in reversed(started):
             say(f"{process.name:10} {process.down()}")
-    samples = result["delivery"].pop("samples")
+    result["total_seconds"] = time.monotonic() - began
+    samples = {key: result[key].pop("samples", []) for key in ("fresh", "history")}
     today = result["date"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{today}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    plot(samples, RESULTS / f"{today}.png")
+    result["fresh"]["samples"], result["history"]["samples"] = samples["fresh"], samples["history"]
+    plot(result, RESULTS / f"{today}.png")
     (RESULTS / f"{today}.md").write_text(summary(result))
     print("\n" + summary(result))
+    say(f"done in {result['total_seconds'] / 60:.1f} minutes")
 
 
 if __name__ == "__main__":

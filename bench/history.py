@@ -1,0 +1,110 @@
+"""History for the benchmark's second round: notices already delivered, written straight into
+the stores the way the services write them (journal records, consent decisions, deliveries and
+inbox messages), so that the round measures the pipeline with a district's past behind it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from bench.district import District
+from schemas import MarkPosted
+from schemas.journal import MarkPostedPayload
+from services.consent.domain import (
+    Consent,
+    Contact,
+    Preferences,
+    Recipient,
+    RecipientFile,
+    notification_requests,
+)
+from services.shared.mongo import Document
+
+CHUNK = 1000
+
+
+async def seed(mongo: AsyncMongoClient[Document], prefix: str, district: District,
+               notices: int, *, say: Any) -> None:  # fmt: skip
+    """About `notices` delivered notices (an e-mail and an inbox message per mark)."""
+    databases = {name: mongo[f"{prefix.strip('.')}_{name}"]
+                 for name in ("grades", "consent", "notifier")}  # fmt: skip
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=30)
+    batch: dict[str, list[Document]] = {"records": [], "decisions": [], "deliveries": [],
+                                        "inbox": []}  # fmt: skip
+    written = 0
+    students = district.students
+    n = 0
+    while written < notices:
+        school, student = students[n % len(students)]
+        mark_id = f"past-{n}"
+        n += 1
+        payload = MarkPostedPayload(
+            school_id=school.school_id, student_id=student.student_id,
+            student_name=f"Ученик {student.student_id}", class_name="5А", mark_id=mark_id,
+            subject_id="subject-00", subject_name="Предмет 1", teacher_name="Учитель",
+            lesson_date=long_ago.date(), value="4", work_type="ответ на уроке", weight=1.0,
+        )  # fmt: skip
+        event = MarkPosted.new(payload, producer="grades", occurred_at=long_ago)
+        batch["records"].append({
+            "_id": f"{school.school_id}/mark/{mark_id}", "school_id": school.school_id,
+            "kind": "mark", "record_id": mark_id, "student_id": student.student_id,
+            "state": {"kind": "mark", "mark_id": mark_id, "student_id": student.student_id,
+                      "subject_id": "subject-00", "teacher_id": "t-1",
+                      "lesson_date": long_ago.date().isoformat(), "value": "4",
+                      "work_type": "ответ на уроке", "weight": 1.0, "comment": None},
+            "retracted": False, "version": 1, "updated_at": long_ago, "pending_events": [],
+        })  # fmt: skip
+        guardian = f"g-{student.student_id}"
+        file = RecipientFile(
+            recipient=Recipient(guardian, school.school_id, "Родитель", "guardian",
+                                (student.student_id,)),
+            consent=Consent(f"c-{guardian}", school.school_id, guardian, student.student_id,
+                            "granted", long_ago.date(), None, long_ago),
+            contacts={"email": Contact("email", f"{guardian}@example.org", "written")},
+            preferences=Preferences(),
+        )  # fmt: skip
+        requests, decisions = notification_requests(event, [file], long_ago)
+        for d in decisions:
+            batch["decisions"].append({
+                "_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
+                "school_id": school.school_id, "student_id": student.student_id,
+                "event_id": str(event.event_id), "event_type": event.type,
+                "recipient_id": d.recipient_id, "channel": d.channel, "notify": d.notify,
+                "reason": d.reason, "decided_at": long_ago,
+            })  # fmt: skip
+        for request in requests:
+            p = request.payload
+            batch["deliveries"].append({
+                "_id": p.dedupe_key, "status": "sent", "attempts": 1, "next_attempt_at": long_ago,
+                "queued_at": long_ago, "finished_at": long_ago, "school_id": school.school_id,
+                "student_id": p.student_id, "recipient_id": p.recipient_id, "channel": p.channel,
+                "kind": p.content.kind, "priority": p.priority, "deadline": None,
+                "obtained_at": None, "source_event_id": str(p.source_event_id),
+                "message_id": f"<{uuid.uuid4().hex}@vestnik.local>",
+                "request": request.model_dump(mode="json"),
+            })  # fmt: skip
+            if p.channel == "inbox":
+                batch["inbox"].append({
+                    "_id": p.dedupe_key, "school_id": school.school_id,
+                    "recipient_id": p.recipient_id, "student_id": p.student_id,
+                    "category": p.category, "subject": "Новая оценка", "text": "…",
+                    "created_at": long_ago, "read": True,
+                })  # fmt: skip
+            written += 1
+        if len(batch["deliveries"]) >= CHUNK:
+            await _flush(databases, batch)
+            say(f"  history: {written} notices written")
+    await _flush(databases, batch)
+
+
+async def _flush(databases: dict[str, Any], batch: dict[str, list[Document]]) -> None:
+    where = {"records": "grades", "decisions": "consent", "deliveries": "notifier",
+             "inbox": "notifier"}  # fmt: skip
+    for collection, documents in batch.items():
+        if documents:
+            await databases[where[collection]][collection].insert_many(documents, ordered=False)
+            documents.clear()

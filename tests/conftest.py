@@ -20,7 +20,7 @@ from deploy.local.sinks.smtp import smtp_sink
 from deploy.local.stack import http_ok
 from schemas import Topics
 from services.shared.auth import Role, issue_token
-from tests.servers import Servers, real_servers
+from tests.servers import Servers, forget, real_servers
 
 
 def pytest_report_header() -> str:
@@ -38,6 +38,8 @@ def servers(pytestconfig: pytest.Config) -> Iterator[Servers]:
                 f"MongoDB protocol at {found.mongo_url}]"
             )
         yield found
+        # Whatever the tests named after their run ids goes with the session.
+        asyncio.run(forget(found, RUN_IDS))
 
 
 STUCK_AFTER_SECONDS = float(os.environ.get("VESTNIK_TEST_STUCK_AFTER", "300"))
@@ -63,10 +65,14 @@ async def _show_tasks_if_stuck(request: pytest.FixtureRequest) -> AsyncIterator[
     handle.cancel()
 
 
+RUN_IDS: list[str] = []
+
+
 @pytest.fixture
 def run_id() -> str:
     """Unique per test: prefixes its topics, names its databases and consumer groups."""
-    return f"t{uuid.uuid4().hex[:10]}"
+    RUN_IDS.append(f"t{uuid.uuid4().hex[:10]}")
+    return RUN_IDS[-1]
 
 
 @pytest.fixture

@@ -78,7 +78,6 @@ def grades_router(
     store: MongoGradesStore,
     *,
     principal: Any,
-    on_recorded: Callable[[], None],
     kafka_reachable: Callable[[], Awaitable[bool]],
     on_item: Callable[[str, str], None] = lambda kind, status: None,
 ) -> APIRouter:
@@ -96,8 +95,6 @@ def grades_router(
             raise _school_not_registered(school_id) from None
         except RejectedError as rejected:
             raise _unprocessable(rejected.error) from None
-        if outcome != "unchanged":
-            on_recorded()
         return ReferenceSaved(status=outcome)
 
     @router.put("", summary="Register or update the school")
@@ -172,8 +169,6 @@ def grades_router(
         summary = {outcome: 0 for outcome in Outcome.__args__}  # type: ignore[attr-defined]
         for result in results:
             summary[result.status] += 1
-        if any(result.status not in ("duplicate", "rejected") for result in results):
-            on_recorded()
         return BatchOut(
             summary=summary,
             items=[ItemOut(**vars(result)) for result in results],

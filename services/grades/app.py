@@ -28,7 +28,11 @@ PUBLISHES = tuple(
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
-    store = MongoGradesStore(runtime.database(settings.mongo_db))
+    # What the API writes goes straight to this process's relay (when it runs one).
+    store = MongoGradesStore(
+        runtime.database(settings.mongo_db),
+        on_written=(lambda records: relay.enqueue(records)) if settings.relay_enabled else None,
+    )
     published = Counter(
         "vestnik_grades_events_published", "Events the outbox relay published.", ["type"],
         registry=runtime.registry,
@@ -71,7 +75,6 @@ def create_app(settings: Settings) -> FastAPI:
             grades_router(
                 store,
                 principal=authenticated(settings.jwt_secret),
-                on_recorded=relay.wake,
                 kafka_reachable=runtime.kafka_reachable,
                 on_item=lambda kind, status: items.labels(kind, status).inc(),
             ),

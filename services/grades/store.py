@@ -3,17 +3,19 @@
 A record is a document `{school}/{kind}/{id}`. A record and the events its change produced are
 written by one single-document operation: there is no moment when one exists without the other,
 and no multi-document transaction is needed (FerretDB has none). While a record has pending
-events it carries `outbox: true` and an `outbox_seq` (the relay publishes in that order); both go
-when they are published. The outbox is thus the set of records with that flag, read through a
-sparse index (MongoDB) or its GIN twin (FerretDB): the pending ones only, never the history.
+events it carries `outbox` (its lane: "urgent" for final results, else "normal") and an
+`outbox_seq` (the relay publishes each lane in that order); both go when they are published.
+The outbox is thus the set of records with that field, read by lane through a sparse index
+(MongoDB) or its GIN twin (FerretDB): the pending ones only, never the history.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from bson import ObjectId
 from pydantic import BaseModel
@@ -32,13 +34,23 @@ from services.shared.mongo import Document, bulk_write
 DUPLICATE_KEY = 11000
 
 
+# Final results and exam results go out first (clause 9's 24 hours); the rest in order.
+URGENT_KINDS = frozenset({"final_mark", "exam_result"})
+Lane = Literal["urgent", "normal"]
+
+
 @dataclass(frozen=True)
 class PendingRecord:
-    """A record with events to publish, as the relay read it."""
+    """A record with events to publish: as written, or as the relay read it back."""
 
     document_id: str
     version: int
     events: list[Envelope[Any]]
+    lane: Lane = "normal"
+
+
+def lane_of(kind: str) -> Lane:
+    return "urgent" if kind in URGENT_KINDS else "normal"
 
 
 REFERENCE_KINDS: dict[str, type[BaseModel]] = {
@@ -55,7 +67,15 @@ def _id(school_id: str, key: EntryKey) -> str:
 
 
 class MongoGradesStore:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        on_written: Callable[[list[PendingRecord]], None] | None = None,
+    ) -> None:
+        """`on_written`: told what each save wrote, for the relay to publish without reading
+        it back."""
+        self._on_written = on_written or (lambda records: None)
         # Reference data apart from the journal's records: a batch reads all of the former.
         self._references = db["references"]
         self._records = db["records"]
@@ -174,7 +194,7 @@ class MongoGradesStore:
                             "retracted": change.after.retracted,
                             "version": change.after.version,
                             "updated_at": now,
-                            "outbox": True,
+                            "outbox": lane_of(change.key[0]),
                         },
                         "$push": {"pending_events": {"$each": [_entry(e) for e in change.events]}},
                         # Keeps its place in the relay's queue if events are already waiting.
@@ -183,9 +203,13 @@ class MongoGradesStore:
                 )
             if result.matched_count == 0:
                 conflicts.add(change.key)
-        await self._count_reference_changes(
-            school_id, [c for c in changes if c.key not in conflicts]
-        )
+        written = [c for c in changes if c.key not in conflicts]
+        await self._count_reference_changes(school_id, written)
+        self._on_written([
+            PendingRecord(_id(school_id, c.key), c.after.version, list(c.events), lane_of(c.key[0]))
+            for c in written
+            if c.events
+        ])  # fmt: skip
         return conflicts
 
     def _new_document(self, school_id: str, change: Change, now: datetime) -> Document:
@@ -200,7 +224,7 @@ class MongoGradesStore:
             "version": change.after.version,
             "updated_at": now,
             "pending_events": [_entry(event) for event in change.events],
-            "outbox": True,
+            "outbox": lane_of(change.key[0]),
             # An ObjectId grows within a process, unlike a millisecond clock: one student's
             # events leave in the order they came in.
             "outbox_seq": ObjectId(),
@@ -218,17 +242,23 @@ class MongoGradesStore:
     # The outbox.
 
     async def pending_events(self, limit: int) -> list[PendingRecord]:
-        """Records with unpublished events, oldest first."""
+        """Records with unpublished events: the urgent lane first, each lane oldest first."""
         found = []
-        for collection in self._collections:
-            cursor = collection.find({"outbox": True}).sort("outbox_seq", ASCENDING).limit(limit)
-            found.extend([doc async for doc in cursor])
-        # Merged in queue order: a student's StudentChanged leaves before their marks.
-        found.sort(key=lambda doc: doc["outbox_seq"])
+        for lane in ("urgent", "normal"):
+            in_lane = []
+            for collection in self._collections:
+                cursor = collection.find({"outbox": lane}).sort("outbox_seq", ASCENDING)
+                in_lane.extend([doc async for doc in cursor.limit(limit)])
+            # Merged in queue order: a student's StudentChanged leaves before their marks.
+            in_lane.sort(key=lambda doc: doc["outbox_seq"])
+            found.extend(in_lane)
         return [
-            PendingRecord(doc["_id"], doc["version"], [_event(e) for e in doc["pending_events"]])
+            PendingRecord(
+                doc["_id"], doc["version"], [_event(e) for e in doc["pending_events"]],
+                doc["outbox"],
+            )
             for doc in found[:limit]
-        ]
+        ]  # fmt: skip
 
     async def mark_published(self, records: list[PendingRecord]) -> None:
         """Take the published events out of their records' queues: one bulk write by `_id` and
@@ -266,7 +296,13 @@ class MongoGradesStore:
                 return
 
     async def outbox_backlog(self) -> int:
-        return sum([await c.count_documents({"outbox": True}) for c in self._collections])
+        return sum(
+            [
+                await c.count_documents({"outbox": lane})
+                for c in self._collections
+                for lane in ("urgent", "normal")
+            ]
+        )
 
 
 def _section(book: ReferenceBook, kind: str) -> dict[str, Any]:

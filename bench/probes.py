@@ -69,21 +69,22 @@ class ProcessWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            for name, pid in self.pids.items():
+            # A copy: the benchmark adds and removes services while this thread reads.
+            for name, pid in dict(self.pids).items():
                 memory = _memory_mb(_children(pid))
                 self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), memory)
 
     def mark(self, label: str) -> None:
         now = time.monotonic()
         self._marks[label] = {"at": now} | {
-            name: _cpu_seconds(_children(pid)) for name, pid in self.pids.items()
+            name: _cpu_seconds(_children(pid)) for name, pid in dict(self.pids).items()
         }
 
     def cpu_percent(self, start: str, end: str) -> dict[str, float]:
         """Each process tree's CPU between two marks, in % of one core."""
         a, b = self._marks[start], self._marks[end]
         seconds = b["at"] - a["at"]
-        return {name: 100 * (b[name] - a[name]) / seconds for name in self.pids}
+        return {name: 100 * (b[name] - a[name]) / seconds for name in a.keys() & b.keys() - {"at"}}
 
     def stop(self) -> None:
         self._stop.set()

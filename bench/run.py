@@ -12,16 +12,20 @@ Then the raw ceiling (an aiokafka consume→produce relay on the same broker) an
 for a larger district (e-mail digests and 5 % paper pages). CPU and peak memory per process
 throughout. Writes `bench/results/<date>.json`, `.md` and `.png`.
 
-`SCALE` (environment, default 1) multiplies the district and every volume. A benchmark, not a
-test: it asserts nothing, it measures. Run it on an otherwise idle machine.
+`SCALE` (environment, default 0.25: about 10 minutes on 2 cores) multiplies the district and
+every volume; SCALE=1 is 1,000 students, a 50,000-notice backlog and 100,000 of history.
+A benchmark, not a test: it asserts nothing, it measures. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import platform
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,7 +64,7 @@ from services.shared.auth import issue_token
 from services.shared.config import DEV_JWT_SECRET
 from services.shared.mongo import create_mongo_client
 
-SCALE = float(os.environ.get("SCALE", "1"))
+SCALE = float(os.environ.get("SCALE", "0.25"))
 SCHOOLS = max(1, round(4 * SCALE))  # × 10 classes × 25 students
 MARKS_EACH = 5
 BACKLOG_NOTICES = int(50_000 * SCALE)
@@ -69,6 +73,7 @@ WEEKLY_STUDENTS = int(10_000 * SCALE)
 LATENCY_SECONDS = 30
 BATCH = 500
 RESULTS = ROOT / "bench" / "results"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SERVICES = ("grades", "consent", "notifier", "digest")
 
 
@@ -101,12 +106,31 @@ class Running:
                 process.kill()
 
 
+def _die_with_the_bench() -> None:
+    """In the child, before exec: the kernel stops it when the benchmark dies, however it dies,
+    so that no service of an interrupted run keeps a port the next run's service needs."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # As a server binds: connections of the last run still closing do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Running:
     log_dir = layout.var / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     processes, ports = {}, {}
     for name in names:
         port = 18001 + SERVICES.index(name)
+        if not _port_is_free(port):
+            raise RuntimeError(f"port {port} is taken: is another benchmark still running?")
         env = {
             **os.environ,
             "VESTNIK_KAFKA_BOOTSTRAP": layout.kafka_bootstrap,
@@ -125,7 +149,7 @@ def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Run
         log = (log_dir / f"{prefix}{name}.log").open("wb")
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", name], env=env, stdout=log,
-            stderr=subprocess.STDOUT, cwd=ROOT,
+            stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_the_bench,
         )  # fmt: skip
         ports[name] = port
     running = Running(prefix, processes, ports)
@@ -593,7 +617,7 @@ def summary(result: dict[str, Any]) -> str:
 
 
 async def measure(layout: Layout) -> dict[str, Any]:
-    stack = {name: pid for name in ("kafka", "postgres", "ferretdb")
+    stack = {name: pid for name in ("kafka", "postgres", "ferretdb", "smtp-sink", "sms-sink")
              if (pid := pid_of(layout.var, name)) is not None}  # fmt: skip
     watch = ProcessWatch(dict(stack))
     try:

@@ -96,7 +96,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         sender=settings.mail_from,
         preferences_url=settings.preferences_url,
     )
-    sms_client = httpx.AsyncClient(base_url=settings.sms_url, timeout=10)
+    # Idle connections are dropped before a server would (uvicorn and many proxies close them
+    # after 5 s): reusing one the server is closing fails the request with a ReadError.
+    sms_client = httpx.AsyncClient(
+        base_url=settings.sms_url, timeout=10, limits=httpx.Limits(keepalive_expiry=4.0)
+    )
     recorder = RecordBehind(deliveries, runtime.publish.publish_batch)
     ports = Ports(
         deliveries=deliveries,

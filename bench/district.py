@@ -18,8 +18,12 @@ MIX = ((0.55, "email"), (0.75, "email+sms"), (0.85, "paper"), (0.93, "refused"),
 MARK_NOTICES = {"email": 2, "email+sms": 3, "paper": 0, "refused": 0, "none": 0}
 FINAL_NOTICES = {"email": 2, "email+sms": 2, "paper": 0, "refused": 0, "none": 0}
 SUBJECTS = [f"subject-{n:02d}" for n in range(15)]
-WRITTEN = {"form": "written", "document_number": "1", "document_date": "2026-09-01",
-           "accepted_by": "Секретарь"}  # fmt: skip
+WRITTEN = {
+    "form": "written",
+    "document_number": "1",
+    "document_date": "2026-09-01",
+    "accepted_by": "Секретарь",
+}
 
 
 @dataclass
@@ -93,29 +97,44 @@ async def load(
             auth = f"Bearer {tokens[school.school_id]}"
             base = f"{grades_url}/v1/schools/{school.school_id}"
             start = monday() - timedelta(days=30)
-            await put(base, {"name": f"Школа {school.school_id}", "timezone": "Europe/Moscow"},
-                      auth)  # fmt: skip
+            await put(
+                base, {"name": f"Школа {school.school_id}", "timezone": "Europe/Moscow"}, auth
+            )
             ahead: list[tuple[str, dict[str, Any]]] = [
                 (f"/subjects/{subject}", {"name": f"Предмет {n + 1}"})
                 for n, subject in enumerate(SUBJECTS)
             ]
-            ahead.append(("/periods/q2", {
-                "name": "2 четверть", "period_kind": "quarter",
-                "school_year": f"{start.year}/{start.year + 1}",
-                "starts_on": start.isoformat(), "ends_on": (start + timedelta(days=60)).isoformat(),
-            }))  # fmt: skip
-            ahead += [(f"/classes/{class_id}", {"name": name, "education_level": "basic"})
-                      for class_id, name in school.classes]  # fmt: skip
+            ahead.append(
+                (
+                    "/periods/q2",
+                    {
+                        "name": "2 четверть",
+                        "period_kind": "quarter",
+                        "school_year": f"{start.year}/{start.year + 1}",
+                        "starts_on": start.isoformat(),
+                        "ends_on": (start + timedelta(days=60)).isoformat(),
+                    },
+                )
+            )
+            ahead += [
+                (f"/classes/{class_id}", {"name": name, "education_level": "basic"})
+                for class_id, name in school.classes
+            ]
             await asyncio.gather(*(put(base + path, body, auth) for path, body in ahead))
-            assignments = [{"class_id": c, "subject_id": s} for c, _ in school.classes
-                           for s in SUBJECTS]  # fmt: skip
-            await put(f"{base}/teachers/t-1", {"name": "Учитель", "assignments": assignments},
-                      auth)  # fmt: skip
-            await asyncio.gather(*(
-                put(f"{base}/students/{s.student_id}",
-                    {"name": f"Ученик {s.student_id}", "class_id": s.class_id}, auth)
-                for s in school.students
-            ))  # fmt: skip
+            assignments = [
+                {"class_id": c, "subject_id": s} for c, _ in school.classes for s in SUBJECTS
+            ]
+            await put(f"{base}/teachers/t-1", {"name": "Учитель", "assignments": assignments}, auth)
+            await asyncio.gather(
+                *(
+                    put(
+                        f"{base}/students/{s.student_id}",
+                        {"name": f"Ученик {s.student_id}", "class_id": s.class_id},
+                        auth,
+                    )
+                    for s in school.students
+                )
+            )
 
             async def register(school_id: str, student: Student, auth: str) -> None:
                 for path, body in guardian_calls(school_id, student):
@@ -130,25 +149,51 @@ def guardian_calls(school_id: str, student: Student) -> list[tuple[str, dict[str
     """A guardian's registration, in the order staff would do it: the recipient first."""
     base = f"/v1/schools/{school_id}"
     guardian, choice = f"g-{student.student_id}", student.guardian
-    calls: list[tuple[str, dict[str, Any]]] = [(f"{base}/recipients/{guardian}", {
-        "kind": "guardian", "name": f"Родитель {student.student_id}",
-        "student_ids": [student.student_id]})]  # fmt: skip
+    calls: list[tuple[str, dict[str, Any]]] = [
+        (
+            f"{base}/recipients/{guardian}",
+            {
+                "kind": "guardian",
+                "name": f"Родитель {student.student_id}",
+                "student_ids": [student.student_id],
+            },
+        )
+    ]
     if choice != "none":
-        calls.append((f"{base}/consents/c-{guardian}", {
-            "recipient_id": guardian, "student_id": student.student_id,
-            "decision": "refused" if choice == "refused" else "granted",
-            "operator": "Школа", "purpose": "информирование", "data_categories": ["оценки"],
-            "actions": ["хранение"], "valid_from": "2026-09-01",
-            "revocation_procedure": "заявление", "proof": WRITTEN}))  # fmt: skip
+        calls.append(
+            (
+                f"{base}/consents/c-{guardian}",
+                {
+                    "recipient_id": guardian,
+                    "student_id": student.student_id,
+                    "decision": "refused" if choice == "refused" else "granted",
+                    "operator": "Школа",
+                    "purpose": "информирование",
+                    "data_categories": ["оценки"],
+                    "actions": ["хранение"],
+                    "valid_from": "2026-09-01",
+                    "revocation_procedure": "заявление",
+                    "proof": WRITTEN,
+                },
+            )
+        )
     if choice in ("email", "email+sms", "refused"):
-        calls.append((f"{base}/recipients/{guardian}/contacts/email",
-                      {"address": f"{guardian}@example.org", "proof": WRITTEN}))  # fmt: skip
+        calls.append(
+            (
+                f"{base}/recipients/{guardian}/contacts/email",
+                {"address": f"{guardian}@example.org", "proof": WRITTEN},
+            )
+        )
     # Every parent takes SMS at any hour here: the figures must not depend on the time of day.
     prefs: dict[str, Any] = {"sms_quiet_hours": {"start": "00:00", "end": "00:00"}}
     if choice == "email+sms":
         number = 9_000_000 + int.from_bytes(student.student_id.encode()[-3:], "big") % 999_999
-        calls.append((f"{base}/recipients/{guardian}/contacts/sms",
-                      {"address": f"+7916{number:07d}", "proof": WRITTEN}))  # fmt: skip
+        calls.append(
+            (
+                f"{base}/recipients/{guardian}/contacts/sms",
+                {"address": f"+7916{number:07d}", "proof": WRITTEN},
+            )
+        )
         prefs["channels"] = {"marks": ["email", "sms", "inbox"]}
     if choice == "paper":
         prefs["paper_only_reason"] = "нет интернета"
@@ -163,12 +208,18 @@ def marks(district: District, each: int, *, tag: str) -> dict[str, list[dict[str
     items: dict[str, list[dict[str, Any]]] = {school.school_id: [] for school in district.schools}
     for school, student in district.students:
         for m in range(each):
-            items[school.school_id].append({
-                "kind": "mark", "mark_id": f"{tag}-{student.student_id}-{m}",
-                "student_id": student.student_id, "subject_id": SUBJECTS[m % len(SUBJECTS)],
-                "teacher_id": "t-1", "lesson_date": (day + timedelta(days=m % 5)).isoformat(),
-                "value": rng.choice("2345"), "work_type": "ответ на уроке",
-            })  # fmt: skip
+            items[school.school_id].append(
+                {
+                    "kind": "mark",
+                    "mark_id": f"{tag}-{student.student_id}-{m}",
+                    "student_id": student.student_id,
+                    "subject_id": SUBJECTS[m % len(SUBJECTS)],
+                    "teacher_id": "t-1",
+                    "lesson_date": (day + timedelta(days=m % 5)).isoformat(),
+                    "value": rng.choice("2345"),
+                    "work_type": "ответ на уроке",
+                }
+            )
     return items
 
 
@@ -179,11 +230,17 @@ def final_marks(district: District, *, tag: str) -> dict[str, list[dict[str, Any
     items: dict[str, list[dict[str, Any]]] = {school.school_id: [] for school in district.schools}
     for school, student in district.students:
         for subject in SUBJECTS:
-            items[school.school_id].append({
-                "kind": "final_mark", "final_mark_id": f"{tag}-{student.student_id}-{subject}",
-                "student_id": student.student_id, "subject_id": subject, "period_id": "q2",
-                "value": rng.choice("345"), "obtained_at": obtained,
-            })  # fmt: skip
+            items[school.school_id].append(
+                {
+                    "kind": "final_mark",
+                    "final_mark_id": f"{tag}-{student.student_id}-{subject}",
+                    "student_id": student.student_id,
+                    "subject_id": subject,
+                    "period_id": "q2",
+                    "value": rng.choice("345"),
+                    "obtained_at": obtained,
+                }
+            )
     return items
 
 

@@ -26,15 +26,21 @@ from services.shared.mongo import Document
 CHUNK = 1000
 
 
-async def seed(mongo: AsyncMongoClient[Document], prefix: str, district: District,
-               notices: int, *, say: Any) -> None:  # fmt: skip
+async def seed(
+    mongo: AsyncMongoClient[Document], prefix: str, district: District, notices: int, *, say: Any
+) -> None:
     """About `notices` delivered notices (an e-mail and an inbox message per mark)."""
-    databases = {name: mongo[f"{prefix.strip('.')}_{name}"]
-                 for name in ("grades", "consent", "notifier")}  # fmt: skip
+    databases = {
+        name: mongo[f"{prefix.strip('.')}_{name}"] for name in ("grades", "consent", "notifier")
+    }
     now = datetime.now(UTC)
     long_ago = now - timedelta(days=30)
-    batch: dict[str, list[Document]] = {"records": [], "decisions": [], "deliveries": [],
-                                        "inbox": []}  # fmt: skip
+    batch: dict[str, list[Document]] = {
+        "records": [],
+        "decisions": [],
+        "deliveries": [],
+        "inbox": [],
+    }
     written = 0
     students = district.students
     n = 0
@@ -43,57 +49,116 @@ async def seed(mongo: AsyncMongoClient[Document], prefix: str, district: Distric
         mark_id = f"past-{n}"
         n += 1
         payload = MarkPostedPayload(
-            school_id=school.school_id, student_id=student.student_id,
-            student_name=f"Ученик {student.student_id}", class_name="5А", mark_id=mark_id,
-            subject_id="subject-00", subject_name="Предмет 1", teacher_name="Учитель",
-            lesson_date=long_ago.date(), value="4", work_type="ответ на уроке", weight=1.0,
-        )  # fmt: skip
+            school_id=school.school_id,
+            student_id=student.student_id,
+            student_name=f"Ученик {student.student_id}",
+            class_name="5А",
+            mark_id=mark_id,
+            subject_id="subject-00",
+            subject_name="Предмет 1",
+            teacher_name="Учитель",
+            lesson_date=long_ago.date(),
+            value="4",
+            work_type="ответ на уроке",
+            weight=1.0,
+        )
         event = MarkPosted.new(payload, producer="grades", occurred_at=long_ago)
-        batch["records"].append({
-            "_id": f"{school.school_id}/mark/{mark_id}", "school_id": school.school_id,
-            "kind": "mark", "record_id": mark_id, "student_id": student.student_id,
-            "state": {"kind": "mark", "mark_id": mark_id, "student_id": student.student_id,
-                      "subject_id": "subject-00", "teacher_id": "t-1",
-                      "lesson_date": long_ago.date().isoformat(), "value": "4",
-                      "work_type": "ответ на уроке", "weight": 1.0, "comment": None},
-            "retracted": False, "version": 1, "updated_at": long_ago, "pending_events": [],
-        })  # fmt: skip
+        batch["records"].append(
+            {
+                "_id": f"{school.school_id}/mark/{mark_id}",
+                "school_id": school.school_id,
+                "kind": "mark",
+                "record_id": mark_id,
+                "student_id": student.student_id,
+                "state": {
+                    "kind": "mark",
+                    "mark_id": mark_id,
+                    "student_id": student.student_id,
+                    "subject_id": "subject-00",
+                    "teacher_id": "t-1",
+                    "lesson_date": long_ago.date().isoformat(),
+                    "value": "4",
+                    "work_type": "ответ на уроке",
+                    "weight": 1.0,
+                    "comment": None,
+                },
+                "retracted": False,
+                "version": 1,
+                "updated_at": long_ago,
+                "pending_events": [],
+            }
+        )
         guardian = f"g-{student.student_id}"
         file = RecipientFile(
-            recipient=Recipient(guardian, school.school_id, "Родитель", "guardian",
-                                (student.student_id,)),
-            consent=Consent(f"c-{guardian}", school.school_id, guardian, student.student_id,
-                            "granted", long_ago.date(), None, long_ago),
+            recipient=Recipient(
+                guardian, school.school_id, "Родитель", "guardian", (student.student_id,)
+            ),
+            consent=Consent(
+                f"c-{guardian}",
+                school.school_id,
+                guardian,
+                student.student_id,
+                "granted",
+                long_ago.date(),
+                None,
+                long_ago,
+            ),
             contacts={"email": Contact("email", f"{guardian}@example.org", "written")},
             preferences=Preferences(),
-        )  # fmt: skip
+        )
         requests, decisions = notification_requests(event, [file], long_ago)
         for d in decisions:
-            batch["decisions"].append({
-                "_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
-                "school_id": school.school_id, "student_id": student.student_id,
-                "event_id": str(event.event_id), "event_type": event.type,
-                "recipient_id": d.recipient_id, "channel": d.channel, "notify": d.notify,
-                "reason": d.reason, "decided_at": long_ago,
-            })  # fmt: skip
+            batch["decisions"].append(
+                {
+                    "_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
+                    "school_id": school.school_id,
+                    "student_id": student.student_id,
+                    "event_id": str(event.event_id),
+                    "event_type": event.type,
+                    "recipient_id": d.recipient_id,
+                    "channel": d.channel,
+                    "notify": d.notify,
+                    "reason": d.reason,
+                    "decided_at": long_ago,
+                }
+            )
         for request in requests:
             p = request.payload
-            batch["deliveries"].append({
-                "_id": p.dedupe_key, "status": "sent", "attempts": 1, "next_attempt_at": long_ago,
-                "queued_at": long_ago, "finished_at": long_ago, "school_id": school.school_id,
-                "student_id": p.student_id, "recipient_id": p.recipient_id, "channel": p.channel,
-                "kind": p.content.kind, "priority": p.priority, "deadline": None,
-                "obtained_at": None, "source_event_id": str(p.source_event_id),
-                "message_id": f"<{uuid.uuid4().hex}@vestnik.local>",
-                "request": request.model_dump(mode="json"),
-            })  # fmt: skip
+            batch["deliveries"].append(
+                {
+                    "_id": p.dedupe_key,
+                    "status": "sent",
+                    "attempts": 1,
+                    "next_attempt_at": long_ago,
+                    "queued_at": long_ago,
+                    "finished_at": long_ago,
+                    "school_id": school.school_id,
+                    "student_id": p.student_id,
+                    "recipient_id": p.recipient_id,
+                    "channel": p.channel,
+                    "kind": p.content.kind,
+                    "priority": p.priority,
+                    "deadline": None,
+                    "obtained_at": None,
+                    "source_event_id": str(p.source_event_id),
+                    "message_id": f"<{uuid.uuid4().hex}@vestnik.local>",
+                    "request": request.model_dump(mode="json"),
+                }
+            )
             if p.channel == "inbox":
-                batch["inbox"].append({
-                    "_id": p.dedupe_key, "school_id": school.school_id,
-                    "recipient_id": p.recipient_id, "student_id": p.student_id,
-                    "category": p.category, "subject": "Новая оценка", "text": "…",
-                    "created_at": long_ago, "read": True,
-                })  # fmt: skip
+                batch["inbox"].append(
+                    {
+                        "_id": p.dedupe_key,
+                        "school_id": school.school_id,
+                        "recipient_id": p.recipient_id,
+                        "student_id": p.student_id,
+                        "category": p.category,
+                        "subject": "Новая оценка",
+                        "text": "…",
+                        "created_at": long_ago,
+                        "read": True,
+                    }
+                )
             written += 1
         if len(batch["deliveries"]) >= CHUNK:
             await _flush(databases, batch)
@@ -102,8 +167,12 @@ async def seed(mongo: AsyncMongoClient[Document], prefix: str, district: Distric
 
 
 async def _flush(databases: dict[str, Any], batch: dict[str, list[Document]]) -> None:
-    where = {"records": "grades", "decisions": "consent", "deliveries": "notifier",
-             "inbox": "notifier"}  # fmt: skip
+    where = {
+        "records": "grades",
+        "decisions": "consent",
+        "deliveries": "notifier",
+        "inbox": "notifier",
+    }
     for collection, documents in batch.items():
         if documents:
             await databases[where[collection]][collection].insert_many(documents, ordered=False)

@@ -148,9 +148,13 @@ def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Run
         }
         log = (log_dir / f"{prefix}{name}.log").open("wb")
         processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name], env=env, stdout=log,
-            stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_die_with_the_bench,
-        )  # fmt: skip
+            [sys.executable, "-m", "services.cli", "serve", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=_die_with_the_bench,
+        )
         ports[name] = port
     running = Running(prefix, processes, ports)
     deadline = time.monotonic() + 120
@@ -163,9 +167,13 @@ def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Run
 
 
 async def post_items(
-    http: httpx.AsyncClient, grades: str, items: dict[str, list[dict[str, Any]]],
-    tokens: dict[str, str], *, concurrency: int = 4,
-) -> int:  # fmt: skip
+    http: httpx.AsyncClient,
+    grades: str,
+    items: dict[str, list[dict[str, Any]]],
+    tokens: dict[str, str],
+    *,
+    concurrency: int = 4,
+) -> int:
     """Every school's items through the journal API, in batches of 500; how many accepted."""
     limit = asyncio.Semaphore(concurrency)
     accepted = 0
@@ -174,23 +182,27 @@ async def post_items(
         nonlocal accepted
         async with limit:
             response = await http.post(
-                f"{grades}/v1/schools/{school_id}/journal", json={"items": batch},
+                f"{grades}/v1/schools/{school_id}/journal",
+                json={"items": batch},
                 headers={"Authorization": f"Bearer {tokens[school_id]}"},
-            )  # fmt: skip
+            )
             response.raise_for_status()
             accepted += response.json()["summary"]["accepted"]
 
-    await asyncio.gather(*(
-        one(school_id, school_items[start : start + BATCH])
-        for school_id, school_items in items.items()
-        for start in range(0, len(school_items), BATCH)
-    ))  # fmt: skip
+    await asyncio.gather(
+        *(
+            one(school_id, school_items[start : start + BATCH])
+            for school_id, school_items in items.items()
+            for start in range(0, len(school_items), BATCH)
+        )
+    )
     return accepted
 
 
 async def sent_so_far(http: httpx.AsyncClient, running: Running, **labels: str) -> float:
-    return await scrape(http, [running.url("notifier")], "vestnik_notifications_total",
-                        outcome="sent", **labels)  # fmt: skip
+    return await scrape(
+        http, [running.url("notifier")], "vestnik_notifications_total", outcome="sent", **labels
+    )
 
 
 async def db_commands(http: httpx.AsyncClient, running: Running) -> float:
@@ -227,8 +239,9 @@ def rate_between(samples: list[tuple[float, float]], base: float, total: float) 
 
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -268,8 +281,12 @@ async def latencies(bootstrap: str, topics: Topics, tag: str) -> list[tuple[date
 
 def summarize(samples: list[tuple[datetime, float]]) -> dict[str, float]:
     values = [latency for _, latency in samples]
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
-            "p99": percentile(values, 0.99), "max": max(values, default=float("nan"))}  # fmt: skip
+    return {
+        "p50": percentile(values, 0.5),
+        "p95": percentile(values, 0.95),
+        "p99": percentile(values, 0.99),
+        "max": max(values, default=float("nan")),
+    }
 
 
 async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict[str, Any]:
@@ -279,8 +296,10 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
     topics = Topics(prefix)
     district = plans.plan(SCHOOLS)
     secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
-    tokens = {s.school_id: issue_token(secret, role="admin", school_id=s.school_id,
-                                       subject="bench") for s in district.schools}  # fmt: skip
+    tokens = {
+        s.school_id: issue_token(secret, role="admin", school_id=s.school_id, subject="bench")
+        for s in district.schools
+    }
     figures: dict[str, Any] = {"students": len(district.students)}
     if history:
         say(f"  writing a history of {history} delivered notices into the stores")
@@ -312,26 +331,33 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
             samples = await wait_for_notices(http, running, base + expected, timeout=600)
             watch.mark(f"{prefix}sustained-end")
             delivered = samples[-1][1] - base
-            figures["ingest"] = {"marks": accepted, "seconds": ingest_seconds,
-                                 "marks_per_second": accepted / ingest_seconds}  # fmt: skip
+            figures["ingest"] = {
+                "marks": accepted,
+                "seconds": ingest_seconds,
+                "marks_per_second": accepted / ingest_seconds,
+            }
             figures["sustained"] = {
-                "notices": delivered, "expected": expected,
+                "notices": delivered,
+                "expected": expected,
                 "seconds": samples[-1][0],
                 "notices_per_second": rate_between(samples, base, expected),
                 "db_commands_per_notice": (await db_commands(http, running) - commands)
                 / max(delivered, 1),
                 "cpu_percent": watch.cpu_percent(f"{prefix}sustained", f"{prefix}sustained-end"),
-            }  # fmt: skip
+            }
             rate = figures["sustained"]["notices_per_second"]
-            say(f"  ingest {figures['ingest']['marks_per_second']:.0f} marks/s, "
-                f"delivery {rate:.0f} notices/s")  # fmt: skip
+            say(
+                f"  ingest {figures['ingest']['marks_per_second']:.0f} marks/s, "
+                f"delivery {rate:.0f} notices/s"
+            )
 
             # Latency at half the sustained rate.
             pace = max(1.0, (rate / 2) / district.notices_per_mark())  # marks per second
             count = int(pace * LATENCY_SECONDS)
             paced = plans.marks(district, 1 + count // len(district.students), tag="paced")
-            flat = [(school, item) for school, school_items in paced.items()
-                    for item in school_items][:count]  # fmt: skip
+            flat = [
+                (school, item) for school, school_items in paced.items() for item in school_items
+            ][:count]
             base = await sent_so_far(http, running)
             say(f"  {count} marks at {pace:.1f}/s for the latency")
             started = time.monotonic()
@@ -342,9 +368,11 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
                 await post_items(http, running.url("grades"), chunk, tokens)
                 await asyncio.sleep(max(0.0, started + (n + pace) / pace - time.monotonic()))
             await asyncio.sleep(5)
-            figures["latency"] = {"marks_per_second": pace, "marks": count,
-                                  **summarize(await latencies(layout.kafka_bootstrap, topics,
-                                                              "paced"))}  # fmt: skip
+            figures["latency"] = {
+                "marks_per_second": pace,
+                "marks": count,
+                **summarize(await latencies(layout.kafka_bootstrap, topics, "paced")),
+            }
 
             # A quarter's end.
             finals = plans.final_marks(district, tag="q2")
@@ -358,31 +386,40 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
             watch.mark(f"{prefix}burst-end")
             burst = await latencies(layout.kafka_bootstrap, topics, "q2")
             figures["burst"] = {
-                "final_marks": sum(map(len, finals.values())), "notices": samples[-1][1] - base,
-                "expected": expected, "seconds_to_last": time.monotonic() - started,
+                "final_marks": sum(map(len, finals.values())),
+                "notices": samples[-1][1] - base,
+                "expected": expected,
+                "seconds_to_last": time.monotonic() - started,
                 "notices_per_second": rate_between(samples, base, expected),
                 "db_commands_per_notice": (await db_commands(http, running) - commands)
                 / max(samples[-1][1] - base, 1),
                 "latency": summarize(burst),
                 "cpu_percent": watch.cpu_percent(f"{prefix}burst", f"{prefix}burst-end"),
-            }  # fmt: skip
+            }
             figures["samples"] = [(t.isoformat(), latency) for t, latency in burst]
 
             # Priority: one final mark behind a backlog of ordinary notices.
-            each = max(1, round(BACKLOG_NOTICES / district.notices_per_mark()
-                                / len(district.students)))  # fmt: skip
+            each = max(
+                1, round(BACKLOG_NOTICES / district.notices_per_mark() / len(district.students))
+            )
             backlog = plans.marks(district, each, tag="backlog")
-            say(f"  priority: {sum(map(len, backlog.values()))} marks "
-                f"(~{BACKLOG_NOTICES} notices), then one final mark")  # fmt: skip
+            say(
+                f"  priority: {sum(map(len, backlog.values()))} marks "
+                f"(~{BACKLOG_NOTICES} notices), then one final mark"
+            )
             await post_items(http, running.url("grades"), backlog, tokens)
-            told, student = next((sc, st) for sc, st in district.students
-                                 if st.guardian == "email")  # fmt: skip
+            told, student = next((sc, st) for sc, st in district.students if st.guardian == "email")
             finals_before = await sent_so_far(http, running, kind="final_mark_posted")
             started = time.monotonic()
-            final = {"kind": "final_mark", "final_mark_id": "priority",
-                     "student_id": student.student_id, "subject_id": "subject-00",
-                     "period_id": "q2", "value": "5",
-                     "obtained_at": datetime.now(UTC).isoformat()}  # fmt: skip
+            final = {
+                "kind": "final_mark",
+                "final_mark_id": "priority",
+                "student_id": student.student_id,
+                "subject_id": "subject-00",
+                "period_id": "q2",
+                "value": "5",
+                "obtained_at": datetime.now(UTC).isoformat(),
+            }
             await post_items(http, running.url("grades"), {told.school_id: [final]}, tokens)
             while await sent_so_far(http, running, kind="final_mark_posted") == finals_before:
                 if time.monotonic() - started > 600:
@@ -392,9 +429,11 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
                 "backlog_notices": BACKLOG_NOTICES,
                 "backlog_sent_meanwhile": await sent_so_far(http, running) - samples[-1][1],
                 "seconds": time.monotonic() - started,
-            }  # fmt: skip
-            say(f"  the final mark behind the backlog went out after "
-                f"{figures['priority']['seconds']:.1f} s")  # fmt: skip
+            }
+            say(
+                f"  the final mark behind the backlog went out after "
+                f"{figures['priority']['seconds']:.1f} s"
+            )
     finally:
         running.stop()
         for name in running.processes:
@@ -410,19 +449,26 @@ async def raw_ceiling(bootstrap: str, prefix: str, count: int = 20_000) -> dict[
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        await asyncio.gather(*[await producer.send(source, payload, key=str(i % 50).encode())
-                               for i in range(count)])  # fmt: skip
+        await asyncio.gather(
+            *[await producer.send(source, payload, key=str(i % 50).encode()) for i in range(count)]
+        )
         consumer = AIOKafkaConsumer(
-            source, bootstrap_servers=bootstrap, group_id=f"{prefix}raw",
-            auto_offset_reset="earliest", enable_auto_commit=False,
-        )  # fmt: skip
+            source,
+            bootstrap_servers=bootstrap,
+            group_id=f"{prefix}raw",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         started, relayed = time.monotonic(), 0
         try:
             while relayed < count:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
-                futures = [await producer.send(target, r.value, key=r.key)
-                           for records in batch.values() for r in records]  # fmt: skip
+                futures = [
+                    await producer.send(target, r.value, key=r.key)
+                    for records in batch.values()
+                    for r in records
+                ]
                 await asyncio.gather(*futures)
                 await consumer.commit()
                 relayed += len(futures)
@@ -457,47 +503,84 @@ async def weekly(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     topics = Topics(prefix)
     schools = max(1, WEEKLY_STUDENTS // 1000)
-    district = plans.plan(schools, classes=40, per_class=WEEKLY_STUDENTS // schools // 40,
-                          tag="w")  # fmt: skip
+    district = plans.plan(schools, classes=40, per_class=WEEKLY_STUDENTS // schools // 40, tag="w")
     running = start(layout, prefix, ("digest",))
     watch.pids["digest"] = running.processes["digest"].pid
     events: list[Any] = []
     start_day = plans.monday()
     for school in district.schools:
-        events.append(SchoolChanged.new(SchoolChangedPayload(
-            school_id=school.school_id, name=f"Школа {school.school_id}",
-            timezone="Europe/Moscow"), producer="bench"))  # fmt: skip
-        events.append(PeriodChanged.new(PeriodChangedPayload(
-            school_id=school.school_id, period_id="q2", name="2 четверть",
-            period_kind="quarter", school_year="2026/2027",
-            starts_on=start_day.replace(day=1), ends_on=start_day.replace(day=28)),
-            producer="bench"))  # fmt: skip
+        events.append(
+            SchoolChanged.new(
+                SchoolChangedPayload(
+                    school_id=school.school_id,
+                    name=f"Школа {school.school_id}",
+                    timezone="Europe/Moscow",
+                ),
+                producer="bench",
+            )
+        )
+        events.append(
+            PeriodChanged.new(
+                PeriodChangedPayload(
+                    school_id=school.school_id,
+                    period_id="q2",
+                    name="2 четверть",
+                    period_kind="quarter",
+                    school_year="2026/2027",
+                    starts_on=start_day.replace(day=1),
+                    ends_on=start_day.replace(day=28),
+                ),
+                producer="bench",
+            )
+        )
         classes = dict(school.classes)
         for n, student in enumerate(school.students):
-            events.append(StudentChanged.new(StudentChangedPayload(
-                school_id=school.school_id, student_id=student.student_id,
-                name=f"Ученик {student.student_id}", class_id=student.class_id,
-                class_name=classes[student.class_id], education_level="basic"),
-                producer="bench"))  # fmt: skip
+            events.append(
+                StudentChanged.new(
+                    StudentChangedPayload(
+                        school_id=school.school_id,
+                        student_id=student.student_id,
+                        name=f"Ученик {student.student_id}",
+                        class_id=student.class_id,
+                        class_name=classes[student.class_id],
+                        education_level="basic",
+                    ),
+                    producer="bench",
+                )
+            )
             if n % 20 == 0:
-                events.append(PreferencesChanged.new(PreferencesChangedPayload(
-                    school_id=school.school_id, recipient_id=f"g-{student.student_id}",
-                    paper_only=True, student_ids=(student.student_id,),
-                    effective_at=datetime.now(UTC)), producer="bench"))  # fmt: skip
+                events.append(
+                    PreferencesChanged.new(
+                        PreferencesChangedPayload(
+                            school_id=school.school_id,
+                            recipient_id=f"g-{student.student_id}",
+                            paper_only=True,
+                            student_ids=(student.student_id,),
+                            effective_at=datetime.now(UTC),
+                        ),
+                        producer="bench",
+                    )
+                )
     marks = plans.marks(district, 3, tag="weekly")
     producer = AIOKafkaProducer(bootstrap_servers=layout.kafka_bootstrap, linger_ms=10)
     await producer.start()
     try:
-        say(f"  feeding the digest: {len(district.students)} students, "
-            f"{sum(map(len, marks.values()))} marks")  # fmt: skip
-        sends = [await producer.send(topics.of(type(e)), e.model_dump_json().encode(),
-                                     key=e.key) for e in events]  # fmt: skip
+        say(
+            f"  feeding the digest: {len(district.students)} students, "
+            f"{sum(map(len, marks.values()))} marks"
+        )
+        sends = [
+            await producer.send(topics.of(type(e)), e.model_dump_json().encode(), key=e.key)
+            for e in events
+        ]
         for school in district.schools:
             for item in marks[school.school_id]:
                 event = MarkPosted.new(_mark_payload(school.school_id, item), producer="bench")
-                sends.append(await producer.send(topics.of(MarkPosted),
-                                                  event.model_dump_json().encode(),
-                                                  key=event.key))  # fmt: skip
+                sends.append(
+                    await producer.send(
+                        topics.of(MarkPosted), event.model_dump_json().encode(), key=event.key
+                    )
+                )
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -528,20 +611,31 @@ async def weekly(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
     finally:
         running.stop()
         watch.pids.pop("digest", None)
-    return {**totals, "schools": schools, "seconds": seconds,
-            "cpu_percent": watch.cpu_percent("weekly", "weekly-end")}  # fmt: skip
+    return {
+        **totals,
+        "schools": schools,
+        "seconds": seconds,
+        "cpu_percent": watch.cpu_percent("weekly", "weekly-end"),
+    }
 
 
 def _mark_payload(school_id: str, item: dict[str, Any]) -> Any:
     from schemas.journal import MarkPostedPayload
 
     return MarkPostedPayload(
-        school_id=school_id, student_id=item["student_id"],
-        student_name=f"Ученик {item['student_id']}", class_name="5А", mark_id=item["mark_id"],
-        subject_id=item["subject_id"], subject_name="Предмет", teacher_name="Учитель",
-        lesson_date=item["lesson_date"], value=item["value"], work_type=item["work_type"],
+        school_id=school_id,
+        student_id=item["student_id"],
+        student_name=f"Ученик {item['student_id']}",
+        class_name="5А",
+        mark_id=item["mark_id"],
+        subject_id=item["subject_id"],
+        subject_name="Предмет",
+        teacher_name="Учитель",
+        lesson_date=item["lesson_date"],
+        value=item["value"],
+        work_type=item["work_type"],
         weight=1.0,
-    )  # fmt: skip
+    )
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -562,8 +656,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
         buckets: dict[int, int] = {}
         for s in seconds:
             buckets[int(s // width)] = buckets.get(int(s // width), 0) + 1
-        bottom.plot([b * width for b in sorted(buckets)],
-                    [buckets[b] / width for b in sorted(buckets)], label=label)  # fmt: skip
+        bottom.plot(
+            [b * width for b in sorted(buckets)],
+            [buckets[b] / width for b in sorted(buckets)],
+            label=label,
+        )
     top.set_ylabel("latency, s (recorded → accepted)")
     top.set_title("Vestnik benchmark: a quarter's end (every final mark at once)")
     top.legend()
@@ -617,8 +714,11 @@ def summary(result: dict[str, Any]) -> str:
 
 
 async def measure(layout: Layout) -> dict[str, Any]:
-    stack = {name: pid for name in ("kafka", "postgres", "ferretdb", "smtp-sink", "sms-sink")
-             if (pid := pid_of(layout.var, name)) is not None}  # fmt: skip
+    stack = {
+        name: pid
+        for name in ("kafka", "postgres", "ferretdb", "smtp-sink", "sms-sink")
+        if (pid := pid_of(layout.var, name)) is not None
+    }
     watch = ProcessWatch(dict(stack))
     try:
         say(f"round 1: a fresh district of {SCHOOLS * 250} students")
@@ -634,15 +734,15 @@ async def measure(layout: Layout) -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
-                   f"Python {platform.python_version()}, local Kafka and FerretDB on PostgreSQL",
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
+        f"Python {platform.python_version()}, local Kafka and FerretDB on PostgreSQL",
         "scale": SCALE,
         "fresh": fresh,
         "history": history,
         "raw_ceiling": ceiling,
         "weekly": week,
         "peak_memory_mb": watch.peak_mb,
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

@@ -23,9 +23,15 @@ from schemas.journal import (
 Channel = Literal["email", "sms", "inbox"]
 # What a parent can switch on or off, per channel (clause 4's list, and the weekly digest).
 Category = Literal[
-    "marks", "attendance", "final_results", "schedule", "homework", "recommendations",
-    "weekly_digest", "forecast",
-]  # fmt: skip
+    "marks",
+    "attendance",
+    "final_results",
+    "schedule",
+    "homework",
+    "recommendations",
+    "weekly_digest",
+    "forecast",
+]
 # The facts a notification can tell, told apart by their `kind`.
 NotifiableFacts = Annotated[
     MarkPostedPayload

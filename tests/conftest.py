@@ -158,8 +158,10 @@ def grades_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[di
         log = (tmp_path / f"grades-{len(started)}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", "grades"],
-            env={**env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env={**env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         started.append(process)
         for _ in range(100):
             if http_ok(f"http://127.0.0.1:{port}/healthz"):

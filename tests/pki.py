@@ -23,9 +23,13 @@ def a_key(kind: str) -> Key:
 
 
 def certificate(
-    name: str, key: Key, *, issuer: tuple[x509.Certificate, Key] | None = None,
-    ca: bool = False, not_after: datetime | None = None,
-) -> x509.Certificate:  # fmt: skip
+    name: str,
+    key: Key,
+    *,
+    issuer: tuple[x509.Certificate, Key] | None = None,
+    ca: bool = False,
+    not_after: datetime | None = None,
+) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
     return (
@@ -46,9 +50,11 @@ def sign_detached(document: bytes, signer: x509.Certificate, key: Key) -> bytes:
         pkcs7.PKCS7SignatureBuilder()
         .set_data(document)
         .add_signer(signer, key, hashes.SHA256())
-        .sign(serialization.Encoding.DER,
-              [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary])
-    )  # fmt: skip
+        .sign(
+            serialization.Encoding.DER,
+            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+        )
+    )
 
 
 def pem(certificate: x509.Certificate) -> str:

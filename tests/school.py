@@ -18,13 +18,31 @@ REFERENCE: list[tuple[str, dict[str, Any]]] = [
     ("/students/st-1", {"name": "Иванов Иван", "class_id": "5a"}),
     ("/students/st-2", {"name": "Смирнова Ольга", "class_id": "5a"}),
     ("/students/st-3", {"name": "Кузнецов Артём", "class_id": "6b"}),
-    ("/teachers/t-1", {"name": "Петрова Анна Сергеевна",
-                       "assignments": [{"class_id": "5a", "subject_id": "math"}]}),
-    ("/teachers/t-2", {"name": "Соколов Игорь Павлович",
-                       "assignments": [{"class_id": "6b", "subject_id": "russian"}]}),
-    ("/periods/q2", {"name": "2 четверть", "period_kind": "quarter", "school_year": "2026/2027",
-                     "starts_on": "2026-11-05", "ends_on": "2026-12-28"}),
-]  # fmt: skip
+    (
+        "/teachers/t-1",
+        {
+            "name": "Петрова Анна Сергеевна",
+            "assignments": [{"class_id": "5a", "subject_id": "math"}],
+        },
+    ),
+    (
+        "/teachers/t-2",
+        {
+            "name": "Соколов Игорь Павлович",
+            "assignments": [{"class_id": "6b", "subject_id": "russian"}],
+        },
+    ),
+    (
+        "/periods/q2",
+        {
+            "name": "2 четверть",
+            "period_kind": "quarter",
+            "school_year": "2026/2027",
+            "starts_on": "2026-11-05",
+            "ends_on": "2026-12-28",
+        },
+    ),
+]
 
 
 async def load_grades_reference(grades: httpx.AsyncClient) -> None:
@@ -33,18 +51,27 @@ async def load_grades_reference(grades: httpx.AsyncClient) -> None:
         assert response.status_code == 200, response.text
 
 
-WRITTEN = {"form": "written", "document_number": "17", "document_date": "2026-09-02",
-           "accepted_by": "Секретарь Сидорова Н. В."}  # fmt: skip
+WRITTEN = {
+    "form": "written",
+    "document_number": "17",
+    "document_date": "2026-09-02",
+    "accepted_by": "Секретарь Сидорова Н. В.",
+}
 
 
 def a_consent(recipient_id: str, student_id: str, decision: str = "granted") -> dict[str, Any]:
     return {
-        "recipient_id": recipient_id, "student_id": student_id, "decision": decision,
-        "operator": "МБОУ «Школа № 1»", "purpose": "информирование о результатах обучения",
-        "data_categories": ["ФИО", "оценки", "контакты"], "actions": ["сбор", "хранение"],
-        "valid_from": "2026-09-01", "revocation_procedure": "письменное заявление",
+        "recipient_id": recipient_id,
+        "student_id": student_id,
+        "decision": decision,
+        "operator": "МБОУ «Школа № 1»",
+        "purpose": "информирование о результатах обучения",
+        "data_categories": ["ФИО", "оценки", "контакты"],
+        "actions": ["сбор", "хранение"],
+        "valid_from": "2026-09-01",
+        "revocation_procedure": "письменное заявление",
         "proof": WRITTEN,
-    }  # fmt: skip
+    }
 
 
 async def load_guardian(
@@ -63,30 +90,45 @@ async def load_guardian(
     body = {"kind": "guardian", "name": name, "student_ids": [student_id]}
     responses = [await consent.put(f"{base}/recipients/{guardian_id}", json=body, headers=AUTH)]
     if decision is not None:
-        responses.append(await consent.put(
-            f"{base}/consents/c-{guardian_id}", json=a_consent(guardian_id, student_id, decision),
-            headers=AUTH,
-        ))  # fmt: skip
+        responses.append(
+            await consent.put(
+                f"{base}/consents/c-{guardian_id}",
+                json=a_consent(guardian_id, student_id, decision),
+                headers=AUTH,
+            )
+        )
     for channel, address in (("email", email), ("sms", phone)):
         if address is not None:
-            responses.append(await consent.put(
-                f"{base}/recipients/{guardian_id}/contacts/{channel}",
-                json={"address": address, "proof": WRITTEN}, headers=AUTH,
-            ))  # fmt: skip
+            responses.append(
+                await consent.put(
+                    f"{base}/recipients/{guardian_id}/contacts/{channel}",
+                    json={"address": address, "proof": WRITTEN},
+                    headers=AUTH,
+                )
+            )
     if preferences is not None:
-        responses.append(await consent.put(
-            f"{base}/recipients/{guardian_id}/preferences", json=preferences, headers=AUTH
-        ))  # fmt: skip
+        responses.append(
+            await consent.put(
+                f"{base}/recipients/{guardian_id}/preferences", json=preferences, headers=AUTH
+            )
+        )
     for response in responses:
         assert response.status_code in (201, 204), response.text
 
 
 def a_mark(mark_id: str, **changes: Any) -> dict[str, Any]:
     return {
-        "kind": "mark", "mark_id": mark_id, "student_id": "st-1", "subject_id": "math",
-        "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "5",
-        "work_type": "контрольная работа", "weight": 2, **changes,
-    }  # fmt: skip
+        "kind": "mark",
+        "mark_id": mark_id,
+        "student_id": "st-1",
+        "subject_id": "math",
+        "teacher_id": "t-1",
+        "lesson_date": "2026-11-27",
+        "value": "5",
+        "work_type": "контрольная работа",
+        "weight": 2,
+        **changes,
+    }
 
 
 async def post_journal(

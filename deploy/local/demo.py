@@ -30,8 +30,12 @@ STUDENTS = {
 }
 SUBJECTS = {"demo-math": "Математика", "demo-russian": "Русский язык", "demo-lit": "Литература"}
 TEACHERS = {"demo-t-1": "Петрова Анна Сергеевна", "demo-t-2": "Соколов Игорь Павлович"}
-WRITTEN = {"form": "written", "document_number": "17", "document_date": "2026-09-02",
-           "accepted_by": "Секретарь Сидорова Н. В."}  # fmt: skip
+WRITTEN = {
+    "form": "written",
+    "document_number": "17",
+    "document_date": "2026-09-02",
+    "accepted_by": "Секретарь Сидорова Н. В.",
+}
 # guardian id: (name, student, consent decision, e-mail)
 GUARDIANS = {
     "demo-g-1": ("Иванова Мария Петровна", "demo-st-1", "granted", "ivanova@example.org"),
@@ -107,12 +111,17 @@ def register_guardian(
     }
     http.put(_url("consent", f"/recipients/{guardian_id}"), json=recipient).raise_for_status()
     consent = {
-        "recipient_id": guardian_id, "student_id": student_id, "decision": decision,
-        "operator": "МБОУ «Школа № 1»", "purpose": "информирование о результатах обучения",
-        "data_categories": ["ФИО", "оценки", "контакты"], "actions": ["сбор", "хранение"],
-        "valid_from": "2026-09-01", "revocation_procedure": "письменное заявление",
+        "recipient_id": guardian_id,
+        "student_id": student_id,
+        "decision": decision,
+        "operator": "МБОУ «Школа № 1»",
+        "purpose": "информирование о результатах обучения",
+        "data_categories": ["ФИО", "оценки", "контакты"],
+        "actions": ["сбор", "хранение"],
+        "valid_from": "2026-09-01",
+        "revocation_procedure": "письменное заявление",
         "proof": WRITTEN,
-    }  # fmt: skip
+    }
     response = http.put(_url("consent", f"/consents/demo-consent-{guardian_id}"), json=consent)
     if response.status_code != 409:  # registered by an earlier demo run
         response.raise_for_status()

@@ -153,10 +153,13 @@ def consent_router(
         await _may_act_for(caller, school_id, body.recipient_id)
         now = datetime.now(UTC)
         document = {
-            "consent_id": consent_id, "school_id": school_id,
-            **body.model_dump(mode="json"), "registered_at": now, "registered_by": caller.subject,
+            "consent_id": consent_id,
+            "school_id": school_id,
+            **body.model_dump(mode="json"),
+            "registered_at": now,
+            "registered_by": caller.subject,
             "proof": await _provenance(school_id, body.proof, now),
-        }  # fmt: skip
+        }
         if not await registry.save_consent(document, by=caller.subject):
             raise HTTPException(status.HTTP_409_CONFLICT, "this consent id is already registered")
         event_type = ConsentGranted if body.decision == "granted" else ConsentRefused
@@ -352,19 +355,28 @@ def consent_router(
             raise _invalid(["body", "proof", "signature_base64"], str(error)) from None
         return {
             **proof.model_dump(mode="json"),
-            "signer": signer.subject, "issuer": signer.issuer,
-            "serial_number": str(signer.serial_number), "verified_at": now.isoformat(),
+            "signer": signer.subject,
+            "issuer": signer.issuer,
+            "serial_number": str(signer.serial_number),
+            "verified_at": now.isoformat(),
             "summary": f"electronic: signed by {signer.subject}",
-        }  # fmt: skip
+        }
 
     async def _may_act_for(caller: Principal, school_id: str, recipient_id: str) -> Recipient:
         """Staff of the school, or the parent themselves; 403 alike whether or not they exist."""
         require(caller, school_id, STAFF, or_parent=recipient_id)
         recipient = await registry.recipient(school_id, recipient_id)
         if recipient is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
-                {"loc": ["body", "recipient_id"], "msg": "no such recipient", "type": "reference"}
-            ])  # fmt: skip
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=[
+                    {
+                        "loc": ["body", "recipient_id"],
+                        "msg": "no such recipient",
+                        "type": "reference",
+                    }
+                ],
+            )
         return recipient
 
     return router

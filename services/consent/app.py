@@ -33,9 +33,13 @@ from services.shared.runtime import Runtime
 SERVICE = "consent"
 CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, WeeklyDigestCompiled)
 PUBLISHES = (
-    NotificationRequested, ConsentGranted, ConsentRefused, ConsentRevoked, ContactChanged,
+    NotificationRequested,
+    ConsentGranted,
+    ConsentRefused,
+    ConsentRevoked,
+    ContactChanged,
     PreferencesChanged,
-)  # fmt: skip
+)
 
 
 def create_app(settings: Settings) -> FastAPI:

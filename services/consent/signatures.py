@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
-}  # fmt: skip
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 MAX_CHAIN = 5
 
 
@@ -58,8 +60,11 @@ def verify_detached(
     _check_signature(certificate, signer_info["signature"].native, signed_bytes, algorithm)
     _check_validity(certificate, now)
     _check_chain(certificate, bag, trusted, now)
-    return Signer(certificate.subject.rfc4514_string(), certificate.serial_number,
-                  certificate.issuer.rfc4514_string())  # fmt: skip
+    return Signer(
+        certificate.subject.rfc4514_string(),
+        certificate.serial_number,
+        certificate.issuer.rfc4514_string(),
+    )
 
 
 def _signer_certificate(

@@ -72,8 +72,13 @@ class MongoConsentRegistry:
             {"$set": {"revoked_at": at, "revoked_by": by, "revocation_reason": reason}},
         )
         if document is not None and document.get("revoked_at") is None:
-            await self._append(school_id, document["recipient_id"], by, "consent revoked",
-                               {"consent_id": consent_id, "reason": reason, "at": at})  # fmt: skip
+            await self._append(
+                school_id,
+                document["recipient_id"],
+                by,
+                "consent revoked",
+                {"consent_id": consent_id, "reason": reason, "at": at},
+            )
         return document
 
     async def save_contact(
@@ -119,9 +124,15 @@ class MongoConsentRegistry:
         self, school_id: str, recipient_id: str, by: str, action: str, details: Document
     ) -> None:
         await self._history.insert_one(
-            {"school_id": school_id, "recipient_id": recipient_id, "at": datetime.now(UTC),
-             "by": by, "action": action, "details": details}
-        )  # fmt: skip
+            {
+                "school_id": school_id,
+                "recipient_id": recipient_id,
+                "at": datetime.now(UTC),
+                "by": by,
+                "action": action,
+                "details": details,
+            }
+        )
 
     async def history(self, school_id: str, recipient_id: str) -> list[Document]:
         cursor = self._history.find(
@@ -231,12 +242,16 @@ def _recipient(doc: Document) -> Recipient:
 
 def _consent(doc: Document) -> Consent:
     return Consent(
-        consent_id=doc["consent_id"], school_id=doc["school_id"],
-        recipient_id=doc["recipient_id"], student_id=doc["student_id"],
-        decision=doc["decision"], valid_from=_date(doc["valid_from"]),
+        consent_id=doc["consent_id"],
+        school_id=doc["school_id"],
+        recipient_id=doc["recipient_id"],
+        student_id=doc["student_id"],
+        decision=doc["decision"],
+        valid_from=_date(doc["valid_from"]),
         valid_until=_date(doc["valid_until"]) if doc.get("valid_until") else None,
-        registered_at=doc["registered_at"], revoked_at=doc.get("revoked_at"),
-    )  # fmt: skip
+        registered_at=doc["registered_at"],
+        revoked_at=doc.get("revoked_at"),
+    )
 
 
 def _date(value: Any) -> Any:
@@ -260,7 +275,8 @@ def _governing_consent(recipient: Recipient, consents: list[Consent]) -> Consent
     """The latest registered consent that speaks for this recipient about this student: their
     own, or for a student recipient any consent about them (a parent acts for a minor)."""
     relevant = [
-        consent for consent in consents
+        consent
+        for consent in consents
         if recipient.kind == "student" or consent.recipient_id == recipient.recipient_id
-    ]  # fmt: skip
+    ]
     return relevant[-1] if relevant else None

@@ -60,9 +60,11 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         if book is None:
             raise HTTPException(404, f"no results for student {student_id}")
         return compile_week(
-            book, week, rules=await store.forecast_rules(school_id),
+            book,
+            week,
+            rules=await store.forecast_rules(school_id),
             periods=await store.periods(school_id),
-        )  # fmt: skip
+        )
 
     @router.get("/students/{student_id}/extract.pdf", responses=PDF)
     async def student_extract(
@@ -79,8 +81,11 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         pdf = await extract_pdf(digest, school_id, student_id, first, last)
         if pdf is None:
             raise HTTPException(404, f"no results for student {student_id}")
-        return Response(pdf, media_type="application/pdf", headers={
-            "Content-Disposition": f'attachment; filename="extract-{student_id}.pdf"'})  # fmt: skip
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="extract-{student_id}.pdf"'},
+        )
 
     @router.put("/forecast-rules")
     async def put_forecast_rules(
@@ -108,9 +113,12 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
 
     @router.post("/paper/{class_id}/{week}/hand-overs", status_code=204)
     async def record_hand_over(
-        school_id: RecordId, class_id: RecordId, week: Week, body: HandOverIn,
+        school_id: RecordId,
+        class_id: RecordId,
+        week: Week,
+        body: HandOverIn,
         caller: Principal = principal,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """The class teacher handed the printout over (repeating it changes nothing)."""
         require(caller, school_id, ("teacher", "staff", "admin"))
         if not await store.record_hand_over(school_id, class_id, week, body.student_id):
@@ -159,9 +167,13 @@ async def extract_pdf(
         return None
     periods = await store.periods(school_id)
     results = compile_range(
-        book, first, last, rules=await store.forecast_rules(school_id),
-        period=period_on(periods, last), week=f"{first:%G}-W{first:%V}",
-    )  # fmt: skip
+        book,
+        first,
+        last,
+        rules=await store.forecast_rules(school_id),
+        period=period_on(periods, last),
+        week=f"{first:%G}-W{first:%V}",
+    )
     school = await store.school(school_id)
     render = partial(extract, digest.paper, str(school.get("name", "")), results)
     return await asyncio.to_thread(render, digest.now().date())

@@ -35,8 +35,14 @@ from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
 
 SERVICE = "digest"
-CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, SchoolChanged,
-            ConsentRevoked)  # fmt: skip
+CONSUMES = (
+    MarkPosted,
+    AbsenceRecorded,
+    FinalMarkPosted,
+    ExamResultPosted,
+    SchoolChanged,
+    ConsentRevoked,
+)
 PUBLISHES = (WeeklyDigestCompiled,)
 
 
@@ -60,17 +66,24 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     zone = ZoneInfo(settings.school_timezone)
     schedule = Schedule(WEEKDAYS.index(settings.weekly_day), settings.weekly_time)
     env = create_environment()
-    runs = Counter("vestnik_digest_runs", "Weekly runs by outcome.", ["outcome"],
-                   registry=runtime.registry)  # fmt: skip
+    runs = Counter(
+        "vestnik_digest_runs", "Weekly runs by outcome.", ["outcome"], registry=runtime.registry
+    )
     duration = Histogram(
-        "vestnik_digest_run_duration_seconds", "How long a school's weekly run took.",
-        registry=runtime.registry, buckets=(1, 5, 15, 60, 300, 900, 3600),
-    )  # fmt: skip
-    published = Counter("vestnik_digest_students_published", "Weekly digests published.",
-                        registry=runtime.registry)  # fmt: skip
+        "vestnik_digest_run_duration_seconds",
+        "How long a school's weekly run took.",
+        registry=runtime.registry,
+        buckets=(1, 5, 15, 60, 300, 900, 3600),
+    )
+    published = Counter(
+        "vestnik_digest_students_published", "Weekly digests published.", registry=runtime.registry
+    )
     pages = Counter("vestnik_paper_pages", "Weekly paper pages printed.", registry=runtime.registry)
-    last_run = Gauge("vestnik_digest_last_run_timestamp_seconds",
-                     "When the last weekly run finished.", registry=runtime.registry)  # fmt: skip
+    last_run = Gauge(
+        "vestnik_digest_last_run_timestamp_seconds",
+        "When the last weekly run finished.",
+        registry=runtime.registry,
+    )
     not_handed = Gauge(
         "vestnik_paper_not_handed_over",
         "Students whose weekly printout was not handed over by the next Monday.",
@@ -85,10 +98,15 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     async def run(school_id: str, week: str) -> RunReport | None:
         try:
             report = await run_week(
-                school_id, week, store=store, publish_all=publish_all,
-                print_class=partial(class_printout, env), now=now, default_zone=zone,
+                school_id,
+                week,
+                store=store,
+                publish_all=publish_all,
+                print_class=partial(class_printout, env),
+                now=now,
+                default_zone=zone,
                 on_progress=lambda done, total: None,
-            )  # fmt: skip
+            )
         except Exception:
             runs.labels("failed").inc()
             raise

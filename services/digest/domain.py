@@ -139,30 +139,50 @@ def compile_range(
                 subject_id=subject_id,
                 subject_name=subject_name,
                 marks=tuple(
-                    WeekMark(lesson_date=m.lesson_date, value=m.value,
-                             work_type=m.work_type, comment=book.comments.get(m.mark_id))
-                    for m in in_range if m.subject_id == subject_id
+                    WeekMark(
+                        lesson_date=m.lesson_date,
+                        value=m.value,
+                        work_type=m.work_type,
+                        comment=book.comments.get(m.mark_id),
+                    )
+                    for m in in_range
+                    if m.subject_id == subject_id
                 ),
                 forecast=Forecast(
-                    mean=round(found.mean, 2), projected=found.projected,
-                    mark_count=found.mark_count, too_few=found.too_few, trend=found.trend,
-                ) if found is not None else None,
+                    mean=round(found.mean, 2),
+                    projected=found.projected,
+                    mark_count=found.mark_count,
+                    too_few=found.too_few,
+                    trend=found.trend,
+                )
+                if found is not None
+                else None,
             )
-        )  # fmt: skip
+        )
     return WeeklyDigestPayload(
-        school_id=book.school_id, student_id=book.student_id, student_name=book.name,
-        class_name=book.class_name, week=week, week_start=first, week_end=last,
+        school_id=book.school_id,
+        student_id=book.student_id,
+        student_name=book.name,
+        class_name=book.class_name,
+        week=week,
+        week_start=first,
+        week_end=last,
         period_name=period.name if period is not None else None,
         subjects=tuple(subjects),
         absences=tuple(
-            WeekAbsence(lesson_date=a.lesson_date, subject_name=a.subject_name,
-                        code_label=a.code_label)
+            WeekAbsence(
+                lesson_date=a.lesson_date, subject_name=a.subject_name, code_label=a.code_label
+            )
             for a in sorted(book.absences, key=lambda a: a.lesson_date)
             if first <= a.lesson_date <= last
         ),
         final_marks=tuple(
-            WeekFinalMark(subject_name=f.subject_name, period_name=f.period_name,
-                          value=f.value, deferred_until=f.deferred_until)
+            WeekFinalMark(
+                subject_name=f.subject_name,
+                period_name=f.period_name,
+                value=f.value,
+                deferred_until=f.deferred_until,
+            )
             for f in sorted(book.final_marks, key=lambda f: (f.period_name, f.subject_name))
             if first <= f.obtained_on <= last
         ),
@@ -171,7 +191,7 @@ def compile_range(
             for e in sorted(book.exam_results, key=lambda e: e.obtained_on)
             if first <= e.obtained_on <= last
         ),
-    )  # fmt: skip
+    )
 
 
 def compile_week(

@@ -37,9 +37,12 @@ def _pdf(html: str) -> bytes:
 
 
 def class_printout(
-    env: Environment, school_name: str, class_name: str, week: str,
+    env: Environment,
+    school_name: str,
+    class_name: str,
+    week: str,
     digests: list[WeeklyDigestPayload],
-) -> bytes:  # fmt: skip
+) -> bytes:
     """One A4 page per student, with a line for the parent's signature, for the class
     teacher to print and hand over."""
     html = env.get_template("printout.html.j2").render(

@@ -169,10 +169,14 @@ class MongoDigestStore:
     async def put_period(self, school_id: str, period: Period) -> None:
         await self._periods.replace_one(
             {"_id": f"{school_id}/{period.period_id}"},
-            {"school_id": school_id, "name": period.name,
-             "starts_on": period.starts_on.isoformat(), "ends_on": period.ends_on.isoformat()},
+            {
+                "school_id": school_id,
+                "name": period.name,
+                "starts_on": period.starts_on.isoformat(),
+                "ends_on": period.ends_on.isoformat(),
+            },
             upsert=True,
-        )  # fmt: skip
+        )
 
     async def set_paper_only(
         self, school_id: str, recipient_id: str, student_ids: tuple[str, ...], paper_only: bool
@@ -205,10 +209,14 @@ class MongoDigestStore:
     async def periods(self, school_id: str) -> list[Period]:
         cursor = self._periods.find({"school_id": school_id})
         return [
-            Period(doc["_id"].split("/", 1)[1], doc["name"], date.fromisoformat(doc["starts_on"]),
-                   date.fromisoformat(doc["ends_on"]))
+            Period(
+                doc["_id"].split("/", 1)[1],
+                doc["name"],
+                date.fromisoformat(doc["starts_on"]),
+                date.fromisoformat(doc["ends_on"]),
+            )
             async for doc in cursor
-        ]  # fmt: skip
+        ]
 
     async def forecast_rules(self, school_id: str) -> ForecastRules:
         doc = await self._schools.find_one({"_id": school_id}, {"forecast_rules": 1})
@@ -236,9 +244,16 @@ class MongoDigestStore:
         lease on it."""
         run_id = f"{school_id}/{week}"
         try:
-            await self._runs.insert_one({"_id": run_id, "school_id": school_id, "week": week,
-                                         "status": "running", "started_at": now,
-                                         "lease_until": lease_until})  # fmt: skip
+            await self._runs.insert_one(
+                {
+                    "_id": run_id,
+                    "school_id": school_id,
+                    "week": week,
+                    "status": "running",
+                    "started_at": now,
+                    "lease_until": lease_until,
+                }
+            )
             return True
         except DuplicateKeyError:
             taken = await self._runs.find_one_and_update(
@@ -267,18 +282,33 @@ class MongoDigestStore:
     # Paper printouts: one PDF per class and week, and who has been handed theirs.
 
     async def save_printout(
-        self, school_id: str, class_id: str, week: str, *, class_name: str,
-        pdf: bytes, students: list[Document], hand_over_by: datetime,
-    ) -> None:  # fmt: skip
+        self,
+        school_id: str,
+        class_id: str,
+        week: str,
+        *,
+        class_name: str,
+        pdf: bytes,
+        students: list[Document],
+        hand_over_by: datetime,
+    ) -> None:
         """Printing again (a second run) replaces the PDF and keeps the hand-overs."""
         await self._printouts.update_one(
             {"_id": f"{school_id}/{class_id}/{week}"},
-            {"$set": {"school_id": school_id, "class_id": class_id, "class_name": class_name,
-                      "week": week, "pdf": Binary(pdf), "students": students,
-                      "hand_over_by": hand_over_by},
-             "$setOnInsert": {"handed_over": []}},
+            {
+                "$set": {
+                    "school_id": school_id,
+                    "class_id": class_id,
+                    "class_name": class_name,
+                    "week": week,
+                    "pdf": Binary(pdf),
+                    "students": students,
+                    "hand_over_by": hand_over_by,
+                },
+                "$setOnInsert": {"handed_over": []},
+            },
             upsert=True,
-        )  # fmt: skip
+        )
 
     async def printout(self, school_id: str, class_id: str, week: str) -> Document | None:
         return await self._printouts.find_one({"_id": f"{school_id}/{class_id}/{week}"})
@@ -306,33 +336,58 @@ class MongoDigestStore:
         async for doc in self._printouts.find(query, {"pdf": 0}):
             handed = set(doc.get("handed_over", []))
             late.extend(
-                {"school_id": doc["school_id"], "class_id": doc["class_id"],
-                 "class_name": doc["class_name"], "week": doc["week"], **student}
-                for student in doc["students"] if student["student_id"] not in handed
-            )  # fmt: skip
+                {
+                    "school_id": doc["school_id"],
+                    "class_id": doc["class_id"],
+                    "class_name": doc["class_name"],
+                    "week": doc["week"],
+                    **student,
+                }
+                for student in doc["students"]
+                if student["student_id"] not in handed
+            )
         return late
 
 
 def _book(doc: Document) -> StudentBook:
     marks = [
-        Mark(m["mark_id"], m["subject_id"], m["subject_name"], date.fromisoformat(m["lesson_date"]),
-             m["value"], m["work_type"], m["weight"])
+        Mark(
+            m["mark_id"],
+            m["subject_id"],
+            m["subject_name"],
+            date.fromisoformat(m["lesson_date"]),
+            m["value"],
+            m["work_type"],
+            m["weight"],
+        )
         for m in doc.get("marks", {}).values()
-    ]  # fmt: skip
+    ]
     return StudentBook(
-        school_id=doc["school_id"], student_id=doc["student_id"], name=doc.get("name", ""),
-        class_id=doc.get("class_id", ""), class_name=doc.get("class_name", ""),
+        school_id=doc["school_id"],
+        student_id=doc["student_id"],
+        name=doc.get("name", ""),
+        class_id=doc.get("class_id", ""),
+        class_name=doc.get("class_name", ""),
         marks=marks,
-        comments={m["mark_id"]: m["comment"] for m in doc.get("marks", {}).values()
-                  if m.get("comment")},
-        absences=[Absence(date.fromisoformat(a["lesson_date"]), a["subject_name"], a["code_label"])
-                  for a in doc.get("absences", {}).values()],
+        comments={
+            m["mark_id"]: m["comment"] for m in doc.get("marks", {}).values() if m.get("comment")
+        },
+        absences=[
+            Absence(date.fromisoformat(a["lesson_date"]), a["subject_name"], a["code_label"])
+            for a in doc.get("absences", {}).values()
+        ],
         final_marks=[
-            FinalMark(f["subject_name"], f["period_name"], date.fromisoformat(f["obtained_on"]),
-                      f["value"],
-                      date.fromisoformat(f["deferred_until"]) if f["deferred_until"] else None)
+            FinalMark(
+                f["subject_name"],
+                f["period_name"],
+                date.fromisoformat(f["obtained_on"]),
+                f["value"],
+                date.fromisoformat(f["deferred_until"]) if f["deferred_until"] else None,
+            )
             for f in doc.get("finals", {}).values()
         ],
-        exam_results=[ExamResult(e["title"], e["value"], date.fromisoformat(e["obtained_on"]))
-                      for e in doc.get("exams", {}).values()],
-    )  # fmt: skip
+        exam_results=[
+            ExamResult(e["title"], e["value"], date.fromisoformat(e["obtained_on"]))
+            for e in doc.get("exams", {}).values()
+        ],
+    )

@@ -84,8 +84,13 @@ async def run_week(
     rules = await store.forecast_rules(school_id)
     periods = await store.periods(school_id)
     paper_only = await store.paper_only_students(school_id)
-    log.info("weekly run %s %s: %d students, %d on paper", school_id, week, len(books),
-             len(paper_only & {b.student_id for b in books}))  # fmt: skip
+    log.info(
+        "weekly run %s %s: %d students, %d on paper",
+        school_id,
+        week,
+        len(books),
+        len(paper_only & {b.student_id for b in books}),
+    )
 
     on_paper: dict[str, list[WeeklyDigestPayload]] = {}
     class_names: dict[str, str] = {}
@@ -94,10 +99,13 @@ async def run_week(
         events = []
         for book in chunk:
             digest = compile_week(book, week, rules=rules, periods=periods)
-            events.append(WeeklyDigestCompiled.new(
-                digest, producer=PRODUCER,
-                event_id=WeeklyDigestCompiled.id_for(school_id, book.student_id, week),
-            ))  # fmt: skip
+            events.append(
+                WeeklyDigestCompiled.new(
+                    digest,
+                    producer=PRODUCER,
+                    event_id=WeeklyDigestCompiled.id_for(school_id, book.student_id, week),
+                )
+            )
             if book.student_id in paper_only:
                 on_paper.setdefault(book.class_id, []).append(digest)
                 class_names[book.class_id] = book.class_name
@@ -105,13 +113,15 @@ async def run_week(
         done = start + len(chunk)
         on_progress(done, len(books))
         log.info("weekly run %s %s: %d/%d students published", school_id, week, done, len(books))
-        await store.run_progress(school_id, week, students_published=done,
-                                 lease_until=now() + RUN_LEASE)  # fmt: skip
+        await store.run_progress(
+            school_id, week, students_published=done, lease_until=now() + RUN_LEASE
+        )
 
     # Handed over by the end of the next Monday, in the school's zone.
     monday, _ = week_bounds(week)
-    hand_over_by = datetime.combine(monday + timedelta(days=8), datetime.min.time(),
-                                    tzinfo=zone_of(school, default_zone))  # fmt: skip
+    hand_over_by = datetime.combine(
+        monday + timedelta(days=8), datetime.min.time(), tzinfo=zone_of(school, default_zone)
+    )
     pages = 0
     for class_id, digests in sorted(on_paper.items()):
         digests.sort(key=lambda d: d.student_name)
@@ -119,17 +129,33 @@ async def run_week(
             print_class, school_name, class_names[class_id], week, digests
         )
         await store.save_printout(
-            school_id, class_id, week, class_name=class_names[class_id], pdf=pdf,
+            school_id,
+            class_id,
+            week,
+            class_name=class_names[class_id],
+            pdf=pdf,
             students=[{"student_id": d.student_id, "name": d.student_name} for d in digests],
             hand_over_by=hand_over_by,
-        )  # fmt: skip
+        )
         pages += len(digests)
-        log.info("weekly run %s %s: class %s printed, %d pages", school_id, week,
-                 class_names[class_id], len(digests))  # fmt: skip
-    report = RunReport(school_id, week, len(books), pages, len(on_paper),
-                       time.monotonic() - started)  # fmt: skip
-    await store.finish_run(school_id, week, now(), students=report.students,
-                           paper_pages=pages, classes_printed=len(on_paper),
-                           seconds=round(report.seconds, 3))  # fmt: skip
+        log.info(
+            "weekly run %s %s: class %s printed, %d pages",
+            school_id,
+            week,
+            class_names[class_id],
+            len(digests),
+        )
+    report = RunReport(
+        school_id, week, len(books), pages, len(on_paper), time.monotonic() - started
+    )
+    await store.finish_run(
+        school_id,
+        week,
+        now(),
+        students=report.students,
+        paper_pages=pages,
+        classes_printed=len(on_paper),
+        seconds=round(report.seconds, 3),
+    )
     log.info("weekly run %s %s: done in %.1f s", school_id, week, report.seconds)
     return report

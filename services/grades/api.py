@@ -38,20 +38,49 @@ READERS: tuple[Role, ...] = ("journal", "admin", "staff", "teacher")
 
 BATCH_EXAMPLE = {
     "items": [
-        {"kind": "mark", "mark_id": "m-1001", "student_id": "st-1", "subject_id": "math",
-         "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "5",
-         "work_type": "контрольная работа", "weight": 2, "comment": "Отличная работа"},
+        {
+            "kind": "mark",
+            "mark_id": "m-1001",
+            "student_id": "st-1",
+            "subject_id": "math",
+            "teacher_id": "t-1",
+            "lesson_date": "2026-11-27",
+            "value": "5",
+            "work_type": "контрольная работа",
+            "weight": 2,
+            "comment": "Отличная работа",
+        },
         {"kind": "mark_retraction", "mark_id": "m-0999", "reason": "выставлена ошибочно"},
-        {"kind": "absence", "absence_id": "a-77", "student_id": "st-2", "subject_id": "math",
-         "lesson_date": "2026-11-27", "lesson_number": 2, "code": "Б"},
-        {"kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-3",
-         "subject_id": "math", "period_id": "q2", "deferred_until": "2027-01-20",
-         "obtained_at": "2026-12-26T14:00:00+03:00"},
-        {"kind": "exam_result", "result_id": "e-5", "student_id": "st-1",
-         "result_kind": "competition", "title": "Школьный этап олимпиады по математике",
-         "subject_id": "math", "value": "1 место", "obtained_at": "2026-11-20T12:00:00+03:00"},
+        {
+            "kind": "absence",
+            "absence_id": "a-77",
+            "student_id": "st-2",
+            "subject_id": "math",
+            "lesson_date": "2026-11-27",
+            "lesson_number": 2,
+            "code": "Б",
+        },
+        {
+            "kind": "final_mark",
+            "final_mark_id": "f-1",
+            "student_id": "st-3",
+            "subject_id": "math",
+            "period_id": "q2",
+            "deferred_until": "2027-01-20",
+            "obtained_at": "2026-12-26T14:00:00+03:00",
+        },
+        {
+            "kind": "exam_result",
+            "result_id": "e-5",
+            "student_id": "st-1",
+            "result_kind": "competition",
+            "title": "Школьный этап олимпиады по математике",
+            "subject_id": "math",
+            "value": "1 место",
+            "obtained_at": "2026-11-20T12:00:00+03:00",
+        },
     ]
-}  # fmt: skip
+}
 
 
 class ReferenceSaved(BaseModel):

@@ -21,9 +21,11 @@ from services.shared.tasks import in_background
 
 SERVICE = "grades"
 PUBLISHES = tuple(
-    event for topic, events in EVENTS_BY_TOPIC.items() if topic.startswith("journal.")
+    event
+    for topic, events in EVENTS_BY_TOPIC.items()
+    if topic.startswith("journal.")
     for event in events
-)  # fmt: skip
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -34,17 +36,22 @@ def create_app(settings: Settings) -> FastAPI:
         on_written=(lambda records: relay.enqueue(records)) if settings.relay_enabled else None,
     )
     published = Counter(
-        "vestnik_grades_events_published", "Events the outbox relay published.", ["type"],
+        "vestnik_grades_events_published",
+        "Events the outbox relay published.",
+        ["type"],
         registry=runtime.registry,
-    )  # fmt: skip
+    )
     items = Counter(
-        "vestnik_grades_items", "Journal items received, by kind and outcome.",
-        ["kind", "status"], registry=runtime.registry,
-    )  # fmt: skip
-    backlog = Gauge(
-        "vestnik_grades_outbox_backlog", "Records whose events wait to be published.",
+        "vestnik_grades_items",
+        "Journal items received, by kind and outcome.",
+        ["kind", "status"],
         registry=runtime.registry,
-    )  # fmt: skip
+    )
+    backlog = Gauge(
+        "vestnik_grades_outbox_backlog",
+        "Records whose events wait to be published.",
+        registry=runtime.registry,
+    )
     relay = OutboxRelay(
         store,
         runtime.publish.publish_all,

@@ -163,8 +163,10 @@ class OutboxRelay:
                 stop_if_cancelled()
                 log.warning(
                     "outbox relay: %s: %s; retrying in %ss",
-                    type(error).__name__, error, self._poll_seconds,
-                )  # fmt: skip
+                    type(error).__name__,
+                    error,
+                    self._poll_seconds,
+                )
                 # The backlog grows while Kafka is away: that is when ops must see it.
                 with contextlib.suppress(Exception):
                     self._on_backlog(await self._outbox.outbox_backlog())

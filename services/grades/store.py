@@ -205,11 +205,15 @@ class MongoGradesStore:
                 conflicts.add(change.key)
         written = [c for c in changes if c.key not in conflicts]
         await self._count_reference_changes(school_id, written)
-        self._on_written([
-            PendingRecord(_id(school_id, c.key), c.after.version, list(c.events), lane_of(c.key[0]))
-            for c in written
-            if c.events
-        ])  # fmt: skip
+        self._on_written(
+            [
+                PendingRecord(
+                    _id(school_id, c.key), c.after.version, list(c.events), lane_of(c.key[0])
+                )
+                for c in written
+                if c.events
+            ]
+        )
         return conflicts
 
     def _new_document(self, school_id: str, change: Change, now: datetime) -> Document:
@@ -254,11 +258,13 @@ class MongoGradesStore:
             found.extend(in_lane)
         return [
             PendingRecord(
-                doc["_id"], doc["version"], [_event(e) for e in doc["pending_events"]],
+                doc["_id"],
+                doc["version"],
+                [_event(e) for e in doc["pending_events"]],
                 doc["outbox"],
             )
             for doc in found[:limit]
-        ]  # fmt: skip
+        ]
 
     async def mark_published(self, records: list[PendingRecord]) -> None:
         """Take the published events out of their records' queues: one bulk write by `_id` and

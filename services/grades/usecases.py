@@ -97,18 +97,27 @@ async def record_batch(
         for index in todo:
             key = entry_key(items[index])
             decision = decide(
-                items[index], working.get(key), book,
-                school_id=school_id, now=now, correlation_id=correlation_id,
-            )  # fmt: skip
+                items[index],
+                working.get(key),
+                book,
+                school_id=school_id,
+                now=now,
+                correlation_id=correlation_id,
+            )
             results[index] = ItemResult(index, decision.outcome, key[1], decision.errors)
             if decision.new_state is not None:
                 working[key] = decision.new_state
                 events[key].extend(decision.events)
         changes = [
-            Change(key, stored.get(key), working[key], tuple(key_events),
-                   working[key].state.get("student_id"))
+            Change(
+                key,
+                stored.get(key),
+                working[key],
+                tuple(key_events),
+                working[key].state.get("student_id"),
+            )
             for key, key_events in events.items()
-        ]  # fmt: skip
+        ]
         conflicts = await store.save(school_id, changes)
         # Someone changed these records between our read and our write: decide them again.
         todo = [index for index in todo if entry_key(items[index]) in conflicts]

@@ -34,8 +34,12 @@ def notifier_router(
     ) -> list[dict[str, Any]]:
         """For staff: what was sent to whom, what failed and why. Addresses are not shown."""
         require(caller, school_id, STAFF)
-        filters: dict[str, Any] = {"student_id": student_id, "recipient_id": recipient_id,
-                                   "status": status, "channel": channel}  # fmt: skip
+        filters: dict[str, Any] = {
+            "student_id": student_id,
+            "recipient_id": recipient_id,
+            "status": status,
+            "channel": channel,
+        }
         period = {key: value for key, value in (("$gte", since), ("$lt", until)) if value}
         if period:
             filters["queued_at"] = period

@@ -47,23 +47,29 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     misses = MongoDeadlineMisses(db)
     zones = MongoSchoolZones(db, default=ZoneInfo(settings.school_timezone))
     outcomes = Counter(
-        "vestnik_notifications", "Notification attempts and their outcome.",
-        ["channel", "kind", "outcome"], registry=runtime.registry,
-    )  # fmt: skip
+        "vestnik_notifications",
+        "Notification attempts and their outcome.",
+        ["channel", "kind", "outcome"],
+        registry=runtime.registry,
+    )
     deadlines_missed = Counter(
-        "vestnik_deadlines_missed", "Recipients not told within 24 hours (clause 9).",
-        ["kind"], registry=runtime.registry,
-    )  # fmt: skip
+        "vestnik_deadlines_missed",
+        "Recipients not told within 24 hours (clause 9).",
+        ["kind"],
+        registry=runtime.registry,
+    )
     latency = Histogram(
         "vestnik_delivery_latency_seconds",
         "From when the result was obtained (or the event happened) to the provider's acceptance.",
-        ["channel", "category"], registry=runtime.registry,
-        buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600),
-    )  # fmt: skip
-    sms_segments = Counter(
-        "vestnik_sms_segments", "SMS segments sent (what the provider bills).",
+        ["channel", "category"],
         registry=runtime.registry,
-    )  # fmt: skip
+        buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600),
+    )
+    sms_segments = Counter(
+        "vestnik_sms_segments",
+        "SMS segments sent (what the provider bills).",
+        registry=runtime.registry,
+    )
     oldest_pending = Gauge(
         "vestnik_oldest_undelivered_deadline_bound_seconds",
         "Age of the oldest final result not yet delivered, since it was obtained (clause 9).",
@@ -72,13 +78,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     pass_steps = Histogram(
         "vestnik_notifier_pass_seconds",
         "Where a scheduler pass spends its time: consent check, sending, recording, publishing.",
-        ["step"], registry=runtime.registry,
+        ["step"],
+        registry=runtime.registry,
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-    )  # fmt: skip
+    )
     pass_size = Histogram(
-        "vestnik_notifier_pass_deliveries", "Deliveries a scheduler pass attempted.",
-        registry=runtime.registry, buckets=(1, 5, 10, 25, 50, 100, 200),
-    )  # fmt: skip
+        "vestnik_notifier_pass_deliveries",
+        "Deliveries a scheduler pass attempted.",
+        registry=runtime.registry,
+        buckets=(1, 5, 10, 25, 50, 100, 200),
+    )
     env = create_environment()
     email = SmtpSender(
         env,

@@ -39,17 +39,23 @@ class DeadLetters:
         self._broker = broker
         self._topics = topics
         self._counter = Counter(
-            "vestnik_dead_letters", "Messages moved to a dead-letter topic.", ["topic"],
+            "vestnik_dead_letters",
+            "Messages moved to a dead-letter topic.",
+            ["topic"],
             registry=registry,
-        )  # fmt: skip
+        )
 
     async def send(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
         dead_letter_topic = self._topics.dead_letter(record.topic)
         reason = _describe(error)
         log.warning(
             "dead-lettered %s[%s]@%s to %s: %s",
-            record.topic, record.partition, record.offset, dead_letter_topic, reason,
-        )  # fmt: skip
+            record.topic,
+            record.partition,
+            record.offset,
+            dead_letter_topic,
+            reason,
+        )
         await self._broker.publish(
             record.value or b"",
             topic=dead_letter_topic,

@@ -128,9 +128,11 @@ class Runtime:
         watch_lag = None
         if consumer_group is not None:
             gauge = Gauge(
-                "vestnik_consumer_lag_messages", "Messages the consumer group has not processed.",
-                ["topic", "group"], registry=self.registry,
-            )  # fmt: skip
+                "vestnik_consumer_lag_messages",
+                "Messages the consumer group has not processed.",
+                ["topic", "group"],
+                registry=self.registry,
+            )
             watch_lag = watch_consumer_lag(self.settings.kafka_bootstrap, consumer_group, gauge)
         try:
             async with in_background(watch_lag, name="consumer-lag"):

@@ -10,9 +10,19 @@ from datetime import date
 from schemas.digest import Forecast, WeekFinalMark
 
 _MONTHS_GENITIVE = (
-    "января", "февраля", "марта", "апреля", "мая", "июня",
-    "июля", "августа", "сентября", "октября", "ноября", "декабря",
-)  # fmt: skip
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
 _TREND = {"up": "растёт", "down": "снижается", "steady": "без изменений", "new": ""}
 
 
@@ -42,6 +52,8 @@ def ru_decimal(value: float) -> str:
 
 
 FILTERS = {
-    "ru_date": ru_date, "ru_decimal": ru_decimal, "forecast_text": forecast_text,
+    "ru_date": ru_date,
+    "ru_decimal": ru_decimal,
+    "forecast_text": forecast_text,
     "final_text": final_text,
-}  # fmt: skip
+}

@@ -28,8 +28,9 @@ MARKS_EACH = 5
 async def load_families(consent: httpx.AsyncClient, students: int) -> None:
     """One guardian per student, consenting, with an e-mail: told by e-mail and in the inbox."""
     for n in range(students):
-        await load_guardian(consent, f"g-{n}", f"Родитель {n}", f"st-{n}",
-                            email=f"parent-{n}@example.org")  # fmt: skip
+        await load_guardian(
+            consent, f"g-{n}", f"Родитель {n}", f"st-{n}", email=f"parent-{n}@example.org"
+        )
 
 
 def marks(students: int, each: int) -> list[MarkPosted]:
@@ -89,8 +90,10 @@ async def test_a_batch_of_notices_costs_a_few_database_commands_not_a_few_per_no
             metrics = (await notifier.get("/metrics")).text
             sent = re.search(
                 r'^vestnik_notifications_total\{channel="inbox",kind="mark_posted",'
-                r'outcome="sent"\} (\S+)$', metrics, re.M,
-            )  # fmt: skip
+                r'outcome="sent"\} (\S+)$',
+                metrics,
+                re.M,
+            )
             return sent is not None and float(sent.group(1)) == notices / 2
 
         await eventually(inboxes_filled, timeout=60)

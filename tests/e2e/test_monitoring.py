@@ -51,10 +51,16 @@ async def prometheus(prometheus_binary: str, tmp_path: Path) -> AsyncIterator[An
 
     write({})
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
-        [prometheus_binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
-    )  # fmt: skip
+        [
+            prometheus_binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
+    )
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
     async def ready() -> bool:
@@ -100,25 +106,40 @@ async def test_prometheus_sees_final_marks_at_risk_when_the_smtp_relay_is_down(
             for name, settings in {
                 "grades": service_env,
                 "consent": service_env,
-                "notifier": {**service_env, "smtp_port": stopped_smtp,
-                             "retry_first_delay_seconds": 5.0, "scheduler_poll_seconds": 0.5},
+                "notifier": {
+                    **service_env,
+                    "smtp_port": stopped_smtp,
+                    "retry_first_delay_seconds": 5.0,
+                    "scheduler_poll_seconds": 0.5,
+                },
             }.items()
-        }  # fmt: skip
+        }
         await scrape(urls)
         grades = await stack.enter_async_context(running("grades", run_id, **service_env))
         consent = await stack.enter_async_context(running("consent", run_id, **service_env))
         await load_grades_reference(grades)
         await load_guardian(
-            consent, "g-1", "Иванова Мария Петровна", "st-1", email="maria@example.org",
+            consent,
+            "g-1",
+            "Иванова Мария Петровна",
+            "st-1",
+            email="maria@example.org",
             preferences={"channels": {"final_results": ["email"]}},
-        )  # fmt: skip
+        )
         # Obtained two hours ago, and the relay is down: the parent is still not told.
         obtained = datetime.now(UTC) - timedelta(hours=2)
-        response = await post_journal(grades, {
-            "kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-1",
-            "subject_id": "math", "period_id": "q2", "value": "5",
-            "obtained_at": obtained.isoformat(),
-        })  # fmt: skip
+        response = await post_journal(
+            grades,
+            {
+                "kind": "final_mark",
+                "final_mark_id": "f-1",
+                "student_id": "st-1",
+                "subject_id": "math",
+                "period_id": "q2",
+                "value": "5",
+                "obtained_at": obtained.isoformat(),
+            },
+        )
         assert response.json()["summary"]["accepted"] == 1, response.text
 
         async def alert() -> list[dict[str, Any]]:
@@ -134,7 +155,11 @@ async def test_prometheus_sees_final_marks_at_risk_when_the_smtp_relay_is_down(
             return ups == {"grades": "1", "consent": "1", "notifier": "1"}
 
         assert await eventually(targets_up, timeout=30)
-        age = (await client.get("/api/v1/query", params={
-            "query": "vestnik_oldest_undelivered_deadline_bound_seconds"})).json()  # fmt: skip
+        age = (
+            await client.get(
+                "/api/v1/query",
+                params={"query": "vestnik_oldest_undelivered_deadline_bound_seconds"},
+            )
+        ).json()
         [sample] = age["data"]["result"]
         assert 7000 < float(sample["value"][1]) < 9000  # about two hours

@@ -44,18 +44,25 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_cha
         grades = await stack.enter_async_context(running("grades", run_id, **service_env))
         consent = await stack.enter_async_context(running("consent", run_id, **service_env))
         notifier = await stack.enter_async_context(
-            running("notifier", run_id, smtp_port=smtp_server.port, sms_url=sms_gateway,
-                    **service_env)
-        )  # fmt: skip
+            running(
+                "notifier", run_id, smtp_port=smtp_server.port, sms_url=sms_gateway, **service_env
+            )
+        )
         digest = await stack.enter_async_context(running("digest", run_id, **service_env))
         await load_grades_reference(grades)
         await load_guardian(
-            consent, "g-consenting", "Иванова Мария Петровна", "st-1",
-            email="maria@example.org", phone="+7 916 123-45-67",
+            consent,
+            "g-consenting",
+            "Иванова Мария Петровна",
+            "st-1",
+            email="maria@example.org",
+            phone="+7 916 123-45-67",
             # No SMS quiet hours for this parent: the test must not depend on the hour it runs.
-            preferences={"channels": {"marks": ["email", "sms", "inbox"]},
-                         "sms_quiet_hours": {"start": "00:00", "end": "00:00"}},
-        )  # fmt: skip
+            preferences={
+                "channels": {"marks": ["email", "sms", "inbox"]},
+                "sms_quiet_hours": {"start": "00:00", "end": "00:00"},
+            },
+        )
         await load_guardian(
             consent,
             "g-refused",
@@ -72,8 +79,9 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_cha
             decision=None,
             email="anna@example.org",
         )
-        await load_guardian(consent, "g-other-child", "Смирнов Олег", "st-2",
-                            email="oleg@example.org")  # fmt: skip
+        await load_guardian(
+            consent, "g-other-child", "Смирнов Олег", "st-2", email="oleg@example.org"
+        )
 
         response = await post_journal(grades, a_mark("m-e2e", comment="Отлично!"))
         assert response.json()["summary"]["accepted"] == 1
@@ -109,8 +117,9 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_cha
 
         # The digest's weekly view took the same event.
         async def week_marks() -> list[str]:
-            week = await digest.get("/v1/schools/school-1/students/st-1/weeks/2026-W48",
-                                    headers=AUTH)  # fmt: skip
+            week = await digest.get(
+                "/v1/schools/school-1/students/st-1/weeks/2026-W48", headers=AUTH
+            )
             if week.status_code != 200:
                 return []
             return [m["value"] for s in week.json()["subjects"] for m in s["marks"]]

@@ -40,16 +40,41 @@ async def load_class(grades: httpx.AsyncClient, students: int) -> None:
         ("/classes/5a", {"name": "5А", "education_level": "basic"}),
         ("/subjects/math", {"name": "Математика"}),
         ("/subjects/russian", {"name": "Русский язык"}),
-        ("/teachers/t-1", {"name": "Петрова Анна Сергеевна", "assignments": [
-            {"class_id": "5a", "subject_id": "math"},
-            {"class_id": "5a", "subject_id": "russian"}]}),
-        ("/periods/q1", {"name": "1 четверть", "period_kind": "quarter", "school_year": "2026/2027",
-                         "starts_on": "2026-09-01", "ends_on": "2026-11-04"}),
-        ("/periods/q2", {"name": "2 четверть", "period_kind": "quarter", "school_year": "2026/2027",
-                         "starts_on": "2026-11-05", "ends_on": "2026-12-28"}),
-        *[(f"/students/st-{n:02d}", {"name": student_name(n), "class_id": "5a"})
-          for n in range(1, students + 1)],
-    ]  # fmt: skip
+        (
+            "/teachers/t-1",
+            {
+                "name": "Петрова Анна Сергеевна",
+                "assignments": [
+                    {"class_id": "5a", "subject_id": "math"},
+                    {"class_id": "5a", "subject_id": "russian"},
+                ],
+            },
+        ),
+        (
+            "/periods/q1",
+            {
+                "name": "1 четверть",
+                "period_kind": "quarter",
+                "school_year": "2026/2027",
+                "starts_on": "2026-09-01",
+                "ends_on": "2026-11-04",
+            },
+        ),
+        (
+            "/periods/q2",
+            {
+                "name": "2 четверть",
+                "period_kind": "quarter",
+                "school_year": "2026/2027",
+                "starts_on": "2026-11-05",
+                "ends_on": "2026-12-28",
+            },
+        ),
+        *[
+            (f"/students/st-{n:02d}", {"name": student_name(n), "class_id": "5a"})
+            for n in range(1, students + 1)
+        ],
+    ]
     for path, body in reference:
         response = await grades.put(f"/v1/schools/{SCHOOL}{path}", json=body, headers=AUTH)
         assert response.status_code == 200, response.text
@@ -59,25 +84,36 @@ def a_week_of_marks(students: int) -> list[dict[str, Any]]:
     """Per student: two earlier marks in the quarter, three this week, one outside it."""
 
     def mark(n: int, suffix: str, day: str, subject: str, value: str) -> dict[str, Any]:
-        return {"kind": "mark", "mark_id": f"m-{n:02d}-{suffix}", "student_id": f"st-{n:02d}",
-                "subject_id": subject, "teacher_id": "t-1", "lesson_date": day,
-                "value": value, "work_type": "ответ на уроке"}  # fmt: skip
+        return {
+            "kind": "mark",
+            "mark_id": f"m-{n:02d}-{suffix}",
+            "student_id": f"st-{n:02d}",
+            "subject_id": subject,
+            "teacher_id": "t-1",
+            "lesson_date": day,
+            "value": value,
+            "work_type": "ответ на уроке",
+        }
 
     items = []
     for n in range(1, students + 1):
         items += [
-            mark(n, "a", "2026-11-12", "math", "4"), mark(n, "b", "2026-11-13", "math", "5"),
-            mark(n, "c", "2026-11-24", "math", "5"), mark(n, "d", "2026-11-26", "math", "3"),
-            mark(n, "e", "2026-11-25", "russian", "4"), mark(n, "f", "2026-11-30", "russian", "2"),
-        ]  # fmt: skip
+            mark(n, "a", "2026-11-12", "math", "4"),
+            mark(n, "b", "2026-11-13", "math", "5"),
+            mark(n, "c", "2026-11-24", "math", "5"),
+            mark(n, "d", "2026-11-26", "math", "3"),
+            mark(n, "e", "2026-11-25", "russian", "4"),
+            mark(n, "f", "2026-11-30", "russian", "2"),
+        ]
     return items
 
 
 def pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:
     path = tmp_path / "read.pdf"
     path.write_bytes(pdf)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
-                          text=True, check=True).stdout  # fmt: skip
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
     # Lines wrap: compare with whitespace collapsed.
     return [" ".join(page.split()) for page in text.split("\f") if page.strip()]
 
@@ -107,18 +143,30 @@ async def register_families(consent: httpx.AsyncClient, students: int) -> dict[s
         name, address = f"Родитель{n:02d} Тестовый", f"parent{n:02d}@example.org"
         match n % 5:
             case 1:
-                await load_guardian(consent, guardian, name, student, preferences={
-                    "paper_only_reason": "нет доступа к интернету"})  # fmt: skip
+                await load_guardian(
+                    consent,
+                    guardian,
+                    name,
+                    student,
+                    preferences={"paper_only_reason": "нет доступа к интернету"},
+                )
                 expected["paper"].add(n)
             case 2 | 0:
                 await load_guardian(consent, guardian, name, student, email=address)
                 expected["email"].add(n)
             case 3:
-                await load_guardian(consent, guardian, name, student, decision="refused",
-                                    email=address)  # fmt: skip
+                await load_guardian(
+                    consent, guardian, name, student, decision="refused", email=address
+                )
             case 4:
-                await load_guardian(consent, guardian, name, student, email=address,
-                                    preferences={"channels": {"weekly_digest": []}})  # fmt: skip
+                await load_guardian(
+                    consent,
+                    guardian,
+                    name,
+                    student,
+                    email=address,
+                    preferences={"channels": {"weekly_digest": []}},
+                )
     return expected
 
 
@@ -138,16 +186,27 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
         await stack.enter_async_context(
             running("notifier", run_id, smtp_port=smtp_server.port, **service_env)
         )
-        digest = await stack.enter_async_context(running(
-            "digest", run_id, {"clock": lambda: datetime.now(UTC) + three_days_on},
-            scheduler=False, **service_env,
-        ))  # fmt: skip
+        digest = await stack.enter_async_context(
+            running(
+                "digest",
+                run_id,
+                {"clock": lambda: datetime.now(UTC) + three_days_on},
+                scheduler=False,
+                **service_env,
+            )
+        )
         await load_class(grades, students)
         expected = await register_families(consent, students)
         marks = a_week_of_marks(students)
-        deferred = {"kind": "final_mark", "final_mark_id": "f-01", "student_id": "st-01",
-                    "subject_id": "math", "period_id": "q1", "deferred_until": "2027-01-15",
-                    "obtained_at": "2026-11-25T10:00:00+03:00"}  # fmt: skip
+        deferred = {
+            "kind": "final_mark",
+            "final_mark_id": "f-01",
+            "student_id": "st-01",
+            "subject_id": "math",
+            "period_id": "q1",
+            "deferred_until": "2027-01-15",
+            "obtained_at": "2026-11-25T10:00:00+03:00",
+        }
         response = await post_journal(grades, *marks, deferred)
         assert response.json()["summary"]["accepted"] == len(marks) + 1, response.text
 
@@ -155,8 +214,9 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
             """Every student's week complete (their partitions are consumed independently)
             and every paper-only family known."""
             for n in range(1, students + 1):
-                week = await digest.get(f"/v1/schools/{SCHOOL}/students/st-{n:02d}/weeks/{WEEK}",
-                                        headers=AUTH)  # fmt: skip
+                week = await digest.get(
+                    f"/v1/schools/{SCHOOL}/students/st-{n:02d}/weeks/{WEEK}", headers=AUTH
+                )
                 if week.status_code != 200:
                     return False
                 marks = sum(len(subject["marks"]) for subject in week.json()["subjects"])
@@ -170,10 +230,12 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
         # Two processes run the same week at once, then it is run again: no duplicate.
         env = digest_env(service_env, run_id)
         command = digest_command("run", "--school", SCHOOL, "--week", WEEK)
-        racing = [await asyncio.create_subprocess_exec(*command, env=env,
-                                                       stdout=subprocess.PIPE,
-                                                       stderr=subprocess.STDOUT)
-                  for _ in range(2)]  # fmt: skip
+        racing = [
+            await asyncio.create_subprocess_exec(
+                *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            for _ in range(2)
+        ]
         outputs = [(await process.communicate())[0].decode() for process in racing]
         assert [process.returncode for process in racing] == [0, 0], outputs
         assert sum("25 students, 5 paper pages" in output for output in outputs) == 1, outputs
@@ -212,29 +274,50 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
             assert "Ознакомлен(а):" in page
         assert "Математика, 1 четверть: отсрочка до 15.01" in pages[0]
 
-        handed = await digest.post(f"/v1/schools/{SCHOOL}/paper/5a/{WEEK}/hand-overs",
-                                   json={"student_id": "st-01"}, headers=TEACHER)  # fmt: skip
+        handed = await digest.post(
+            f"/v1/schools/{SCHOOL}/paper/5a/{WEEK}/hand-overs",
+            json={"student_id": "st-01"},
+            headers=TEACHER,
+        )
         assert handed.status_code == 204
-        unknown = await digest.post(f"/v1/schools/{SCHOOL}/paper/5a/{WEEK}/hand-overs",
-                                    json={"student_id": "st-02"}, headers=TEACHER)  # fmt: skip
+        unknown = await digest.post(
+            f"/v1/schools/{SCHOOL}/paper/5a/{WEEK}/hand-overs",
+            json={"student_id": "st-02"},
+            headers=TEACHER,
+        )
         assert unknown.status_code == 404 and "student_id" in unknown.json()["detail"]
         late = await digest.get(f"/v1/schools/{SCHOOL}/paper/not-handed-over", headers=TEACHER)
         assert sorted(s["student_id"] for s in late.json()) == [
             f"st-{n:02d}" for n in sorted(expected["paper"] - {1})
         ]
         await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)  # readable by staff
-        forbidden = await digest.get(f"/v1/schools/{SCHOOL}/paper/5a/{WEEK}.pdf",
-                                     headers=bearer("teacher", "school-2", "t-9"))  # fmt: skip
+        forbidden = await digest.get(
+            f"/v1/schools/{SCHOOL}/paper/5a/{WEEK}.pdf",
+            headers=bearer("teacher", "school-2", "t-9"),
+        )
         assert forbidden.status_code == 403
 
     # The extract (clause 4), from the command line, for any range.
     out = tmp_path / "extract.pdf"
     extract = await asyncio.to_thread(
         subprocess.run,
-        digest_command("extract", "--school", SCHOOL, "--student", "st-01",
-                       "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(out)),
-        env=digest_env(service_env, run_id), capture_output=True, text=True,
-    )  # fmt: skip
+        digest_command(
+            "extract",
+            "--school",
+            SCHOOL,
+            "--student",
+            "st-01",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--out",
+            str(out),
+        ),
+        env=digest_env(service_env, run_id),
+        capture_output=True,
+        text=True,
+    )
     assert extract.returncode == 0, extract.stderr
     [page] = pdf_pages(out.read_bytes(), tmp_path)
     assert "Выписка из электронного журнала" in page
@@ -261,29 +344,53 @@ async def test_a_run_missed_while_the_service_was_down_is_made_up_once(
         )
         await load_class(grades, students)
         for n in range(1, students + 1):
-            await load_guardian(consent, f"g-{n:02d}", f"Родитель{n:02d} Тестовый",
-                                f"st-{n:02d}", email=f"parent{n:02d}@example.org")  # fmt: skip
+            await load_guardian(
+                consent,
+                f"g-{n:02d}",
+                f"Родитель{n:02d} Тестовый",
+                f"st-{n:02d}",
+                email=f"parent{n:02d}@example.org",
+            )
         this_week = date.today().isoformat()
-        await post_journal(grades, *[
-            {"kind": "mark", "mark_id": f"m-{n}", "student_id": f"st-{n:02d}", "subject_id": "math",
-             "teacher_id": "t-1", "lesson_date": this_week, "value": "5", "work_type": "ответ"}
-            for n in range(1, students + 1)
-        ])  # fmt: skip
+        await post_journal(
+            grades,
+            *[
+                {
+                    "kind": "mark",
+                    "mark_id": f"m-{n}",
+                    "student_id": f"st-{n:02d}",
+                    "subject_id": "math",
+                    "teacher_id": "t-1",
+                    "lesson_date": this_week,
+                    "value": "5",
+                    "work_type": "ответ",
+                }
+                for n in range(1, students + 1)
+            ],
+        )
 
         # The digest takes in the week, then is down across the scheduled time.
         async with running("digest", run_id, scheduler=False, **service_env) as digest:
 
             async def read_model_ready() -> bool:
-                weeks = [await digest.get(f"/v1/schools/{SCHOOL}/students/st-{n:02d}/weeks/"
-                                          f"{date.today():%G}-W{date.today():%V}", headers=AUTH)
-                         for n in range(1, students + 1)]  # fmt: skip
+                weeks = [
+                    await digest.get(
+                        f"/v1/schools/{SCHOOL}/students/st-{n:02d}/weeks/"
+                        f"{date.today():%G}-W{date.today():%V}",
+                        headers=AUTH,
+                    )
+                    for n in range(1, students + 1)
+                ]
                 return all(w.status_code == 200 and w.json()["subjects"] for w in weeks)
 
             await eventually(read_model_ready, timeout=60)
         # It was due a minute ago, with nobody running.
         scheduled = datetime.now(moscow) - timedelta(minutes=1)
-        schedule = {"weekly_day": scheduled.strftime("%A").lower(),
-                    "weekly_time": scheduled.strftime("%H:%M"), "poll_seconds": 0.5}  # fmt: skip
+        schedule = {
+            "weekly_day": scheduled.strftime("%A").lower(),
+            "weekly_time": scheduled.strftime("%H:%M"),
+            "poll_seconds": 0.5,
+        }
         for _ in range(2):  # started after it, then restarted: the week goes out once
             async with running("digest", run_id, **schedule, **service_env) as digest:
 

@@ -47,21 +47,33 @@ async def test_a_class_with_every_state_gets_exactly_the_requests_it_consented_t
         guardians = [
             ("g-email", {"email": "maria@Example.ORG"}),
             ("g-sms", {"phone": "8 (916) 123-45-67", "preferences": MARKS_BY_SMS}),
-            ("g-both", {"email": "both@example.org", "phone": "+7 916 765-43-21",
-                        "preferences": MARKS_BY_EMAIL_AND_SMS}),
+            (
+                "g-both",
+                {
+                    "email": "both@example.org",
+                    "phone": "+7 916 765-43-21",
+                    "preferences": MARKS_BY_EMAIL_AND_SMS,
+                },
+            ),
             ("g-refused", {"decision": "refused", "email": "refused@example.org"}),
             ("g-revoked", {"email": "revoked@example.org"}),
             ("g-none", {"decision": None, "email": "none@example.org"}),
-            ("g-paper", {"email": "paper@example.org",
-                         "preferences": {"paper_only_reason": "нет доступа к интернету"}}),
+            (
+                "g-paper",
+                {
+                    "email": "paper@example.org",
+                    "preferences": {"paper_only_reason": "нет доступа к интернету"},
+                },
+            ),
             ("g-unproven", {}),
-        ]  # fmt: skip
+        ]
         for guardian_id, details in guardians:
             await load_guardian(consent, guardian_id, f"Родитель {guardian_id}", "st-1", **details)
         unproven = await consent.put(
             f"{BASE}/recipients/g-unproven/contacts/email",
-            json={"address": "unproven@example.org"}, headers=AUTH,
-        )  # fmt: skip
+            json={"address": "unproven@example.org"},
+            headers=AUTH,
+        )
         revoked = await consent.post(
             f"{BASE}/consents/c-g-revoked/revocation", json={"reason": "заявление"}, headers=AUTH
         )
@@ -86,11 +98,14 @@ async def test_a_class_with_every_state_gets_exactly_the_requests_it_consented_t
     assert unproven.json()["detail"][0]["loc"] == ["body", "proof"]
     assert revoked.json() == {"status": "revoked"}
     assert requested(records) == {
-        ("g-email", "email"), ("g-email", "inbox"),
-        ("g-sms", "sms"), ("g-sms", "inbox"),
-        ("g-both", "email"), ("g-both", "sms"),
+        ("g-email", "email"),
+        ("g-email", "inbox"),
+        ("g-sms", "sms"),
+        ("g-sms", "inbox"),
+        ("g-both", "email"),
+        ("g-both", "sms"),
         ("g-unproven", "inbox"),  # the personal account needs no handed-over contact
-    }  # fmt: skip
+    }
     addresses = {
         NotificationRequested.model_validate_json(r.value).payload.address for r in records
     }
@@ -131,8 +146,11 @@ async def test_revocation_stops_requests_and_is_published(
 
     assert revoke.status_code == 200
     assert len(after) == len(before) == 2
-    events = [TypeAdapter(ConsentRevoked).validate_json(r.value) for r in changes
-              if dict(r.headers)["x-event-type"] == b"ConsentRevoked"]  # fmt: skip
+    events = [
+        TypeAdapter(ConsentRevoked).validate_json(r.value)
+        for r in changes
+        if dict(r.headers)["x-event-type"] == b"ConsentRevoked"
+    ]
     assert [(e.payload.recipient_id, e.payload.student_id) for e in events] == [("g-1", "st-1")]
 
 
@@ -150,17 +168,30 @@ async def test_the_audit_export_lists_every_version_with_the_152_fz_fields(
             f"{BASE}/recipients/g-1/history", headers=bearer("parent", person_id="g-2")
         )
         bad_phone = await consent.put(
-            f"{BASE}/recipients/g-1/contacts/sms", json={"address": "12", "proof": WRITTEN},
+            f"{BASE}/recipients/g-1/contacts/sms",
+            json={"address": "12", "proof": WRITTEN},
             headers=AUTH,
-        )  # fmt: skip
+        )
 
     entries = as_json.json()
     assert [e["action"] for e in entries] == [
-        "recipient saved", "consent registered", "email contact saved", "consent revoked",
-    ]  # fmt: skip
+        "recipient saved",
+        "consent registered",
+        "email contact saved",
+        "consent revoked",
+    ]
     consent_document = entries[1]["details"]
-    for field in ("operator", "purpose", "data_categories", "actions", "valid_from",
-                  "revocation_procedure", "decision", "proof", "registered_by"):  # fmt: skip
+    for field in (
+        "operator",
+        "purpose",
+        "data_categories",
+        "actions",
+        "valid_from",
+        "revocation_procedure",
+        "decision",
+        "proof",
+        "registered_by",
+    ):
         assert consent_document[field], field
     assert consent_document["proof"]["document_number"] == "17"
     assert "m@example.org" not in as_json.text  # the proof is kept, the address is not copied
@@ -179,13 +210,17 @@ async def test_an_electronically_handed_over_contact_needs_a_sound_trusted_signa
     other_ca = certificate("Чужой центр", other_ca_key, ca=True)
     signer = certificate("Иванова Мария Петровна", key, issuer=(ca, ca_key))
     stranger = certificate("Иванова Мария Петровна", key, issuer=(other_ca, other_ca_key))
-    expired = certificate("Иванова Мария Петровна", key, issuer=(ca, ca_key),
-                          not_after=NOW - timedelta(days=1))  # fmt: skip
+    expired = certificate(
+        "Иванова Мария Петровна", key, issuer=(ca, ca_key), not_after=NOW - timedelta(days=1)
+    )
     document = "Заявление: прошу направлять сведения на maria@example.org".encode()
 
     def proof(signed: bytes, signature: bytes) -> dict[str, str]:
-        return {"form": "electronic", "document_base64": base64.b64encode(signed).decode(),
-                "signature_base64": base64.b64encode(signature).decode()}  # fmt: skip
+        return {
+            "form": "electronic",
+            "document_base64": base64.b64encode(signed).decode(),
+            "signature_base64": base64.b64encode(signature).decode(),
+        }
 
     async with running("consent", run_id, **service_env) as consent:
         await load_guardian(consent, "g-1", "Иванова Мария Петровна", "st-1")

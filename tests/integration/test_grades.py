@@ -76,14 +76,22 @@ async def test_corrections_and_retractions_are_events_of_their_own(
 async def test_a_deferred_final_mark_then_its_value_keep_when_they_were_obtained(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
 ) -> None:
-    final = {"kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-1",
-             "subject_id": "math", "period_id": "q2"}  # fmt: skip
+    final = {
+        "kind": "final_mark",
+        "final_mark_id": "f-1",
+        "student_id": "st-1",
+        "subject_id": "math",
+        "period_id": "q2",
+    }
     async with running("grades", run_id, **service_env) as grades:
         await load_grades_reference(grades)
-        await post_journal(grades, {**final, "deferred_until": "2027-01-20",
-                                    "obtained_at": "2026-12-26T14:00:00+03:00"})  # fmt: skip
-        await post_journal(grades, {**final, "value": "4",
-                                    "obtained_at": "2027-01-18T10:30:00+03:00"})  # fmt: skip
+        await post_journal(
+            grades,
+            {**final, "deferred_until": "2027-01-20", "obtained_at": "2026-12-26T14:00:00+03:00"},
+        )
+        await post_journal(
+            grades, {**final, "value": "4", "obtained_at": "2027-01-18T10:30:00+03:00"}
+        )
         records = await read_topic(servers.kafka_bootstrap, f"{run_id}.{FINAL_MARKS}", at_least=2)
 
     deferred, posted = (_final_event(record.value) for record in records)
@@ -129,13 +137,15 @@ async def test_reference_and_validation_errors_are_clear(
         unregistered = await post_journal(grades, a_mark("m-1"))
         await load_grades_reference(grades)
         unknown_class = await grades.put(
-            f"/v1/schools/{SCHOOL}/students/st-9", json={"name": "Новый", "class_id": "9z"},
+            f"/v1/schools/{SCHOOL}/students/st-9",
+            json={"name": "Новый", "class_id": "9z"},
             headers=AUTH,
-        )  # fmt: skip
+        )
         typo = await grades.put(
-            f"/v1/schools/{SCHOOL}/classes/7a", json={"name": "7А", "education_level": "high"},
+            f"/v1/schools/{SCHOOL}/classes/7a",
+            json={"name": "7А", "education_level": "high"},
             headers=AUTH,
-        )  # fmt: skip
+        )
         unchanged = await grades.put(
             f"/v1/schools/{SCHOOL}/subjects/math", json={"name": "Математика"}, headers=AUTH
         )
@@ -183,10 +193,15 @@ async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produc
     assert channels == {
         f"{run_id}.{topic}"
         for topic in (
-            "journal.marks.v1", "journal.attendance.v1", "journal.final-marks.v1",
-            "journal.exams.v1", "notify.requests.v1", "consent.changes.v1", "digest.weekly.v1",
+            "journal.marks.v1",
+            "journal.attendance.v1",
+            "journal.final-marks.v1",
+            "journal.exams.v1",
+            "notify.requests.v1",
+            "consent.changes.v1",
+            "digest.weekly.v1",
         )
-    }  # fmt: skip
+    }
     assert "NotificationRequested" in document["components"]["schemas"]
 
 

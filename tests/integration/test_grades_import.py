@@ -19,13 +19,31 @@ BAD_ROWS = {17: ("value", "9"), 4242: ("student_id", "ghost"), 9001: ("lesson_da
 def write_csv(path: Path, rows: int) -> None:
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["mark_id", "student_id", "subject_id", "teacher_id", "lesson_date",
-                         "value", "work_type", "weight", "comment"])  # fmt: skip
+        writer.writerow(
+            [
+                "mark_id",
+                "student_id",
+                "subject_id",
+                "teacher_id",
+                "lesson_date",
+                "value",
+                "work_type",
+                "weight",
+                "comment",
+            ]
+        )
         for n in range(rows):
-            row = {"mark_id": f"csv-{n:05d}", "student_id": ("st-1", "st-2")[n % 2],
-                   "subject_id": "math", "teacher_id": "t-1", "lesson_date": "2026-11-27",
-                   "value": "54321"[n % 5], "work_type": "ответ у доски", "weight": "1",
-                   "comment": "" if n % 3 else "Молодец"}  # fmt: skip
+            row = {
+                "mark_id": f"csv-{n:05d}",
+                "student_id": ("st-1", "st-2")[n % 2],
+                "subject_id": "math",
+                "teacher_id": "t-1",
+                "lesson_date": "2026-11-27",
+                "value": "54321"[n % 5],
+                "work_type": "ответ у доски",
+                "weight": "1",
+                "comment": "" if n % 3 else "Молодец",
+            }
             if n in BAD_ROWS:
                 field, value = BAD_ROWS[n]
                 row[field] = value
@@ -34,10 +52,25 @@ def write_csv(path: Path, rows: int) -> None:
 
 def run_import(path: Path, url: str, token: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "grades", "import", str(path),
-         "--school", SCHOOL, "--url", url, "--token", token],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "grades",
+            "import",
+            str(path),
+            "--school",
+            SCHOOL,
+            "--url",
+            url,
+            "--token",
+            token,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 async def test_a_10000_row_csv_is_imported_with_progress_and_a_summary(

@@ -75,16 +75,21 @@ def an_email_request() -> NotificationRequested:
 
 async def publish(servers: Servers, topics: Topics, request: NotificationRequested) -> None:
     await produce_raw(
-        servers.kafka_bootstrap, topics.of(NotificationRequested),
-        request.model_dump_json().encode(), key=request.key,
-    )  # fmt: skip
+        servers.kafka_bootstrap,
+        topics.of(NotificationRequested),
+        request.model_dump_json().encode(),
+        key=request.key,
+    )
 
 
 @pytest.mark.parametrize("flaky_smtp", [3], indirect=True)
 async def test_451_three_times_then_one_email_even_across_a_restart(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
     flaky_smtp: FlakyMaildir,
-) -> None:  # fmt: skip
+) -> None:
     settings = {**service_env, **FAST_RETRIES, "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]
     request = an_email_request()
     key = request.payload.dedupe_key
@@ -92,8 +97,11 @@ async def test_451_three_times_then_one_email_even_across_a_restart(
         await publish(servers, topics, request)
 
         async def waiting_to_retry() -> bool:
-            found = (await notifier.get("/v1/schools/school-1/deliveries?status=retry_wait",
-                                        headers=AUTH)).json()  # fmt: skip
+            found = (
+                await notifier.get(
+                    "/v1/schools/school-1/deliveries?status=retry_wait", headers=AUTH
+                )
+            ).json()
             return any(delivery["_id"] == key for delivery in found)
 
         await eventually(waiting_to_retry)
@@ -102,8 +110,9 @@ async def test_451_three_times_then_one_email_even_across_a_restart(
     async with running("notifier", run_id, **settings) as notifier:
 
         async def sent() -> list[dict[str, Any]]:
-            return (await notifier.get("/v1/schools/school-1/deliveries?status=sent",
-                                       headers=AUTH)).json()  # fmt: skip
+            return (
+                await notifier.get("/v1/schools/school-1/deliveries?status=sent", headers=AUTH)
+            ).json()
 
         [delivery] = await eventually(sent, timeout=60)
     assert delivery["attempts"] == 4
@@ -113,32 +122,52 @@ async def test_451_three_times_then_one_email_even_across_a_restart(
 
 def revoked_consent() -> ConsentChange:
     return ConsentRevoked.new(
-        ConsentRevokedPayload(recipient_id="g-1", school_id="school-1", consent_id="c-1",
-                              student_id="st-1", effective_at=datetime.now(UTC)),
+        ConsentRevokedPayload(
+            recipient_id="g-1",
+            school_id="school-1",
+            consent_id="c-1",
+            student_id="st-1",
+            effective_at=datetime.now(UTC),
+        ),
         producer="test",
-    )  # fmt: skip
+    )
 
 
 def changed_email() -> ConsentChange:
     return ContactChanged.new(
-        ContactChangedPayload(recipient_id="g-1", school_id="school-1", channel="email",
-                              effective_at=datetime.now(UTC)),
+        ContactChangedPayload(
+            recipient_id="g-1",
+            school_id="school-1",
+            channel="email",
+            effective_at=datetime.now(UTC),
+        ),
         producer="test",
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("flaky_smtp", [1], indirect=True)
 @pytest.mark.parametrize(
     ("change", "reason"),
-    [(revoked_consent, "consent revoked"),
-     (changed_email, "email contact changed after the request was made")],
-)  # fmt: skip
+    [
+        (revoked_consent, "consent revoked"),
+        (changed_email, "email contact changed after the request was made"),
+    ],
+)
 async def test_a_consent_revoked_or_contact_changed_while_queued_cancels_the_send(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
-    flaky_smtp: FlakyMaildir, change: Callable[[], ConsentChange], reason: str,
-) -> None:  # fmt: skip
-    settings = {**service_env, "retry_first_delay_seconds": 3.0, "scheduler_poll_seconds": 0.3,
-                "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]  # fmt: skip
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
+    flaky_smtp: FlakyMaildir,
+    change: Callable[[], ConsentChange],
+    reason: str,
+) -> None:
+    settings = {
+        **service_env,
+        "retry_first_delay_seconds": 3.0,
+        "scheduler_poll_seconds": 0.3,
+        "smtp_port": flaky_smtp.port,
+    }  # type: ignore[attr-defined]
     request = an_email_request()
     async with running("notifier", run_id, **settings) as notifier:
         await publish(servers, topics, request)
@@ -149,13 +178,16 @@ async def test_a_consent_revoked_or_contact_changed_while_queued_cancels_the_sen
         await eventually(refused_once)
         event = change()
         await produce_raw(
-            servers.kafka_bootstrap, topics.of(ConsentRevoked), event.model_dump_json().encode(),
+            servers.kafka_bootstrap,
+            topics.of(ConsentRevoked),
+            event.model_dump_json().encode(),
             key=event.key,
-        )  # fmt: skip
+        )
 
         async def cancelled() -> list[dict[str, Any]]:
-            return (await notifier.get("/v1/schools/school-1/deliveries?status=cancelled",
-                                       headers=AUTH)).json()  # fmt: skip
+            return (
+                await notifier.get("/v1/schools/school-1/deliveries?status=cancelled", headers=AUTH)
+            ).json()
 
         [delivery] = await eventually(cancelled, timeout=30)
     assert delivery["last_error"] == reason
@@ -167,9 +199,12 @@ async def test_a_consent_revoked_or_contact_changed_while_queued_cancels_the_sen
 
 @pytest.mark.parametrize("flaky_smtp", [0], indirect=True)
 async def test_a_garbage_request_is_dead_lettered_and_the_next_one_delivered(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
     flaky_smtp: FlakyMaildir,
-) -> None:  # fmt: skip
+) -> None:
     settings = {**service_env, "smtp_port": flaky_smtp.port}  # type: ignore[attr-defined]
     topic = topics.of(NotificationRequested)
     async with running("notifier", run_id, **settings):
@@ -188,13 +223,21 @@ def final_mark_requests(deadline_in: timedelta) -> list[NotificationRequested]:
     obtained = datetime.now(UTC) - timedelta(hours=24) + deadline_in
     final = FinalMarkPosted.new(
         FinalMarkPostedPayload(
-            student_id="st-1", school_id="school-1", student_name="Иванов Иван",
-            class_name="5А", subject_id="math", subject_name="Математика", period_id="q2",
-            period_name="2 четверть", period_kind="quarter", obtained_at=obtained,
-            final_mark_id="f-1", value="5",
+            student_id="st-1",
+            school_id="school-1",
+            student_name="Иванов Иван",
+            class_name="5А",
+            subject_id="math",
+            subject_name="Математика",
+            period_id="q2",
+            period_name="2 четверть",
+            period_kind="quarter",
+            obtained_at=obtained,
+            final_mark_id="f-1",
+            value="5",
         ),
         producer="test",
-    )  # fmt: skip
+    )
     only_email_and_sms = Preferences(
         channels={**DEFAULT_CHANNELS, "final_results": frozenset({"email", "sms"})}
     )
@@ -216,9 +259,14 @@ class RefusingMaildir(MaildirHandler):
 
 
 async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_are_listed(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
-    tmp_path: Path, sms_gateway: str, sms_dir: Path,
-) -> None:  # fmt: skip
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
+    tmp_path: Path,
+    sms_gateway: str,
+    sms_dir: Path,
+) -> None:
     refusing = Controller(
         RefusingMaildir(tmp_path / "mail"), hostname="127.0.0.1", port=free_port()
     )
@@ -230,8 +278,11 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
             for request in final_mark_requests(deadline_in=timedelta(seconds=4)):
                 if request.payload.recipient_id == "g-2" and request.payload.channel == "sms":
                     # This parent's number is one the provider cannot serve.
-                    request = request.model_copy(update={"payload": request.payload.model_copy(
-                        update={"address": "unreachable"})})  # fmt: skip
+                    request = request.model_copy(
+                        update={
+                            "payload": request.payload.model_copy(update={"address": "unreachable"})
+                        }
+                    )
                 await publish(servers, topics, request)
 
             async def missed() -> list[dict[str, Any]]:
@@ -255,24 +306,41 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
 
 
 async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_deadline(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
-    sms_gateway: str, sms_dir: Path,
-) -> None:  # fmt: skip
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
+    sms_gateway: str,
+    sms_dir: Path,
+) -> None:
     moscow = ZoneInfo("Europe/Moscow")
     clock = [datetime(2026, 11, 27, 23, 0, tzinfo=moscow)]
-    by_sms = Preferences(channels={**DEFAULT_CHANNELS, "marks": frozenset({"sms"}),
-                                   "final_results": frozenset({"sms"})})  # fmt: skip
+    by_sms = Preferences(
+        channels={
+            **DEFAULT_CHANNELS,
+            "marks": frozenset({"sms"}),
+            "final_results": frozenset({"sms"}),
+        }
+    )
     file = replace(CONSENTING, preferences=by_sms)
     mark = MarkPosted.new(a_mark(school_id="school-1"), producer="test")
     final = FinalMarkPosted.new(
         FinalMarkPostedPayload(
-            student_id="st-1", school_id="school-1", student_name="Иванов Иван",
-            class_name="5А", subject_id="math", subject_name="Математика", period_id="q2",
-            period_name="2 четверть", period_kind="quarter", final_mark_id="f-1", value="4",
+            student_id="st-1",
+            school_id="school-1",
+            student_name="Иванов Иван",
+            class_name="5А",
+            subject_id="math",
+            subject_name="Математика",
+            period_id="q2",
+            period_name="2 четверть",
+            period_kind="quarter",
+            final_mark_id="f-1",
+            value="4",
             obtained_at=clock[0] - timedelta(hours=18),  # due in 6 hours
         ),
         producer="test",
-    )  # fmt: skip
+    )
     [ordinary], _ = notification_requests(mark, [file], clock[0])
     [urgent], _ = notification_requests(final, [file], clock[0])
     settings = {**service_env, "sms_url": sms_gateway, "scheduler_poll_seconds": 0.2}
@@ -285,8 +353,11 @@ async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_dea
             await publish(servers, topics, request)
 
         async def held() -> list[dict[str, Any]]:
-            return (await notifier.get("/v1/schools/school-1/deliveries?status=retry_wait",
-                                       headers=AUTH)).json()  # fmt: skip
+            return (
+                await notifier.get(
+                    "/v1/schools/school-1/deliveries?status=retry_wait", headers=AUTH
+                )
+            ).json()
 
         [waiting] = await eventually(held)
 
@@ -324,9 +395,14 @@ class RefusingSome(MaildirHandler):
 
 
 async def test_sequential_fallback_sends_sms_only_to_the_parent_email_could_not_reach(
-    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str,
-    tmp_path: Path, sms_gateway: str, sms_dir: Path,
-) -> None:  # fmt: skip
+    servers: Servers,
+    service_env: dict[str, object],
+    topics: Topics,
+    run_id: str,
+    tmp_path: Path,
+    sms_gateway: str,
+    sms_dir: Path,
+) -> None:
     """A day before the deadline: SMS waits its turn (two hours by default) behind e-mail, and
     goes at once when e-mail fails for good; where e-mail got through, SMS is not needed."""
     handler = RefusingSome(tmp_path / "mail", unknown={"petr@example.org"})
@@ -349,16 +425,16 @@ async def test_sequential_fallback_sends_sms_only_to_the_parent_email_could_not_
                 await publish(servers, topics, request)
 
             async def ended() -> list[dict[str, Any]]:
-                found = (await notifier.get("/v1/schools/school-1/deliveries",
-                                            headers=AUTH)).json()  # fmt: skip
+                found = (await notifier.get("/v1/schools/school-1/deliveries", headers=AUTH)).json()
                 finished = [d for d in found if d["status"] in ("sent", "failed", "cancelled")]
                 return found if len(finished) == len(requests) else []
 
             deliveries = await eventually(ended, timeout=30)
     finally:
         smtp.stop()
-    outcome = {(d["recipient_id"], d["channel"]): (d["status"], d.get("last_error"))
-               for d in deliveries}  # fmt: skip
+    outcome = {
+        (d["recipient_id"], d["channel"]): (d["status"], d.get("last_error")) for d in deliveries
+    }
     assert outcome == {
         ("g-1", "email"): ("sent", None),
         ("g-1", "sms"): ("cancelled", "not needed: reached by email"),
@@ -379,8 +455,9 @@ async def test_e_mails_reuse_one_connection_and_reconnect_after_the_relay_restar
     sender = SmtpSender(
         create_environment(),
         SmtpServer(host="127.0.0.1", port=port, timeout=5, concurrency=1),
-        sender="noreply@vestnik.local", preferences_url="https://vestnik.local/preferences",
-    )  # fmt: skip
+        sender="noreply@vestnik.local",
+        preferences_url="https://vestnik.local/preferences",
+    )
     request = an_email_request()
     try:
         for number in range(5):

@@ -20,13 +20,12 @@ def test_a_token_carries_role_school_and_person() -> None:
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
-        (issue_token(OTHER, role="admin", school_id="s1"),
-         "Signature"),
+        (issue_token(OTHER, role="admin", school_id="s1"), "Signature"),
         (issue_token(SECRET, role="admin", school_id="s1", ttl=timedelta(seconds=-1)), "expired"),
         (issue_token(SECRET, role="teacher", school_id="s1"), "person_id"),
         ("not-a-token", "segments"),
     ],
-)  # fmt: skip
+)
 def test_bad_tokens_are_refused_with_a_reason(token: str, reason: str) -> None:
     with pytest.raises(InvalidTokenError, match=reason):
         decode_token(SECRET, token)

@@ -53,10 +53,19 @@ def test_a_consenting_parent_gets_a_mark_by_email_and_inbox_by_default() -> None
 def test_a_final_mark_goes_on_every_channel_with_a_24_hour_deadline() -> None:
     obtained = datetime(2026, 12, 26, 11, 0, tzinfo=UTC)
     payload = FinalMarkPostedPayload(
-        student_id="st-1", school_id="school-1", student_name="Иванов Иван", class_name="5А",
-        subject_id="math", subject_name="Математика", period_id="q2", period_name="2 четверть",
-        period_kind="quarter", obtained_at=obtained, final_mark_id="f-1", value="5",
-    )  # fmt: skip
+        student_id="st-1",
+        school_id="school-1",
+        student_name="Иванов Иван",
+        class_name="5А",
+        subject_id="math",
+        subject_name="Математика",
+        period_id="q2",
+        period_name="2 четверть",
+        period_kind="quarter",
+        obtained_at=obtained,
+        final_mark_id="f-1",
+        value="5",
+    )
     requests, _ = decide(CONSENTING, FinalMarkPosted.new(payload, producer="grades"))
     assert {r.payload.channel for r in requests} == {"email", "sms", "inbox"}
     assert all(r.payload.deadline == obtained + timedelta(hours=24) for r in requests)
@@ -70,14 +79,20 @@ def test_a_final_mark_goes_on_every_channel_with_a_24_hour_deadline() -> None:
     [
         (replace(CONSENTING, consent=None), "no consent registered"),
         (replace(CONSENTING, consent=replace(GRANTED, decision="refused")), "consent refused"),
-        (replace(CONSENTING, consent=replace(GRANTED, revoked_at=NOW - timedelta(hours=1))),
-         "consent revoked on 2026-11-27"),
-        (replace(CONSENTING, consent=replace(GRANTED, valid_until=date(2026, 10, 31))),
-         "consent expired"),
-        (replace(CONSENTING, preferences=Preferences(paper_only_reason="нет интернета")),
-         "paper only: нет интернета"),
+        (
+            replace(CONSENTING, consent=replace(GRANTED, revoked_at=NOW - timedelta(hours=1))),
+            "consent revoked on 2026-11-27",
+        ),
+        (
+            replace(CONSENTING, consent=replace(GRANTED, valid_until=date(2026, 10, 31))),
+            "consent expired",
+        ),
+        (
+            replace(CONSENTING, preferences=Preferences(paper_only_reason="нет интернета")),
+            "paper only: нет интернета",
+        ),
     ],
-)  # fmt: skip
+)
 def test_without_electronic_consent_nothing_is_sent_and_the_reason_is_kept(
     file: RecipientFile, reason: str
 ) -> None:

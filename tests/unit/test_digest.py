@@ -52,17 +52,28 @@ def a_book() -> StudentBook:
         return Mark(mark_id, subject_id, subject, date(2026, 11, day), value, "ответ", 1.0)
 
     return StudentBook(
-        school_id="school-1", student_id="st-1", name="Иванов Иван", class_id="5a",
+        school_id="school-1",
+        student_id="st-1",
+        name="Иванов Иван",
+        class_id="5a",
         class_name="5А",
-        marks=[mark("m1", 10, "3"), mark("m2", 17, "4"), mark("m3", 24, "5"),
-               mark("m4", 25, "5"), mark("m5", 26, "4", "Русский язык"),
-               mark("old", 2, "2")],  # before the quarter: not in the forecast
+        marks=[
+            mark("m1", 10, "3"),
+            mark("m2", 17, "4"),
+            mark("m3", 24, "5"),
+            mark("m4", 25, "5"),
+            mark("m5", 26, "4", "Русский язык"),
+            mark("old", 2, "2"),
+        ],  # before the quarter: not in the forecast
         comments={"m3": "Молодец!"},
-        absences=[Absence(date(2026, 11, 26), "Физика", "болезнь"),
-                  Absence(date(2026, 11, 19), "Физика", "болезнь")],
-        final_marks=[FinalMark("История", "1 четверть", date(2026, 11, 24),
-                               deferred_until=date(2027, 1, 15))],
-    )  # fmt: skip
+        absences=[
+            Absence(date(2026, 11, 26), "Физика", "болезнь"),
+            Absence(date(2026, 11, 19), "Физика", "болезнь"),
+        ],
+        final_marks=[
+            FinalMark("История", "1 четверть", date(2026, 11, 24), deferred_until=date(2027, 1, 15))
+        ],
+    )
 
 
 def test_a_week_holds_its_marks_absences_and_final_marks_and_the_period_forecast() -> None:
@@ -101,13 +112,20 @@ def test_the_weekly_email_is_a_russian_table_and_the_sms_is_short() -> None:
     digest = compile_week(a_book(), "2026-W48", rules=ForecastRules(), periods=[Q2])
     request = NotificationRequested.new(
         NotificationRequestedPayload(
-            student_id="st-1", dedupe_key="d:g-1:email",
-            source_event_id="6f1c9a52-1f4e-4f8e-9b0c-0d6f4f3b7a11", recipient_id="g-1",
-            recipient_name="Иванова Мария", channel="email", address="maria@example.org",
-            category="weekly_digest", priority="normal", deadline=None, content=digest,
+            student_id="st-1",
+            dedupe_key="d:g-1:email",
+            source_event_id="6f1c9a52-1f4e-4f8e-9b0c-0d6f4f3b7a11",
+            recipient_id="g-1",
+            recipient_name="Иванова Мария",
+            channel="email",
+            address="maria@example.org",
+            category="weekly_digest",
+            priority="normal",
+            deadline=None,
+            content=digest,
         ),
         producer="consent",
-    )  # fmt: skip
+    )
     env = create_environment()
     email = render_email(env, request)
     assert email.subject == "Итоги недели 23.11–29.11: Иванов Иван, 5А"

@@ -21,10 +21,16 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def raw_mark(mark_id: str, **changes: Any) -> dict[str, Any]:
     return {
-        "kind": "mark", "mark_id": mark_id, "student_id": "st-1", "subject_id": "math",
-        "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "5", "work_type": "ответ",
+        "kind": "mark",
+        "mark_id": mark_id,
+        "student_id": "st-1",
+        "subject_id": "math",
+        "teacher_id": "t-1",
+        "lesson_date": "2026-11-27",
+        "value": "5",
+        "work_type": "ответ",
         **changes,
-    }  # fmt: skip
+    }
 
 
 async def test_bad_items_are_rejected_alone_and_the_rest_recorded() -> None:
@@ -77,9 +83,12 @@ async def test_a_teacher_batch_with_a_foreign_class_is_refused_whole() -> None:
     store = FakeGradesStore(a_book())
     with pytest.raises(ForbiddenItemsError) as refused:
         await record_batch(
-            "s1", [raw_mark("m-1"), raw_mark("m-2", student_id="ghost")],
-            store=store, now=NOW, teacher_id="t-1",
-        )  # fmt: skip
+            "s1",
+            [raw_mark("m-1"), raw_mark("m-2", student_id="ghost")],
+            store=store,
+            now=NOW,
+            teacher_id="t-1",
+        )
     assert refused.value.indexes == [1]
     assert store.outbox == []
 

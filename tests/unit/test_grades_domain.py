@@ -30,15 +30,25 @@ OBTAINED = "2026-12-26T14:00:00+03:00"
 def a_book(**school: Any) -> ReferenceBook:
     return ReferenceBook(
         school=SchoolIn(name="Школа № 1", **school),
-        periods={"q2": PeriodIn(name="2 четверть", period_kind="quarter",
-                                school_year="2026/2027", starts_on=date(2026, 11, 5),
-                                ends_on=date(2026, 12, 28))},
+        periods={
+            "q2": PeriodIn(
+                name="2 четверть",
+                period_kind="quarter",
+                school_year="2026/2027",
+                starts_on=date(2026, 11, 5),
+                ends_on=date(2026, 12, 28),
+            )
+        },
         classes={"5a": ClassIn(name="5А", education_level="basic")},
         students={"st-1": StudentIn(name="Иванов Иван", class_id="5a")},
         subjects={"math": SubjectIn(name="Математика")},
-        teachers={"t-1": TeacherIn(name="Петрова Анна Сергеевна",
-                                   assignments=(AssignmentIn(class_id="5a", subject_id="math"),))},
-    )  # fmt: skip
+        teachers={
+            "t-1": TeacherIn(
+                name="Петрова Анна Сергеевна",
+                assignments=(AssignmentIn(class_id="5a", subject_id="math"),),
+            )
+        },
+    )
 
 
 def item(**fields: Any) -> JournalItem:
@@ -48,25 +58,41 @@ def item(**fields: Any) -> JournalItem:
 
 
 def mark(**changes: Any) -> JournalItem:
-    return item(**{
-        "kind": "mark", "mark_id": "m-1", "student_id": "st-1", "subject_id": "math",
-        "teacher_id": "t-1", "lesson_date": "2026-11-27", "value": "4",
-        "work_type": "самостоятельная работа", **changes,
-    })  # fmt: skip
+    return item(
+        **{
+            "kind": "mark",
+            "mark_id": "m-1",
+            "student_id": "st-1",
+            "subject_id": "math",
+            "teacher_id": "t-1",
+            "lesson_date": "2026-11-27",
+            "value": "4",
+            "work_type": "самостоятельная работа",
+            **changes,
+        }
+    )
 
 
 def final(**changes: Any) -> JournalItem:
-    return item(**{
-        "kind": "final_mark", "final_mark_id": "f-1", "student_id": "st-1",
-        "subject_id": "math", "period_id": "q2", "obtained_at": OBTAINED, **changes,
-    })  # fmt: skip
+    return item(
+        **{
+            "kind": "final_mark",
+            "final_mark_id": "f-1",
+            "student_id": "st-1",
+            "subject_id": "math",
+            "period_id": "q2",
+            "obtained_at": OBTAINED,
+            **changes,
+        }
+    )
 
 
 def run(
     entry: JournalItem, stored: Stored | None = None, book: ReferenceBook | None = None
 ) -> Decision:
-    return decide(entry, stored, book or a_book(), school_id="s1", now=NOW,
-                  correlation_id=uuid.uuid4())  # fmt: skip
+    return decide(
+        entry, stored, book or a_book(), school_id="s1", now=NOW, correlation_id=uuid.uuid4()
+    )
 
 
 def test_a_new_mark_is_posted_with_every_name_a_notification_needs() -> None:
@@ -121,12 +147,21 @@ def test_retracting_an_unknown_mark_is_rejected() -> None:
         (mark(student_id="nobody"), "student_id"),
         (mark(subject_id="latin"), "subject_id"),
         (mark(teacher_id="t-9"), "teacher_id"),
-        (item(kind="absence", absence_id="a-1", student_id="st-1", subject_id="math",
-              lesson_date="2026-11-27", code="XYZ"), "code"),
+        (
+            item(
+                kind="absence",
+                absence_id="a-1",
+                student_id="st-1",
+                subject_id="math",
+                lesson_date="2026-11-27",
+                code="XYZ",
+            ),
+            "code",
+        ),
         (final(period_id="q9", value="5"), "period_id"),
         (final(deferred_until="2026-12-01"), "deferred_until"),
     ],
-)  # fmt: skip
+)
 def test_items_that_do_not_fit_the_school_name_their_field(entry: JournalItem, field: str) -> None:
     decision = run(entry)
     assert decision.outcome == "rejected"
@@ -141,8 +176,14 @@ def test_the_mark_scale_is_a_school_setting() -> None:
 
 
 def test_absence_codes_come_from_the_school() -> None:
-    absence = item(kind="absence", absence_id="a-1", student_id="st-1", subject_id="math",
-                   lesson_date="2026-11-27", code="Б")  # fmt: skip
+    absence = item(
+        kind="absence",
+        absence_id="a-1",
+        student_id="st-1",
+        subject_id="math",
+        lesson_date="2026-11-27",
+        code="Б",
+    )
     [event] = run(absence).events
     assert event.payload.code_label == "болезнь"
 
@@ -162,9 +203,18 @@ def test_a_deferred_final_mark_and_its_later_value_carry_when_obtained() -> None
 
 
 def test_a_final_mark_is_either_a_value_or_deferred() -> None:
-    both = parse_item({"kind": "final_mark", "final_mark_id": "f", "student_id": "st-1",
-                       "subject_id": "math", "period_id": "q2", "obtained_at": OBTAINED,
-                       "value": "5", "deferred_until": "2027-01-20"})  # fmt: skip
+    both = parse_item(
+        {
+            "kind": "final_mark",
+            "final_mark_id": "f",
+            "student_id": "st-1",
+            "subject_id": "math",
+            "period_id": "q2",
+            "obtained_at": OBTAINED,
+            "value": "5",
+            "deferred_until": "2027-01-20",
+        }
+    )
     assert isinstance(both, list) and both[0].field == "value"
 
 

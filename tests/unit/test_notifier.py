@@ -91,9 +91,12 @@ def test_html_escapes_what_the_journal_sent() -> None:
 
 def test_the_message_is_multipart_with_stable_headers() -> None:
     request = a_request(comment="Молодец!")
-    sender = SmtpSender(create_environment(), SmtpServer("-", 0, 1),
-                        sender="Электронный дневник <n@x.ru>",
-                        preferences_url="https://school.example/prefs")  # fmt: skip
+    sender = SmtpSender(
+        create_environment(),
+        SmtpServer("-", 0, 1),
+        sender="Электронный дневник <n@x.ru>",
+        preferences_url="https://school.example/prefs",
+    )
     raw = sender.compose(request, message_id_for(request.payload.dedupe_key))
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage) and not message.defects
@@ -114,10 +117,15 @@ def test_the_message_is_multipart_with_stable_headers() -> None:
 
 def test_a_header_value_with_a_line_break_is_refused() -> None:
     request = a_request()
-    broken = request.model_copy(update={"payload": request.payload.model_copy(
-        update={"address": "a@b.ru\r\nBcc: x@y.ru"})})  # fmt: skip
-    sender = SmtpSender(create_environment(), SmtpServer("-", 0, 1), sender="n@x.ru",
-                        preferences_url="https://school.example/prefs")  # fmt: skip
+    broken = request.model_copy(
+        update={"payload": request.payload.model_copy(update={"address": "a@b.ru\r\nBcc: x@y.ru"})}
+    )
+    sender = SmtpSender(
+        create_environment(),
+        SmtpServer("-", 0, 1),
+        sender="n@x.ru",
+        preferences_url="https://school.example/prefs",
+    )
     with pytest.raises(MimeHeaderError):
         sender.compose(broken, "<id@x>")
 
@@ -288,9 +296,17 @@ async def test_an_ordinary_sms_at_23_waits_until_8_and_a_final_result_due_soon_d
     late = datetime(2026, 11, 27, 23, 0, tzinfo=MOSCOW)
     notifier = Harness(now=late.astimezone(UTC))
     ordinary = a_request("sms")
-    urgent = ordinary.model_copy(update={"payload": ordinary.payload.model_copy(update={
-        "dedupe_key": "final:g-1:sms", "deadline": late + timedelta(hours=6), "priority": "urgent",
-    })})  # fmt: skip
+    urgent = ordinary.model_copy(
+        update={
+            "payload": ordinary.payload.model_copy(
+                update={
+                    "dedupe_key": "final:g-1:sms",
+                    "deadline": late + timedelta(hours=6),
+                    "priority": "urgent",
+                }
+            )
+        }
+    )
     await notifier.accept(ordinary, urgent)
 
     attempted = {
@@ -323,10 +339,15 @@ def final_mark_requests(
 ) -> dict[str, NotificationRequested]:
     """E-mail, SMS and inbox requests for one result to one parent, deadline-bound."""
     return {
-        channel: request.model_copy(update={"payload": request.payload.model_copy(
-            update={"deadline": NOW + deadline_in, "priority": "urgent"})})
+        channel: request.model_copy(
+            update={
+                "payload": request.payload.model_copy(
+                    update={"deadline": NOW + deadline_in, "priority": "urgent"}
+                )
+            }
+        )
         for channel, request in requests_by_channel().items()
-    }  # fmt: skip
+    }
 
 
 async def test_a_final_result_tries_email_first_and_sms_only_when_email_fails() -> None:

@@ -50,8 +50,12 @@ def test_the_batch_documents_each_item_type() -> None:
     items = document["components"]["schemas"]["BatchIn"]["properties"]["items"]["items"]
     assert items["discriminator"]["propertyName"] == "kind"
     assert set(items["discriminator"]["mapping"]) == {
-        "mark", "mark_retraction", "absence", "final_mark", "exam_result",
-    }  # fmt: skip
+        "mark",
+        "mark_retraction",
+        "absence",
+        "final_mark",
+        "exam_result",
+    }
     for name in ("MarkItem", "FinalMarkItem", "ExamResultItem"):
         assert name in document["components"]["schemas"]
     json.dumps(document)  # serialisable as served

@@ -49,8 +49,17 @@ def prepare(data_dir: Path) -> None:
     if not (data_dir / "PG_VERSION").exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         data_dir.chmod(0o700)
-        initdb = [str(bin_dir() / "initdb"), "-D", str(data_dir), "-U", SUPERUSER,
-                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+        initdb = [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
         result = subprocess.run(unprivileged(initdb), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{result.stdout}{result.stderr}")
@@ -75,8 +84,9 @@ def answers(port: int) -> bool:
 def prepare_ferretdb_database(port: int) -> None:
     """The database FerretDB keeps its schemas in, and the GIN twins of its indexes
     (`ferretdb-gin-twins.sql`); idempotent."""
-    found = _psql(port, "postgres", "-c",
-                  f"SELECT 1 FROM pg_database WHERE datname = '{FERRETDB_DATABASE}'")  # fmt: skip
+    found = _psql(
+        port, "postgres", "-c", f"SELECT 1 FROM pg_database WHERE datname = '{FERRETDB_DATABASE}'"
+    )
     if found.returncode != 0:
         raise RuntimeError(f"PostgreSQL did not answer: {found.stderr}")
     if found.stdout.strip() != "1":
@@ -92,8 +102,23 @@ def ferretdb_url(port: int) -> str:
 
 def _psql(port: int, database: str, *args: str) -> subprocess.CompletedProcess[str]:
     psql = shutil.which("psql") or str(bin_dir() / "psql")
-    argv = [psql, "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-            "-p", str(port), "-U", SUPERUSER, "-d", database, *args]  # fmt: skip
+    argv = [
+        psql,
+        "-X",
+        "-q",
+        "-tA",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        SUPERUSER,
+        "-d",
+        database,
+        *args,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
 
 

@@ -17,6 +17,8 @@ MIX = ((0.55, "email"), (0.75, "email+sms"), (0.85, "paper"), (0.93, "refused"),
 # e-mail+SMS parent is dropped once the e-mail got through: clause 9's sequential fallback).
 MARK_NOTICES = {"email": 2, "email+sms": 3, "paper": 0, "refused": 0, "none": 0}
 FINAL_NOTICES = {"email": 2, "email+sms": 2, "paper": 0, "refused": 0, "none": 0}
+# Of an ordinary mark, what reaches a provider (the SMTP and SMS sinks; the rest is the inbox).
+MARK_MESSAGES = {"email": 1, "email+sms": 2, "paper": 0, "refused": 0, "none": 0}
 SUBJECTS = [f"subject-{n:02d}" for n in range(15)]
 WRITTEN = {
     "form": "written",

@@ -24,12 +24,14 @@ import ctypes
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +46,7 @@ from bench import district as plans
 from bench.history import seed
 from bench.probes import ProcessWatch, pid_of, scrape
 from deploy.local.processes import ManagedProcess
-from deploy.local.stack import ROOT, Layout, http_ok, infrastructure
+from deploy.local.stack import ROOT, Layout, forget_prefixes, http_ok, infrastructure
 from schemas import (
     FinalMarkPosted,
     MarkPosted,
@@ -75,6 +77,11 @@ BATCH = 500
 RESULTS = ROOT / "bench" / "results"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SERVICES = ("grades", "consent", "notifier", "digest")
+
+
+async def forget(layout: Layout, prefix: str) -> None:
+    """A round's topics and databases, once measured: the stack does not grow run after run."""
+    await forget_prefixes(layout.kafka_bootstrap, layout.mongo_url, [prefix, prefix.strip(".")])
 
 
 def say(message: str) -> None:
@@ -123,12 +130,16 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Running:
+def start(
+    layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES, *, replica: int = 1
+) -> Running:
+    """The services `names` as processes; `replica` 2 and on are more of the same (the same
+    consumer groups and databases) on ports of their own."""
     log_dir = layout.var / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     processes, ports = {}, {}
     for name in names:
-        port = 18001 + SERVICES.index(name)
+        port = 18001 + 10 * (replica - 1) + SERVICES.index(name)
         if not _port_is_free(port):
             raise RuntimeError(f"port {port} is taken: is another benchmark still running?")
         env = {
@@ -146,7 +157,7 @@ def start(layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES) -> Run
             "VESTNIK_DIGEST_SCHEDULER": "false",
             "VESTNIK_LOG_LEVEL": "WARNING",
         }
-        log = (log_dir / f"{prefix}{name}.log").open("wb")
+        log = (log_dir / f"{prefix}{name}-{replica}.log").open("wb")
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", name],
             env=env,
@@ -438,6 +449,80 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
         running.stop()
         for name in running.processes:
             watch.pids.pop(name, None)
+        await forget(layout, prefix)
+    return figures
+
+
+def provider_messages(layout: Layout, since_ns: int) -> list[str]:
+    """The Message-ID of every e-mail and the client_id of every SMS the sinks accepted since
+    `since_ns` (their file names start with the time they arrived)."""
+    found = []
+    for path in (layout.var / "mail").glob("*.eml"):
+        if int(path.name.split("-", 1)[0]) >= since_ns:
+            head = path.read_bytes().split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+            match = re.search(r"^Message-ID:\s*(\S+)", head, re.M | re.I)
+            found.append(f"email {match.group(1) if match else path.name}")
+    for path in (layout.var / "sms").glob("*.json"):
+        if int(path.name.split("-", 1)[0]) >= since_ns:
+            found.append(f"sms {json.loads(path.read_text())['client_id']}")
+    return found
+
+
+async def scale_out(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
+    """Two replicas each of consent and the notifier share the partitions of their topics;
+    halfway through the sustained load one of each stops and the other takes its partitions
+    over. Every e-mail and SMS must arrive once: none lost, none twice."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    district = plans.plan(SCHOOLS)
+    secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
+    tokens = {
+        s.school_id: issue_token(secret, role="admin", school_id=s.school_id, subject="bench")
+        for s in district.schools
+    }
+    running = start(layout, prefix)
+    leaving = start(layout, prefix, ("consent", "notifier"), replica=2)
+    for name, process in running.processes.items():
+        watch.pids[name] = process.pid
+    since = time.time_ns()
+    expected = plans.expected_notices(district, plans.MARK_MESSAGES, MARKS_EACH)
+    started = time.monotonic()
+    try:
+        await plans.load(district, running.url("grades"), running.url("consent"), tokens)
+        items = plans.marks(district, MARKS_EACH, tag="replicas")
+        first = {school: batch[: len(batch) // 2] for school, batch in items.items()}
+        rest = {school: batch[len(batch) // 2 :] for school, batch in items.items()}
+        async with httpx.AsyncClient(timeout=300) as http:
+            say(f"  {sum(map(len, first.values()))} marks to two replicas of each")
+            await post_items(http, running.url("grades"), first, tokens)
+            while len(provider_messages(layout, since)) < expected // 4:
+                await asyncio.sleep(2)
+            say("  one consent and one notifier stop; the others take their partitions over")
+            leaving.stop()
+            await post_items(http, running.url("grades"), rest, tokens)
+            deadline = time.monotonic() + 600
+            while len(set(provider_messages(layout, since))) < expected:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(2)
+            await asyncio.sleep(5)  # a duplicate would come late
+    finally:
+        leaving.stop()
+        running.stop()
+        for name in running.processes:
+            watch.pids.pop(name, None)
+        await forget(layout, prefix)
+    received = Counter(provider_messages(layout, since))
+    figures = {
+        "expected": expected,
+        "delivered": len(received),
+        "lost": max(expected - len(received), 0),
+        "twice": sum(1 for n in received.values() if n > 1),
+        "seconds": time.monotonic() - started,
+    }
+    say(
+        f"  {figures['delivered']} of {expected} e-mails and SMS, {figures['lost']} lost, "
+        f"{figures['twice']} twice"
+    )
     return figures
 
 
@@ -611,6 +696,7 @@ async def weekly(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
     finally:
         running.stop()
         watch.pids.pop("digest", None)
+        await forget(layout, prefix)
     return {
         **totals,
         "schools": schools,
@@ -685,7 +771,7 @@ def summary(result: dict[str, Any]) -> str:
     cpu = result["fresh"]["sustained"]["cpu_percent"]
     memory = result["peak_memory_mb"]
     processes = sorted(set(cpu) | set(memory))
-    w, r = result["weekly"], result["raw_ceiling"]
+    w, r, x = result["weekly"], result["raw_ceiling"], result["scale_out"]
     fresh = result["fresh"]["sustained"]["notices_per_second"]
     return (
         f"# Benchmark {result['date']}\n\n"
@@ -702,7 +788,10 @@ def summary(result: dict[str, Any]) -> str:
         f"|\n| pipeline / raw ceiling | {fresh / r['messages_per_second']:.1%} |\n"
         f"| weekly run, {w['students']} students in {w['schools']} schools | {w['seconds']:.0f} s "
         f"({w['students'] - w['paper_pages']} e-mail digests published, {w['paper_pages']} "
-        f"paper pages) |\n\n"
+        f"paper pages) |\n"
+        f"| two replicas each of consent and the notifier, one of each stopped halfway | "
+        f"{x['delivered']} of {x['expected']} e-mails and SMS, {x['lost']} lost, "
+        f"{x['twice']} twice |\n\n"
         f"| process | CPU during sustained delivery, % of a core | peak memory, MB |\n"
         f"|---|---|---|\n"
         + "\n".join(
@@ -725,8 +814,12 @@ async def measure(layout: Layout) -> dict[str, Any]:
         fresh = await round_of(layout, watch, history=0)
         say(f"round 2: the same, after {HISTORY_NOTICES} notices already delivered")
         history = await round_of(layout, watch, history=HISTORY_NOTICES)
+        say("scale-out: two replicas each of consent and the notifier, one of each stopping")
+        replicas = await scale_out(layout, watch)
         say("the raw Kafka ceiling")
-        ceiling = await raw_ceiling(layout.kafka_bootstrap, f"bench{uuid.uuid4().hex[:6]}.")
+        prefix = f"bench{uuid.uuid4().hex[:6]}."
+        ceiling = await raw_ceiling(layout.kafka_bootstrap, prefix)
+        await forget(layout, prefix)
         say(f"the weekly run for {WEEKLY_STUDENTS} students")
         week = await weekly(layout, watch)
     finally:
@@ -739,6 +832,7 @@ async def measure(layout: Layout) -> dict[str, Any]:
         "scale": SCALE,
         "fresh": fresh,
         "history": history,
+        "scale_out": replicas,
         "raw_ceiling": ceiling,
         "weekly": week,
         "peak_memory_mb": watch.peak_mb,

@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from deploy.local.processes import ManagedProcess
+from deploy.local.stack import forget_prefixes
 
 
 @dataclass(frozen=True)
@@ -78,28 +79,5 @@ def _local_stack() -> Iterator[Servers]:
 
 
 async def forget(servers: Servers, prefixes: list[str]) -> None:
-    """Delete the topics and databases whose names start with one of `prefixes` (a session's
-    run ids), so that a stack that runs the suite again and again does not grow: a broker with
-    thousands of leftover partitions takes minutes to recover after an unclean stop."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from services.shared.mongo import create_mongo_client
-
-    if not prefixes:
-        return
-    starts = tuple(prefixes)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka_bootstrap)
-    await admin.start()
-    try:
-        topics = [topic for topic in await admin.list_topics() if topic.startswith(starts)]
-        for start in range(0, len(topics), 500):
-            await admin.delete_topics(topics[start : start + 500])
-    finally:
-        await admin.close()
-    mongo = create_mongo_client(servers.mongo_url)
-    try:
-        for name in await mongo.list_database_names():
-            if name.startswith(starts):
-                await mongo.drop_database(name)
-    finally:
-        await mongo.close()
+    """The topics and databases of a session's run ids go with the session."""
+    await forget_prefixes(servers.kafka_bootstrap, servers.mongo_url, prefixes)

@@ -236,3 +236,29 @@ def _run(argv: list[str]) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
+
+
+async def forget_prefixes(kafka_bootstrap: str, mongo_url: str, prefixes: list[str]) -> None:
+    """Delete the topics and databases whose names start with one of `prefixes` (test run ids,
+    benchmark rounds), so that a stack used again and again does not grow: a broker with
+    thousands of leftover partitions takes minutes to recover after an unclean stop."""
+    from services.shared.mongo import create_mongo_client
+
+    if not prefixes:
+        return
+    starts = tuple(prefixes)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        topics = [topic for topic in await admin.list_topics() if topic.startswith(starts)]
+        for first in range(0, len(topics), 500):
+            await admin.delete_topics(topics[first : first + 500])
+    finally:
+        await admin.close()
+    mongo = create_mongo_client(mongo_url)
+    try:
+        for name in await mongo.list_database_names():
+            if name.startswith(starts):
+                await mongo.drop_database(name)
+    finally:
+        await mongo.close()

@@ -112,19 +112,26 @@ class OutboxRelay:
         if idle or time.monotonic() - self._swept_at >= SWEEP_EVERY_SECONDS:
             await self._sweep()
         batch = self._take()
+        done: list[PendingRecord] = []
         try:
-            await self._publish_batch(batch)
-        except BaseException:
-            for record in reversed(batch):  # first again, in their order
+            await self._publish_batch(batch, done)
+        finally:
+            for record in batch:
                 self._queued.discard((record.document_id, record.version))
-                self._add(record, front=True)
-            self._swept_at = float("-inf")  # and look at the store again before resending
-            raise
-        for record in batch:
-            self._queued.discard((record.document_id, record.version))
+            if len(done) < len(batch):
+                published = {id(record) for record in done}
+                for record in reversed(batch):  # the rest first again, in their order
+                    if id(record) not in published:
+                        self._add(record, front=True)
+                # Before resending: look at the partition tails for what landed after all, and
+                # in the store for what another process may have published meanwhile.
+                self._in_doubt = None
+                self._swept_at = float("-inf")
         return len(batch)
 
-    async def _publish_batch(self, batch: list[PendingRecord]) -> None:
+    async def _publish_batch(self, batch: list[PendingRecord], done: list[PendingRecord]) -> None:
+        """Publish `batch`; each record whose events all went out is recorded as published
+        and added to `done`, even when the call fails for the others."""
         assert self._in_doubt is not None
         to_send = [
             e for record in batch for e in record.events if str(e.event_id) not in self._in_doubt
@@ -137,9 +144,10 @@ class OutboxRelay:
         failures = dict(zip((e.event_id for e in to_send), outcomes, strict=True))
         failed = [error for error in failures.values() if error is not None]
         # A record is done only when all its events are out; the rest wait for a retry.
-        done = [r for r in batch if all(failures.get(e.event_id) is None for e in r.events)]
-        await self._outbox.mark_published(done)
-        for record in done:
+        out = [r for r in batch if all(failures.get(e.event_id) is None for e in r.events)]
+        await self._outbox.mark_published(out)
+        done.extend(out)
+        for record in out:
             for event in record.events:
                 self._on_published(event)
         if failed:

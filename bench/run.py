@@ -66,7 +66,8 @@ from services.shared.auth import issue_token
 from services.shared.config import DEV_JWT_SECRET
 from services.shared.mongo import create_mongo_client
 
-SCALE = float(os.environ.get("SCALE", "0.25"))
+DEFAULT_SCALE = 0.25
+SCALE = float(os.environ.get("SCALE", str(DEFAULT_SCALE)))
 SCHOOLS = max(1, round(4 * SCALE))  # × 10 classes × 25 students
 MARKS_EACH = 5
 BACKLOG_NOTICES = int(50_000 * SCALE)
@@ -757,7 +758,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: dict[str, Any], name: str) -> str:
     rows = []
     for label, key in (("fresh", "fresh"), ("after history", "history")):
         f = result[key]
@@ -798,7 +799,7 @@ def summary(result: dict[str, Any]) -> str:
             f"| {name} | {cpu.get(name, float('nan')):.0f} | {memory.get(name, float('nan')):.0f} |"
             for name in processes
         )
-        + f"\n\n![a quarter's end]({result['date']}.png)\n"
+        + f"\n\n![a quarter's end]({name}.png)\n"
     )
 
 
@@ -856,13 +857,14 @@ def main() -> None:
             say(f"{process.name:10} {process.down()}")
     result["total_seconds"] = time.monotonic() - began
     samples = {key: result[key].pop("samples", []) for key in ("fresh", "history")}
-    today = result["date"]
+    # The default run is the day's; another scale says so in its name.
+    name = result["date"] if SCALE == DEFAULT_SCALE else f"{result['date']}-scale-{SCALE:g}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{today}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     result["fresh"]["samples"], result["history"]["samples"] = samples["fresh"], samples["history"]
-    plot(result, RESULTS / f"{today}.png")
-    (RESULTS / f"{today}.md").write_text(summary(result))
-    print("\n" + summary(result))
+    plot(result, RESULTS / f"{name}.png")
+    (RESULTS / f"{name}.md").write_text(summary(result, name))
+    print("\n" + summary(result, name))
     say(f"done in {result['total_seconds'] / 60:.1f} minutes")
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ BATCH_SIZE = 500
 # However busy the relay is with its own process's writes, it looks in the store this often
 # for records written elsewhere (another replica, or before a crash).
 SWEEP_EVERY_SECONDS = 30.0
+PUBLISHED_MEMORY = 50_000
 
 
 class Outbox(Protocol):
@@ -63,6 +64,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lanes: dict[str, deque[PendingRecord]] = {"urgent": deque(), "normal": deque()}
         self._queued: set[tuple[str, int]] = set()  # (document, version) in a lane or in flight
+        # What this relay published lately: a sweep may find a record between its insert and
+        # its hand-over, and publish it before the hand-over arrives.
+        self._published: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._swept_at = float("-inf")
 
     def wake(self) -> None:
@@ -75,9 +79,10 @@ class OutboxRelay:
         self.wake()
 
     def _add(self, record: PendingRecord, *, front: bool = False) -> None:
-        if (record.document_id, record.version) in self._queued:
+        key = (record.document_id, record.version)
+        if key in self._queued or key in self._published:
             return
-        self._queued.add((record.document_id, record.version))
+        self._queued.add(key)
         lane = self._lanes[record.lane]
         lane.appendleft(record) if front else lane.append(record)
 
@@ -147,6 +152,10 @@ class OutboxRelay:
         out = [r for r in batch if all(failures.get(e.event_id) is None for e in r.events)]
         await self._outbox.mark_published(out)
         done.extend(out)
+        for record in out:
+            self._published[(record.document_id, record.version)] = None
+        while len(self._published) > PUBLISHED_MEMORY:
+            self._published.popitem(last=False)
         for record in out:
             for event in record.events:
                 self._on_published(event)

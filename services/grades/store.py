@@ -32,6 +32,8 @@ from services.grades.items import ClassIn, PeriodIn, SchoolIn, StudentIn, Subjec
 from services.shared.mongo import Document, bulk_write
 
 DUPLICATE_KEY = 11000
+# Reads by `_id` side by side: FerretDB serves several at once on its connection pool.
+LOAD_CONCURRENCY = 8
 
 
 # Final results and exam results go out first (clause 9's 24 hours); the rest in order.
@@ -149,15 +151,17 @@ class MongoGradesStore:
             self._books[school_id] = (counted["reference_version"], book)
 
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]:
-        """Each record by its `_id`, one at a time: an `$in` would read the whole history on
-        FerretDB. The journal's usual batch needs no load at all (new records are inserted
-        blindly, see `record_batch`); a resent batch or retractions do."""
-        found = {}
-        for key in sorted(set(keys)):
-            doc = await self._of(key[0]).find_one({"_id": _id(school_id, key)})
-            if doc is not None:
-                found[key] = _stored(doc)
-        return found
+        """Each record by its `_id`, LOAD_CONCURRENCY at a time: an `$in` would read the whole
+        history on FerretDB. The journal's usual batch needs no load at all (new records are
+        inserted blindly, see `record_batch`); a resent batch or retractions do."""
+        limit = asyncio.Semaphore(LOAD_CONCURRENCY)
+
+        async def one(key: EntryKey) -> tuple[EntryKey, Document | None]:
+            async with limit:
+                return key, await self._of(key[0]).find_one({"_id": _id(school_id, key)})
+
+        loaded = await asyncio.gather(*(one(key) for key in sorted(set(keys))))
+        return {key: _stored(doc) for key, doc in loaded if doc is not None}
 
     def _of(self, kind: str) -> AsyncCollection[Document]:
         return self._references if kind in REFERENCE_KINDS or kind == "school" else self._records

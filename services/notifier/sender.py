@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from typing import Any
 
 import aiosmtplib
 import httpx
@@ -184,9 +185,40 @@ class SmsRuSender:
             ) from None
         if response.status_code == 429 or response.status_code >= 500:
             raise TemporaryFailureError(f"SMS provider answered HTTP {response.status_code}")
-        if response.status_code >= 400 or response.json().get("status") != "OK":
+        if response.status_code >= 400:
             raise PermanentFailureError(f"SMS provider refused: HTTP {response.status_code}")
+        _raise_unless_sent(response, form["to"])
         self._on_sent(segments)
+
+
+# SMS.ru's status codes that may pass: rate and daily limits, a service pause, the balance.
+TEMPORARY_SMS_CODES = frozenset({201, 206, 220, 230, 231, 232, 233})
+
+
+def _raise_unless_sent(response: httpx.Response, to: str) -> None:
+    """SMS.ru answers `status: OK` for the request as a whole and puts each number's own
+    status inside (`sms: {"79161234567": {"status": "ERROR", "status_code": 207, …}}`): a
+    message counts as sent only when its number's status says so."""
+    try:
+        body = response.json()
+        reply = body if body.get("status") != "OK" else _number_status(body, to)
+        code = int(reply.get("status_code", 0))
+    except (ValueError, TypeError, AttributeError):
+        raise TemporaryFailureError("SMS provider's reply could not be read") from None
+    if reply.get("status") == "OK":
+        return
+    failure = TemporaryFailureError if code in TEMPORARY_SMS_CODES else PermanentFailureError
+    raise failure(f"SMS provider refused: code {code}")
+
+
+def _number_status(body: dict[str, Any], to: str) -> dict[str, Any]:
+    numbers: dict[str, dict[str, Any]] = body.get("sms") or {}
+    digits = "".join(c for c in to if c.isdigit())
+    if digits in numbers:
+        return numbers[digits]
+    if len(numbers) == 1:  # one number sent, one answered, whatever its spelling
+        return next(iter(numbers.values()))
+    return {"status": "ERROR", "status_code": 0}  # no word about our number: not sent
 
 
 class InboxSender:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -30,8 +31,9 @@ from services.consent.domain import (
     Preferences,
     notification_requests,
 )
+from services.notifier.domain import PermanentFailureError
 from services.notifier.rendering import create_environment
-from services.notifier.sender import SmtpSender, SmtpServer
+from services.notifier.sender import SmsRuSender, SmtpSender, SmtpServer
 from tests.conftest import AUTH, free_port
 from tests.kafka_tools import eventually, produce_raw, read_topic
 from tests.servers import Servers
@@ -473,3 +475,38 @@ async def test_e_mails_reuse_one_connection_and_reconnect_after_the_relay_restar
         relay.stop()
     assert sender.connections_opened == 2
     assert len(list(mail_dir.glob("*.eml"))) == 6
+
+
+@pytest.mark.parametrize(
+    ("address", "failure", "code"),
+    [
+        ("+79161234567", None, None),
+        ("+70001234567", PermanentFailureError, "207"),  # on the provider's stop list
+        ("unreachable", PermanentFailureError, "202"),  # not a number
+    ],
+)
+async def test_an_sms_counts_as_sent_only_when_its_own_number_was_accepted(
+    sms_gateway: str, sms_dir: Path, address: str, failure: type[Exception] | None, code: str | None
+) -> None:
+    """SMS.ru answers "OK" for the request and puts each number's status inside: a refused
+    number is a failure of that message, with the provider's code, not a sent one."""
+    [request] = [r for r in final_mark_requests(timedelta(hours=1)) if r.payload.channel == "sms"][
+        :1
+    ]
+    request = request.model_copy(
+        update={"payload": request.payload.model_copy(update={"address": address})}
+    )
+    sent: list[int] = []
+    async with httpx.AsyncClient(base_url=sms_gateway, timeout=10) as client:
+        sender = SmsRuSender(
+            create_environment(), client, api_id="test", per_second=100, on_sent=sent.append
+        )
+        if failure is None:
+            await sender.send(request, "<m-1@vestnik.local>")
+        else:
+            with pytest.raises(failure, match=f"code {code}"):
+                await sender.send(request, "<m-1@vestnik.local>")
+
+    kept = [json.loads(path.read_text()) for path in sms_dir.glob("*.json")]
+    assert [sms["to"] for sms in kept] == ([address] if failure is None else [])
+    assert len(sent) == (1 if failure is None else 0)  # segments counted only when sent

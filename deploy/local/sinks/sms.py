@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Form
 
+STOP_LISTED = "7000"
+
 
 def create_sms_sink(sms_dir: Path) -> FastAPI:
     sms_dir.mkdir(parents=True, exist_ok=True)
@@ -27,15 +29,37 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
         api_id: Annotated[str, Form()] = "",
         client_id: Annotated[str, Form()] = "",
     ) -> dict[str, Any]:
-        """Accept a message as the provider would, and keep it as JSON."""
-        if not re.fullmatch(r"\+?\d{10,15}", to):
-            # As SMS.ru does: HTTP 200 with an error status for a number it cannot serve.
-            return {"status": "ERROR", "status_code": 202, "status_text": "invalid number"}
-        sms_id = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
-        record = {"sms_id": sms_id, "to": to, "msg": msg, "client_id": client_id}
-        partial = sms_dir / f".{sms_id}.part"
-        partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-        partial.rename(sms_dir / f"{sms_id}.json")
-        return {"status": "OK", "status_code": 100, "sms": {to: {"status": "OK", "sms_id": sms_id}}}
+        """Accept a message as the provider would, and keep it as JSON.
+
+        As SMS.ru answers: the request as a whole is OK (HTTP 200, `status: OK`), and each
+        number has its own status inside, keyed by the number's digits. A number that is not
+        one (code 202) or is on the sink's stop list, `+7000…` (code 207, "this number cannot
+        receive messages"), fails alone."""
+        number = to.lstrip("+")
+        if not re.fullmatch(r"\d{10,15}", number):
+            result = {
+                "status": "ERROR",
+                "status_code": 202,
+                "status_text": "Неправильно указан номер",
+            }
+        elif number.startswith(STOP_LISTED):
+            result = {
+                "status": "ERROR",
+                "status_code": 207,
+                "status_text": "На этот номер нельзя отправлять сообщения",
+            }
+        else:
+            sms_id = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+            record = {"sms_id": sms_id, "to": to, "msg": msg, "client_id": client_id}
+            partial = sms_dir / f".{sms_id}.part"
+            partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+            partial.rename(sms_dir / f"{sms_id}.json")
+            result = {"status": "OK", "status_code": 100, "sms_id": sms_id}
+        return {
+            "status": "OK",
+            "status_code": 100,
+            "sms": {number or to: result},
+            "balance": 1000.0,
+        }
 
     return app

@@ -181,14 +181,18 @@ class MongoDigestStore:
     async def set_paper_only(
         self, school_id: str, recipient_id: str, student_ids: tuple[str, ...], paper_only: bool
     ) -> None:
+        # Keyed by the school too: journals reuse guardian ids. A record of the same school
+        # under the old key (the guardian's id alone) is replaced by this one.
+        key = f"{school_id}/{recipient_id}"
+        await self._paper_only.delete_one({"_id": recipient_id, "school_id": school_id})
         if paper_only:
             await self._paper_only.replace_one(
-                {"_id": recipient_id},
+                {"_id": key},
                 {"school_id": school_id, "student_ids": list(student_ids)},
                 upsert=True,
             )
         else:
-            await self._paper_only.delete_one({"_id": recipient_id})
+            await self._paper_only.delete_one({"_id": key})
 
     # What the weekly run and the extracts read.
 

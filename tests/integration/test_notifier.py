@@ -41,6 +41,7 @@ from tests.services import running
 from tests.unit.test_consent_domain import CONSENTING
 from tests.unit.test_schemas import a_mark
 
+MISSED_METRIC = 'vestnik_deadlines_missed_total{kind="final_mark_posted"} 1.0'
 FAST_RETRIES = {"retry_first_delay_seconds": 1.0, "scheduler_poll_seconds": 0.3}
 
 
@@ -292,7 +293,13 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
                 return response.json()  # type: ignore[no-any-return]
 
             [miss] = await eventually(missed, timeout=60)
-            metrics = (await notifier.get("/metrics")).text
+
+            async def counted() -> str | None:
+                # The miss is stored first, then published and counted: a moment apart.
+                text = (await notifier.get("/metrics")).text
+                return text if MISSED_METRIC in text else None
+
+            metrics = await eventually(counted, timeout=10)
     finally:
         refusing.stop()
 
@@ -301,7 +308,7 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
     [sms] = [json.loads(path.read_text()) for path in sms_dir.glob("*.json")]
     assert sms["to"] == "+79161234567"  # g-1 was told by SMS in time
     assert sms["msg"].startswith("Иванов Иван: итоговая за 2 четверть")
-    assert 'vestnik_deadlines_missed_total{kind="final_mark_posted"} 1.0' in metrics
+    assert MISSED_METRIC in metrics
     statuses = await read_topic(servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1)
     types = [dict(status.headers)["x-event-type"] for status in statuses]
     assert types.count(b"DeadlineMissed") == 1

@@ -97,3 +97,17 @@ async def test_facts_about_one_student_written_at_once_are_all_kept(
     await asyncio.gather(*(marks_of_a_subscriber(n) for n in range(4)))
     book = await store.student_book("school-1", "st-1")
     assert book is not None and len(book.marks) == 40
+
+
+async def test_paper_only_declarations_of_two_schools_with_the_same_ids_stay_apart(
+    database: AsyncDatabase[Document],
+) -> None:
+    """Journals reuse ids: school B's guardian g-1 going back to e-mail must not take school
+    A's g-1 off paper (A's student would get no weekly printout)."""
+    store = MongoDigestStore(database)
+    await store.set_paper_only("school-a", "g-1", ("st-1",), paper_only=True)
+    await store.set_paper_only("school-b", "g-1", ("st-1",), paper_only=True)
+    await store.set_paper_only("school-b", "g-1", ("st-1",), paper_only=False)
+
+    assert await store.paper_only_students("school-a") == {"st-1"}
+    assert await store.paper_only_students("school-b") == set()

@@ -17,6 +17,7 @@ from schemas import NotificationRequested, ReferenceEvent, SchoolChanged, Topics
 from schemas.consent import (
     ConsentChange,
     ConsentGranted,
+    ConsentRefused,
     ConsentRevoked,
     ContactChanged,
     PreferencesChanged,
@@ -208,6 +209,14 @@ def register_handlers(
             case ConsentRevoked(payload=p):
                 await consent_view.revoked(
                     p.school_id, p.recipient_id, p.student_id, p.effective_at
+                )
+            case ConsentRefused(payload=p):
+                await consent_view.revoked(
+                    p.school_id,
+                    p.recipient_id,
+                    p.student_id,
+                    p.effective_at,
+                    reason="consent refused",
                 )
             case ConsentGranted(payload=p):
                 await consent_view.granted(

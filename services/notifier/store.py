@@ -188,8 +188,16 @@ class MongoConsentView:
         await self._view.create_index([("school_id", 1), ("recipient_id", 1)])
 
     async def revoked(
-        self, school_id: str, recipient_id: str, student_id: str, at: datetime
+        self,
+        school_id: str,
+        recipient_id: str,
+        student_id: str,
+        at: datetime,
+        *,
+        reason: str = "consent revoked",
     ) -> None:
+        """No more sends for this student to this recipient (a revocation, or a refusal
+        registered after a consent), until a later consent lifts it."""
         await self._view.replace_one(
             {"_id": f"{school_id}/revoked/{recipient_id}/{student_id}"},
             {
@@ -198,6 +206,7 @@ class MongoConsentView:
                 "kind": "revoked",
                 "student_id": student_id,
                 "at": at,
+                "reason": reason,
             },
             upsert=True,
         )
@@ -268,8 +277,8 @@ def _refusal(
 ) -> str | None:
     payload = request.payload
     person = f"{school_id}/%s/{payload.recipient_id}"
-    if f"{person % 'revoked'}/{payload.student_id}" in facts:
-        return "consent revoked"
+    if (withdrawn := facts.get(f"{person % 'revoked'}/{payload.student_id}")) is not None:
+        return str(withdrawn.get("reason", "consent revoked"))
     if person % "paper" in facts:
         return "declared paper only"
     change = facts.get(f"{person % 'contact'}/{payload.channel}")

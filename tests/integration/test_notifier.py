@@ -19,6 +19,8 @@ from deploy.local.sinks.smtp import MaildirHandler, smtp_sink
 from schemas import FinalMarkPosted, MarkPosted, NotificationRequested, Topics
 from schemas.consent import (
     ConsentChange,
+    ConsentDecidedPayload,
+    ConsentRefused,
     ConsentRevoked,
     ConsentRevokedPayload,
     ContactChanged,
@@ -136,6 +138,21 @@ def revoked_consent() -> ConsentChange:
     )
 
 
+def refused_consent() -> ConsentChange:
+    """A refusal registered after the consent the request was made under."""
+    return ConsentRefused.new(
+        ConsentDecidedPayload(
+            recipient_id="g-1",
+            school_id="school-1",
+            consent_id="c-2",
+            student_id="st-1",
+            decision="refused",
+            effective_at=datetime.now(UTC),
+        ),
+        producer="test",
+    )
+
+
 def changed_email() -> ConsentChange:
     return ContactChanged.new(
         ContactChangedPayload(
@@ -153,6 +170,7 @@ def changed_email() -> ConsentChange:
     ("change", "reason"),
     [
         (revoked_consent, "consent revoked"),
+        (refused_consent, "consent refused"),
         (changed_email, "email contact changed after the request was made"),
     ],
 )

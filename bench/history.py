@@ -21,6 +21,9 @@ from services.consent.domain import (
     RecipientFile,
     notification_requests,
 )
+from services.consent.store import decision_document
+from services.notifier.schedule import Pending
+from services.notifier.store import delivery_document
 from services.shared.mongo import Document
 
 CHUNK = 1000
@@ -107,44 +110,14 @@ async def seed(
             preferences=Preferences(),
         )
         requests, decisions = notification_requests(event, [file], long_ago)
-        for d in decisions:
-            batch["decisions"].append(
-                {
-                    "_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
-                    "school_id": school.school_id,
-                    "student_id": student.student_id,
-                    "event_id": str(event.event_id),
-                    "event_type": event.type,
-                    "recipient_id": d.recipient_id,
-                    "channel": d.channel,
-                    "notify": d.notify,
-                    "reason": d.reason,
-                    "decided_at": long_ago,
-                }
-            )
+        batch["decisions"] += [decision_document(event, d, long_ago) for d in decisions]
         for request in requests:
             p = request.payload
-            batch["deliveries"].append(
-                {
-                    "_id": p.dedupe_key,
-                    "status": "sent",
-                    "attempts": 1,
-                    "next_attempt_at": long_ago,
-                    "queued_at": long_ago,
-                    "finished_at": long_ago,
-                    "school_id": school.school_id,
-                    "student_id": p.student_id,
-                    "recipient_id": p.recipient_id,
-                    "channel": p.channel,
-                    "kind": p.content.kind,
-                    "priority": p.priority,
-                    "deadline": None,
-                    "obtained_at": None,
-                    "source_event_id": str(p.source_event_id),
-                    "message_id": f"<{uuid.uuid4().hex}@vestnik.local>",
-                    "request": request.model_dump(mode="json"),
-                }
-            )
+            delivery = delivery_document(Pending(request, 0, 1, long_ago, "sent"), long_ago)
+            del delivery["queue"]  # ended: out of its partition's queue
+            delivery["finished_at"] = long_ago
+            delivery["message_id"] = f"<{uuid.uuid4().hex}@vestnik.local>"
+            batch["deliveries"].append(delivery)
             if p.channel == "inbox":
                 batch["inbox"].append(
                     {

@@ -203,20 +203,7 @@ class MongoConsentRegistry:
         decisions stand as they were."""
         now = datetime.now(UTC)
         documents = [
-            {
-                "_id": f"{event.event_id}:{d.recipient_id}:{d.channel}",
-                "school_id": event.payload.school_id,
-                "student_id": event.payload.student_id,
-                "event_id": str(event.event_id),
-                "event_type": event.type,
-                "recipient_id": d.recipient_id,
-                "channel": d.channel,
-                "notify": d.notify,
-                "reason": d.reason,
-                "decided_at": now,
-            }
-            for event, decisions in decided
-            for d in decisions
+            decision_document(event, d, now) for event, decisions in decided for d in decisions
         ]
         await insert_new(self._decisions, documents)
 
@@ -280,3 +267,20 @@ def _governing_consent(recipient: Recipient, consents: list[Consent]) -> Consent
         if recipient.kind == "student" or consent.recipient_id == recipient.recipient_id
     ]
     return relevant[-1] if relevant else None
+
+
+def decision_document(event: Envelope[Any], decision: Decision, at: datetime) -> Document:
+    """How a decision is stored: keyed by event, recipient and channel, so a redelivered
+    event's decisions stand as they were."""
+    return {
+        "_id": f"{event.event_id}:{decision.recipient_id}:{decision.channel}",
+        "school_id": event.payload.school_id,
+        "student_id": event.payload.student_id,
+        "event_id": str(event.event_id),
+        "event_type": event.type,
+        "recipient_id": decision.recipient_id,
+        "channel": decision.channel,
+        "notify": decision.notify,
+        "reason": decision.reason,
+        "decided_at": at,
+    }

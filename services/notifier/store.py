@@ -55,7 +55,7 @@ class MongoDeliveries:
 
     async def insert_new(self, pending: list[Pending], now: datetime) -> list[bool]:
         """Record new requests as open deliveries; for each, False if its key was known."""
-        documents = [_document(p, now) for p in pending]
+        documents = [delivery_document(p, now) for p in pending]
         known = await insert_new(self._deliveries, documents)
         return [index not in known for index in range(len(documents))]
 
@@ -110,7 +110,8 @@ class MongoDeliveries:
         return [doc async for doc in cursor.limit(limit)]
 
 
-def _document(pending: Pending, now: datetime) -> Document:
+def delivery_document(pending: Pending, now: datetime) -> Document:
+    """How an open delivery is stored when its request arrives."""
     request = pending.request
     payload = request.payload
     return {

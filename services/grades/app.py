@@ -11,11 +11,11 @@ from prometheus_client import Counter, Gauge
 from schemas.topics import EVENTS_BY_TOPIC
 from services.grades.api import document_journal_items, grades_router
 from services.grades.config import Settings
-from services.grades.outbox import BATCH_SIZE, OutboxRelay
 from services.grades.store import MongoGradesStore
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
+from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
 

@@ -1,35 +1,34 @@
 """The grades repository on MongoDB: every journal and reference record, with its outbox.
 
-A record is a document `{school}/{kind}/{id}`. A record and the events its change produced are
-written by one single-document operation: there is no moment when one exists without the other,
-and no multi-document transaction is needed (FerretDB has none). While a record has pending
-events it carries `outbox` (its lane: "urgent" for final results, else "normal") and an
-`outbox_seq` (the relay publishes each lane in that order); both go when they are published.
-The outbox is thus the set of records with that field, read by lane through a sparse index
-(MongoDB) or its GIN twin (FerretDB): the pending ones only, never the history.
+A record is a document `{school}/{kind}/{id}`, written with the events its change produced by
+one single-document operation (`services.shared.outbox`): final results and exam results in the
+urgent lane, the rest in the normal one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from bson import ObjectId
 from pydantic import BaseModel
-from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from schemas import Envelope
-from schemas.topics import EVENTS_BY_TYPE
 from services.grades.domain import Change, EntryKey, Stored
 from services.grades.facts import ReferenceBook
 from services.grades.items import ClassIn, PeriodIn, SchoolIn, StudentIn, SubjectIn, TeacherIn
-from services.shared.mongo import Document, bulk_write
+from services.shared.mongo import Document
+from services.shared.outbox import (
+    Lane,
+    MongoOutbox,
+    PendingRecord,
+    pending_fields,
+    with_pending,
+)
 
 DUPLICATE_KEY = 11000
 # Reads by `_id` side by side: FerretDB serves several at once on its connection pool.
@@ -38,17 +37,6 @@ LOAD_CONCURRENCY = 8
 
 # Final results and exam results go out first (clause 9's 24 hours); the rest in order.
 URGENT_KINDS = frozenset({"final_mark", "exam_result"})
-Lane = Literal["urgent", "normal"]
-
-
-@dataclass(frozen=True)
-class PendingRecord:
-    """A record with events to publish: as written, or as the relay read it back."""
-
-    document_id: str
-    version: int
-    events: list[Envelope[Any]]
-    lane: Lane = "normal"
 
 
 def lane_of(kind: str) -> Lane:
@@ -90,10 +78,10 @@ class MongoGradesStore:
         # records are inserts, which need none. One process's turns: run the relay beside the
         # API on FerretDB (the default). MongoDB updates a document atomically.
         self._updating = asyncio.Lock()
+        self._outbox = MongoOutbox(self._collections, updating=self._updating)
 
     async def ensure_indexes(self) -> None:
-        for collection in self._collections:
-            await collection.create_index([("outbox", ASCENDING)], sparse=True)
+        await self._outbox.ensure_indexes()
         await self._records.create_index([("school_id", 1), ("kind", 1), ("student_id", 1)])
         await self._references.create_index([("school_id", 1)])
 
@@ -192,18 +180,18 @@ class MongoGradesStore:
             async with self._updating:
                 result = await self._of(change.key[0]).update_one(
                     {"_id": _id(school_id, change.key), "version": change.before.version},
-                    {
-                        "$set": {
-                            "state": change.after.state,
-                            "retracted": change.after.retracted,
-                            "version": change.after.version,
-                            "updated_at": now,
-                            "outbox": lane_of(change.key[0]),
+                    with_pending(
+                        {
+                            "$set": {
+                                "state": change.after.state,
+                                "retracted": change.after.retracted,
+                                "version": change.after.version,
+                                "updated_at": now,
+                            }
                         },
-                        "$push": {"pending_events": {"$each": [_entry(e) for e in change.events]}},
-                        # Keeps its place in the relay's queue if events are already waiting.
-                        "$min": {"outbox_seq": ObjectId()},
-                    },
+                        change.events,
+                        lane_of(change.key[0]),
+                    ),
                 )
             if result.matched_count == 0:
                 conflicts.add(change.key)
@@ -212,7 +200,11 @@ class MongoGradesStore:
         self._on_written(
             [
                 PendingRecord(
-                    _id(school_id, c.key), c.after.version, list(c.events), lane_of(c.key[0])
+                    self._of(c.key[0]).name,
+                    _id(school_id, c.key),
+                    c.after.version,
+                    list(c.events),
+                    lane_of(c.key[0]),
                 )
                 for c in written
                 if c.events
@@ -231,11 +223,7 @@ class MongoGradesStore:
             "retracted": change.after.retracted,
             "version": change.after.version,
             "updated_at": now,
-            "pending_events": [_entry(event) for event in change.events],
-            "outbox": lane_of(change.key[0]),
-            # An ObjectId grows within a process, unlike a millisecond clock: one student's
-            # events leave in the order they came in.
-            "outbox_seq": ObjectId(),
+            **pending_fields(change.events, lane_of(change.key[0])),
         }
 
     async def records_of_student(self, school_id: str, student_id: str, kind: str) -> list[Stored]:
@@ -250,69 +238,13 @@ class MongoGradesStore:
     # The outbox.
 
     async def pending_events(self, limit: int) -> list[PendingRecord]:
-        """Records with unpublished events: the urgent lane first, each lane oldest first."""
-        found = []
-        for lane in ("urgent", "normal"):
-            in_lane = []
-            for collection in self._collections:
-                cursor = collection.find({"outbox": lane}).sort("outbox_seq", ASCENDING)
-                in_lane.extend([doc async for doc in cursor.limit(limit)])
-            # Merged in queue order: a student's StudentChanged leaves before their marks.
-            in_lane.sort(key=lambda doc: doc["outbox_seq"])
-            found.extend(in_lane)
-        return [
-            PendingRecord(
-                doc["_id"],
-                doc["version"],
-                [_event(e) for e in doc["pending_events"]],
-                doc["outbox"],
-            )
-            for doc in found[:limit]
-        ]
+        return await self._outbox.pending_events(limit)
 
     async def mark_published(self, records: list[PendingRecord]) -> None:
-        """Take the published events out of their records' queues: one bulk write by `_id` and
-        version. A record changed since it was read (a correction came in meanwhile) keeps
-        what arrived: those are done one by one."""
-        for collection in self._collections:
-            mine = [r for r in records if self._of_document(r.document_id) is collection]
-            done = [
-                UpdateOne(
-                    {"_id": record.document_id, "version": record.version},
-                    {"$set": {"pending_events": []}, "$unset": {"outbox": "", "outbox_seq": ""}},
-                )
-                for record in mine
-            ]
-            async with self._updating:
-                if await bulk_write(collection, done) < len(mine):
-                    for record in mine:
-                        await self._forget_published(record)
-
-    async def _forget_published(self, record: PendingRecord) -> None:
-        collection = self._of_document(record.document_id)
-        published = {str(event.event_id) for event in record.events}
-        while True:
-            doc = await collection.find_one({"_id": record.document_id})
-            if doc is None or not published & {e["event_id"] for e in doc["pending_events"]}:
-                return
-            remaining = [e for e in doc["pending_events"] if e["event_id"] not in published]
-            update: Document = {"$set": {"pending_events": remaining}}
-            if not remaining:
-                update["$unset"] = {"outbox": "", "outbox_seq": ""}
-            result = await collection.update_one(
-                {"_id": record.document_id, "version": doc["version"]}, update
-            )
-            if result.matched_count:
-                return
+        await self._outbox.mark_published(records)
 
     async def outbox_backlog(self) -> int:
-        return sum(
-            [
-                await c.count_documents({"outbox": lane})
-                for c in self._collections
-                for lane in ("urgent", "normal")
-            ]
-        )
+        return await self._outbox.outbox_backlog()
 
 
 def _section(book: ReferenceBook, kind: str) -> dict[str, Any]:
@@ -324,18 +256,6 @@ def _section(book: ReferenceBook, kind: str) -> dict[str, Any]:
         "teacher": book.teachers,
     }
     return sections[kind]
-
-
-def _event(entry: Document) -> Envelope[Any]:
-    return EVENTS_BY_TYPE[entry["type"]].model_validate(entry["event"])
-
-
-def _entry(event: Envelope[Any]) -> Document:
-    return {
-        "event_id": str(event.event_id),
-        "type": event.type,
-        "event": event.model_dump(mode="json"),
-    }
 
 
 def _stored(doc: Document) -> Stored:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def stop_if_cancelled() -> None:
@@ -31,3 +34,29 @@ async def in_background(
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+
+
+async def keep_running(
+    step: Callable[[], Awaitable[None]],
+    *,
+    name: str,
+    retry_seconds: float,
+    on_error: Callable[[BaseException], Awaitable[None] | None] | None = None,
+) -> None:
+    """The one shape of every background loop: call `step` again and again (it does its own
+    waiting between units of work) until cancelled. A step that fails is logged by type (never
+    its message, which may hold personal data), and tried again after `retry_seconds`:
+    a database or Kafka outage must not end the loop."""
+    while True:
+        stop_if_cancelled()  # a library may have swallowed our cancellation
+        try:
+            await step()
+        except Exception as error:
+            stop_if_cancelled()
+            log.warning("%s: %s; retrying in %ss", name, type(error).__name__, retry_seconds)
+            if on_error is not None:
+                with suppress(Exception):
+                    outcome = on_error(error)
+                    if outcome is not None:
+                        await outcome
+            await asyncio.sleep(retry_seconds)

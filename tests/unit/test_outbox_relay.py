@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from services.grades.outbox import OutboxRelay
-from services.grades.store import PendingRecord
+from services.shared.outbox import OutboxRelay, PendingRecord
 
 
 def record(name: str, lane: str = "normal") -> PendingRecord:
     event: Any = SimpleNamespace(event_id=uuid.uuid4())
-    return PendingRecord(f"school-1/mark/{name}", 1, [event], lane)  # type: ignore[arg-type]
+    return PendingRecord("records", f"school-1/mark/{name}", 1, [event], lane)  # type: ignore[arg-type]
 
 
 class Outbox:

@@ -1,4 +1,16 @@
-"""The outbox relay: publishes what the store accepted, and only then forgets it."""
+"""The outbox: a document and the events its change produced are written by one
+single-document operation, and a relay publishes the events, and only then forgets them.
+
+No multi-document transaction is needed (FerretDB has none): there is no moment when a state
+exists without its events. While a document has pending events it carries `outbox` (its lane:
+"urgent" goes first, as final results must under clause 9's 24 hours) and an `outbox_seq` (the
+relay publishes each lane in that order); both go when the events are published. The outbox is
+thus the set of documents with that field, read through a sparse index (MongoDB) or its GIN twin
+(FerretDB): the pending ones only, never the history.
+
+`MongoOutbox` is the store's half (every service that writes and then publishes uses it), and
+`OutboxRelay` the publishing loop.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +19,17 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from bson import ObjectId
+from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from schemas import Envelope
-from services.grades.store import PendingRecord
+from schemas.topics import EVENTS_BY_TYPE
+from services.shared.mongo import Document, bulk_write
 from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -21,6 +39,144 @@ BATCH_SIZE = 500
 # for records written elsewhere (another replica, or before a crash).
 SWEEP_EVERY_SECONDS = 30.0
 PUBLISHED_MEMORY = 50_000
+
+Lane = Literal["urgent", "normal"]
+LANES: tuple[Lane, ...] = ("urgent", "normal")
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """A document with events to publish: as written, or as the relay read it back."""
+
+    collection: str
+    document_id: str
+    version: int
+    events: list[Envelope[Any]]
+    lane: Lane = "normal"
+
+
+def event_entry(event: Envelope[Any]) -> Document:
+    """How a pending event is kept in its document."""
+    return {
+        "event_id": str(event.event_id),
+        "type": event.type,
+        "event": event.model_dump(mode="json"),
+    }
+
+
+def _event(entry: Document) -> Envelope[Any]:
+    return EVENTS_BY_TYPE[entry["type"]].model_validate(entry["event"])
+
+
+def pending_fields(events: Sequence[Envelope[Any]], lane: Lane = "normal") -> Document:
+    """The fields a new document carries while its events wait."""
+    return {
+        "pending_events": [event_entry(event) for event in events],
+        "outbox": lane,
+        # An ObjectId grows within a process, unlike a millisecond clock: one student's
+        # events leave in the order they came in.
+        "outbox_seq": ObjectId(),
+    }
+
+
+def with_pending(
+    update: Document, events: Sequence[Envelope[Any]], lane: Lane = "normal"
+) -> Document:
+    """`update` (a MongoDB update document) that also queues `events` in the same write."""
+    return {
+        **update,
+        "$set": {**update.get("$set", {}), "outbox": lane},
+        "$push": {"pending_events": {"$each": [event_entry(event) for event in events]}},
+        # Keeps its place in the relay's queue if events are already waiting.
+        "$min": {"outbox_seq": ObjectId()},
+    }
+
+
+class MongoOutbox:
+    """The outbox over some collections whose documents carry a `version` and, while events
+    wait, `pending_events`, `outbox` and `outbox_seq`.
+
+    `updating` is the store's lock for updates of its documents: FerretDB updates a document by
+    reading, changing and writing it back without a lock, so two updates of one document at once
+    can lose one. MongoDB updates a document atomically.
+    """
+
+    def __init__(
+        self, collections: Sequence[AsyncCollection[Document]], *, updating: asyncio.Lock
+    ) -> None:
+        self._collections = {collection.name: collection for collection in collections}
+        self._updating = updating
+
+    async def ensure_indexes(self) -> None:
+        for collection in self._collections.values():
+            await collection.create_index([("outbox", ASCENDING)], sparse=True)
+
+    async def pending_events(self, limit: int) -> list[PendingRecord]:
+        """Documents with unpublished events: the urgent lane first, each lane oldest first."""
+        found: list[tuple[str, Document]] = []
+        for lane in LANES:
+            in_lane = []
+            for name, collection in self._collections.items():
+                cursor = collection.find({"outbox": lane}).sort("outbox_seq", ASCENDING)
+                in_lane.extend([(name, doc) async for doc in cursor.limit(limit)])
+            # Merged in queue order: a student's StudentChanged leaves before their marks.
+            in_lane.sort(key=lambda found: found[1]["outbox_seq"])
+            found.extend(in_lane)
+        return [
+            PendingRecord(
+                name,
+                doc["_id"],
+                doc["version"],
+                [_event(e) for e in doc["pending_events"]],
+                doc["outbox"],
+            )
+            for name, doc in found[:limit]
+        ]
+
+    async def mark_published(self, records: list[PendingRecord]) -> None:
+        """Take the published events out of their documents' queues: one bulk write by `_id`
+        and version. A document changed since it was read (a correction came in meanwhile)
+        keeps what arrived: those are done one by one."""
+        for name, collection in self._collections.items():
+            mine = [r for r in records if r.collection == name]
+            done = [
+                UpdateOne(
+                    {"_id": record.document_id, "version": record.version},
+                    {"$set": {"pending_events": []}, "$unset": {"outbox": "", "outbox_seq": ""}},
+                )
+                for record in mine
+            ]
+            async with self._updating:
+                if await bulk_write(collection, done) < len(mine):
+                    for record in mine:
+                        await self._forget_published(collection, record)
+
+    async def _forget_published(
+        self, collection: AsyncCollection[Document], record: PendingRecord
+    ) -> None:
+        published = {str(event.event_id) for event in record.events}
+        while True:
+            doc = await collection.find_one({"_id": record.document_id})
+            if doc is None or not published & {e["event_id"] for e in doc["pending_events"]}:
+                return
+            remaining = [e for e in doc["pending_events"] if e["event_id"] not in published]
+            update: Document = {"$set": {"pending_events": remaining}}
+            if not remaining:
+                update["$unset"] = {"outbox": "", "outbox_seq": ""}
+            result = await collection.update_one(
+                {"_id": record.document_id, "version": doc["version"]}, update
+            )
+            if result.matched_count:
+                return
+
+    async def outbox_backlog(self) -> int:
+        return sum(
+            [
+                await collection.count_documents({"outbox": lane})
+                for collection in self._collections.values()
+                for lane in LANES
+            ]
+        )
 
 
 class Outbox(Protocol):

@@ -22,29 +22,39 @@ from schemas.consent import (
     PreferencesChanged,
 )
 from schemas.digest import WeeklyDigestCompiled
-from services.consent.api import consent_router
+from services.consent.api import consent_routers, install_error_handlers, utc_now
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
 from services.consent.store import MongoConsentRegistry
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
+from services.shared.kafka import recently_published
+from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.runtime import Runtime
+from services.shared.tasks import in_background
 
 SERVICE = "consent"
 CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, WeeklyDigestCompiled)
-PUBLISHES = (
-    NotificationRequested,
-    ConsentGranted,
-    ConsentRefused,
-    ConsentRevoked,
-    ContactChanged,
-    PreferencesChanged,
-)
+# What the registry's changes produce, through the outbox.
+CHANGES = (ConsentGranted, ConsentRefused, ConsentRevoked, ContactChanged, PreferencesChanged)
+PUBLISHES = (NotificationRequested, *CHANGES)
 
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
-    registry = MongoConsentRegistry(runtime.database(settings.mongo_db))
+    # What the API writes goes straight to this process's relay.
+    registry = MongoConsentRegistry(
+        runtime.database(settings.mongo_db), on_written=lambda records: relay.enqueue(records)
+    )
+    relay = OutboxRelay(
+        registry.outbox,
+        runtime.publish.publish_all,
+        connect=lambda: runtime.connect_kafka(*CHANGES),
+        recently_published=lambda: recently_published(
+            settings.kafka_bootstrap, sorted({runtime.topics.of(e) for e in CHANGES}), BATCH_SIZE
+        ),
+        poll_seconds=settings.outbox_poll_seconds,
+    )
     register_handlers(
         runtime.broker,
         runtime.topics,
@@ -57,19 +67,20 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
-        async with runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group):
+        async with (
+            runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group),
+            in_background(relay.run(), name="outbox-relay"),
+        ):
             yield
 
-    return create_http_app(
+    app = create_http_app(
         title="Vestnik consent",
         description="Consents, contacts with provenance and preferences; filters journal events.",
         lifespan=lifespan,
         routers=[
-            consent_router(
-                registry,
-                principal=authenticated(settings.jwt_secret),
-                publish=runtime.publish,
-            ),
+            *consent_routers(registry, principal=authenticated(settings.jwt_secret), clock=utc_now),
             runtime.operations_router(),
         ],
     )
+    install_error_handlers(app)
+    return app

@@ -58,6 +58,7 @@ class Recipient:
     kind: RecipientKind
     student_ids: tuple[str, ...]
     relation: str | None = None  # a guardian's relation to the student: «мать», «опекун»
+    snils: str | None = None  # where the school binds electronic signatures to SNILS
 
 
 @dataclass(frozen=True)

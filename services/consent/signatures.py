@@ -3,7 +3,9 @@
 Clause 10: contact data count only when handed over in writing or with an electronic
 signature. We accept a signature when the document hashes to the signed digest, the signature
 verifies with the signer's key (RSA or ECDSA), the signer's certificate was valid at the time of
-checking, and it chains to one of the school's trusted certificates.
+checking, and it chains to one of the school's trusted certificates through certificates that
+are themselves certificate authorities. The signer must also be the recipient (`names_recipient`):
+a qualified certificate (63-FZ art. 17) names its holder by surname, given names and SNILS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
 
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
@@ -23,6 +26,9 @@ HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 MAX_CHAIN = 5
+# The qualified certificate's SNILS attribute (FSB order 795, OID of the Russian PKI).
+SNILS = x509.ObjectIdentifier("1.2.643.100.3")
+SignerIdentity = str  # "full_name" or "snils", as the school configures
 
 
 class SignatureError(Exception):
@@ -34,6 +40,45 @@ class Signer:
     subject: str
     serial_number: int
     issuer: str
+    common_name: str | None = None
+    surname: str | None = None
+    given_name: str | None = None  # «Мария Петровна»: the first name and the patronymic
+    snils: str | None = None
+
+
+def names_recipient(
+    signer: Signer, *, name: str, snils: str | None, identity: SignerIdentity
+) -> str | None:
+    """None when the certificate names the recipient; otherwise why not, in staff's words."""
+    if identity == "snils":
+        if snils is None:
+            return "the school binds signatures to SNILS and the recipient has none registered"
+        if signer.snils != snils:
+            return "the signer's certificate carries another SNILS than the recipient's"
+        return None
+    wanted = _comparable(name)
+    full = " ".join(part for part in (signer.surname, signer.given_name) if part)
+    if wanted in {_comparable(full), _comparable(signer.common_name or "")}:
+        return None
+    return "the signer's certificate names someone other than the recipient"
+
+
+def _comparable(name: str) -> str:
+    return " ".join(name.replace("ё", "е").replace("Ё", "Е").casefold().split())
+
+
+def is_certificate_authority(certificate: x509.Certificate) -> bool:
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    if not constraints.value.ca:
+        return False
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return bool(usage.key_cert_sign)
 
 
 def verify_detached(
@@ -64,7 +109,16 @@ def verify_detached(
         certificate.subject.rfc4514_string(),
         certificate.serial_number,
         certificate.issuer.rfc4514_string(),
+        common_name=_attribute(certificate, NameOID.COMMON_NAME),
+        surname=_attribute(certificate, NameOID.SURNAME),
+        given_name=_attribute(certificate, NameOID.GIVEN_NAME),
+        snils=_attribute(certificate, SNILS),
     )
+
+
+def _attribute(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
+    values = certificate.subject.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None
 
 
 def _signer_certificate(
@@ -137,6 +191,13 @@ def _check_chain(
         if not parents:
             break
         current = parents[0]
+        # Without this, any end-user certificate of a trusted chain could issue certificates
+        # in anyone's name.
+        if not is_certificate_authority(current):
+            raise SignatureError(
+                f"an intermediate certificate ({current.subject.rfc4514_string()}) is not a "
+                "certificate authority"
+            )
         _check_validity(current, now)
     raise SignatureError("the certificate is not issued by an authority this school trusts")
 

@@ -1,13 +1,25 @@
-"""The consent registry on MongoDB. Changes are appended to `history`, never overwritten there."""
+"""The consent registry on MongoDB. Changes are appended to `history`, never overwritten there.
+
+A consent, a contact or a preference document is written together with the event that tells the
+other services (`services.shared.outbox`): a change accepted while Kafka is away is published
+when it returns, and a crash between the write and the publish loses nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bson import ObjectId
 from cryptography import x509
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from schemas import Envelope
 from schemas.notify import QuietHours
@@ -20,10 +32,19 @@ from services.consent.domain import (
     RecipientFile,
 )
 from services.shared.mongo import Document, insert_new
+from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
 
 
 class MongoConsentRegistry:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        on_written: Callable[[list[PendingRecord]], None] | None = None,
+    ) -> None:
+        """`on_written`: told what each write queued, for the relay to publish without reading
+        it back."""
+        self._on_written = on_written or (lambda records: None)
         self._recipients = db["recipients"]
         self._consents = db["consents"]
         self._contacts = db["contacts"]
@@ -31,8 +52,16 @@ class MongoConsentRegistry:
         self._history = db["history"]
         self._decisions = db["decisions"]
         self._trusted = db["trusted_certificates"]
+        self._policies = db["signature_policies"]
+        # FerretDB can lose one of two concurrent updates of a document: this process's
+        # updates of documents with an outbox take turns (see services.shared.outbox).
+        self._updating = asyncio.Lock()
+        self.outbox = MongoOutbox(
+            (self._consents, self._contacts, self._preferences), updating=self._updating
+        )
 
     async def ensure_indexes(self) -> None:
+        await self.outbox.ensure_indexes()
         await self._recipients.create_index([("school_id", 1), ("student_ids", 1)])
         await self._consents.create_index([("school_id", 1), ("student_id", 1)])
         await self._contacts.create_index([("school_id", 1), ("recipient_id", 1)])
@@ -49,59 +78,147 @@ class MongoConsentRegistry:
         )
         await self._append(recipient.school_id, recipient.recipient_id, by, "recipient saved", doc)
 
-    async def save_consent(self, document: Document, *, by: str) -> bool:
-        """Register a consent document; False if its id is already taken."""
+    async def save_consent(self, document: Document, event: Envelope[Any], *, by: str) -> bool:
+        """Register a consent document with its event; False if its id is already taken."""
         key = _id(document["school_id"], document["consent_id"])
-        existing = await self._consents.find_one({"_id": key})
-        if existing is not None:
+        try:
+            await self._consents.insert_one(
+                {
+                    "_id": key,
+                    **document,
+                    "revoked_at": None,
+                    "version": 1,
+                    **pending_fields([event]),
+                }
+            )
+        except DuplicateKeyError:
             return False
-        await self._consents.insert_one({"_id": key, **document, "revoked_at": None})
+        self._on_written([PendingRecord(self._consents.name, key, 1, [event])])
         await self._append(
             document["school_id"], document["recipient_id"], by, "consent registered", document
         )
         return True
 
     async def consent(self, school_id: str, consent_id: str) -> Document | None:
-        return await self._consents.find_one({"_id": _id(school_id, consent_id)}, {"_id": 0})
+        return await self._consents.find_one(
+            {"_id": _id(school_id, consent_id)}, {"_id": 0, **_WITHOUT_OUTBOX}
+        )
 
     async def revoke_consent(
-        self, school_id: str, consent_id: str, *, at: datetime, by: str, reason: str | None
-    ) -> Document | None:
-        document = await self._consents.find_one_and_update(
-            {"_id": _id(school_id, consent_id)},
-            {"$set": {"revoked_at": at, "revoked_by": by, "revocation_reason": reason}},
-        )
-        if document is not None and document.get("revoked_at") is None:
-            await self._append(
-                school_id,
-                document["recipient_id"],
-                by,
-                "consent revoked",
-                {"consent_id": consent_id, "reason": reason, "at": at},
+        self,
+        school_id: str,
+        consent_id: str,
+        event: Envelope[Any],
+        *,
+        at: datetime,
+        by: str,
+        reason: str | None,
+    ) -> bool:
+        """Revoke with its event; False if it was revoked already (the first revocation
+        stands, and its event is the only one)."""
+        key = _id(school_id, consent_id)
+        update = {
+            "$set": {"revoked_at": at, "revoked_by": by, "revocation_reason": reason},
+            "$inc": {"version": 1},
+        }
+        async with self._updating:
+            document = await self._consents.find_one_and_update(
+                {"_id": key, "revoked_at": None},
+                with_pending(update, [event]),
+                return_document=ReturnDocument.AFTER,
             )
-        return document
+        if document is None:
+            return False
+        self._on_written([PendingRecord(self._consents.name, key, document["version"], [event])])
+        await self._append(
+            school_id,
+            document["recipient_id"],
+            by,
+            "consent revoked",
+            {"consent_id": consent_id, "reason": reason, "at": at},
+        )
+        return True
 
     async def save_contact(
-        self, school_id: str, recipient_id: str, channel: str, document: Document, *, by: str
+        self,
+        school_id: str,
+        recipient_id: str,
+        channel: str,
+        document: Document,
+        event: Envelope[Any],
+        *,
+        by: str,
     ) -> None:
-        await self._contacts.replace_one(
-            {"_id": _id(school_id, recipient_id, channel)},
+        await self._upsert_with_event(
+            self._contacts,
+            _id(school_id, recipient_id, channel),
             {"school_id": school_id, "recipient_id": recipient_id, "channel": channel, **document},
-            upsert=True,
+            event,
         )
         # The history keeps the proof, not the address itself: the record says what changed.
         proof = {key: value for key, value in document.items() if key != "address"}
         await self._append(school_id, recipient_id, by, f"{channel} contact saved", proof)
 
+    async def remove_contact(
+        self,
+        school_id: str,
+        recipient_id: str,
+        channel: str,
+        event: Envelope[Any],
+        *,
+        by: str,
+        reason: str,
+    ) -> bool:
+        """Erase the address (the proof stays in the history); False if there was none."""
+        key = _id(school_id, recipient_id, channel)
+        update = {
+            "$set": {"address": None, "removed": True, "removed_at": datetime.now(UTC)},
+            "$inc": {"version": 1},
+        }
+        async with self._updating:
+            document = await self._contacts.find_one_and_update(
+                {"_id": key, "removed": {"$ne": True}},
+                with_pending(update, [event]),
+                return_document=ReturnDocument.AFTER,
+            )
+        if document is None:
+            return False
+        self._on_written([PendingRecord(self._contacts.name, key, document["version"], [event])])
+        await self._append(
+            school_id, recipient_id, by, f"{channel} contact removed", {"reason": reason}
+        )
+        return True
+
     async def save_preferences(
-        self, school_id: str, recipient_id: str, document: Document, *, by: str
+        self,
+        school_id: str,
+        recipient_id: str,
+        document: Document,
+        event: Envelope[Any],
+        *,
+        by: str,
     ) -> None:
-        await self._preferences.replace_one(
-            {"_id": _id(school_id, recipient_id)},
+        await self._upsert_with_event(
+            self._preferences,
+            _id(school_id, recipient_id),
             {"school_id": school_id, "recipient_id": recipient_id, **document},
-            upsert=True,
+            event,
         )
         await self._append(school_id, recipient_id, by, "preferences saved", document)
+
+    # (FerretDB's findAndModify takes no projection: whole documents come back.)
+    async def _upsert_with_event(
+        self, collection: Any, key: str, fields: Document, event: Envelope[Any]
+    ) -> None:
+        update = {"$set": {**fields, "removed": False}, "$inc": {"version": 1}}
+        async with self._updating:
+            document = await collection.find_one_and_update(
+                {"_id": key},
+                with_pending(update, [event]),
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        self._on_written([PendingRecord(collection.name, key, document["version"], [event])])
 
     async def save_trusted_certificate(
         self, school_id: str, name: str, pem: str, *, by: str
@@ -111,6 +228,17 @@ class MongoConsentRegistry:
             {"school_id": school_id, "name": name, "pem": pem, "by": by, "at": datetime.now(UTC)},
             upsert=True,
         )
+
+    async def save_signature_policy(self, school_id: str, identity: str, *, by: str) -> None:
+        await self._policies.replace_one(
+            {"_id": school_id},
+            {"signer_identity": identity, "by": by, "at": datetime.now(UTC)},
+            upsert=True,
+        )
+
+    async def signature_policy(self, school_id: str) -> str:
+        document = await self._policies.find_one({"_id": school_id})
+        return document["signer_identity"] if document else "full_name"
 
     async def trusted_certificates(self, school_id: str) -> list[x509.Certificate]:
         cursor = self._trusted.find({"school_id": school_id})
@@ -134,11 +262,20 @@ class MongoConsentRegistry:
             }
         )
 
-    async def history(self, school_id: str, recipient_id: str) -> list[Document]:
-        cursor = self._history.find(
-            {"school_id": school_id, "recipient_id": recipient_id}, {"_id": 0}
-        ).sort("at", 1)
-        return [doc async for doc in cursor]
+    async def history(
+        self, school_id: str, recipient_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[Document], str | None]:
+        """A page of the history, oldest first, and the cursor of the next page (None at the
+        end). The cursor is the last entry's id: ids grow with time."""
+        query: Document = {"school_id": school_id, "recipient_id": recipient_id}
+        if after is not None:
+            if not ObjectId.is_valid(after):
+                raise InvalidCursorError(after)
+            query["_id"] = {"$gt": ObjectId(after)}
+        cursor = self._history.find(query).sort("_id", 1).limit(limit + 1)
+        entries = [doc async for doc in cursor]
+        next_cursor = str(entries[limit - 1]["_id"]) if len(entries) > limit else None
+        return [_without_id(doc) for doc in entries[:limit]], next_cursor
 
     # The filter's reads.
 
@@ -177,6 +314,8 @@ class MongoConsentRegistry:
         if ids:
             mine = {"school_id": school_id, "recipient_id": {"$in": ids}}
             async for doc in self._contacts.find(mine):
+                if doc.get("removed"):
+                    continue
                 contacts[doc["recipient_id"]][doc["channel"]] = Contact(
                     doc["channel"], doc["address"], doc["provenance"]["summary"]
                 )
@@ -208,15 +347,59 @@ class MongoConsentRegistry:
         await insert_new(self._decisions, documents)
 
     async def decisions(
-        self, school_id: str, student_id: str, event_id: str | None
-    ) -> list[Document]:
+        self,
+        school_id: str,
+        student_id: str,
+        event_id: str | None,
+        *,
+        limit: int,
+        after: str | None = None,
+    ) -> tuple[list[Document], str | None]:
+        """A page of a student's decisions, oldest first, and the next page's cursor."""
         query: Document = {"school_id": school_id, "student_id": student_id}
         if event_id:
             query["event_id"] = event_id
-        cursor = self._decisions.find(query, {"_id": 0}).sort(
-            [("decided_at", 1), ("recipient_id", 1)]
-        )
-        return [doc async for doc in cursor]
+        if after is not None:
+            decided_at, last_id = _decode_cursor(after)
+            query["$or"] = [
+                {"decided_at": {"$gt": decided_at}},
+                {"decided_at": decided_at, "_id": {"$gt": last_id}},
+            ]
+        cursor = self._decisions.find(query).sort([("decided_at", 1), ("_id", 1)])
+        found = [doc async for doc in cursor.limit(limit + 1)]
+        next_cursor = None
+        if len(found) > limit:
+            last = found[limit - 1]
+            next_cursor = _encode_cursor(last["decided_at"], last["_id"])
+        return [_without_id(doc) for doc in found[:limit]], next_cursor
+
+
+class InvalidCursorError(ValueError):
+    """A cursor this service did not give out."""
+
+
+def _encode_cursor(at: datetime, last_id: str) -> str:
+    raw = json.dumps([at.isoformat(), last_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        moment = datetime.fromisoformat(at)
+    except (ValueError, TypeError) as error:
+        raise InvalidCursorError(cursor) from error
+    if not isinstance(last_id, str):
+        raise InvalidCursorError(cursor)
+    return moment, last_id
+
+
+def _without_id(document: Document) -> Document:
+    return {key: value for key, value in document.items() if key != "_id"}
+
+
+# The outbox's bookkeeping is not part of what the API shows.
+_WITHOUT_OUTBOX = {"pending_events": 0, "outbox": 0, "outbox_seq": 0}
 
 
 def _id(*parts: str) -> str:

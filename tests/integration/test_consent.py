@@ -110,7 +110,7 @@ async def test_a_class_with_every_state_gets_exactly_the_requests_it_consented_t
         NotificationRequested.model_validate_json(r.value).payload.address for r in records
     }
     assert {"maria@example.org", "+79161234567", "+79167654321"} <= addresses  # normalised
-    reasons = {(d["recipient_id"], d["channel"]): d["reason"] for d in decisions.json()}
+    reasons = {(d["recipient_id"], d["channel"]): d["reason"] for d in decisions.json()["items"]}
     assert reasons["g-refused", "email"] == "consent refused"
     assert reasons["g-revoked", "email"].startswith("consent revoked on ")
     assert reasons["g-none", "email"] == "no consent registered"
@@ -173,7 +173,7 @@ async def test_the_audit_export_lists_every_version_with_the_152_fz_fields(
             headers=AUTH,
         )
 
-    entries = as_json.json()
+    entries = as_json.json()["items"]
     assert [e["action"] for e in entries] == [
         "recipient saved",
         "consent registered",
@@ -241,7 +241,9 @@ async def test_an_electronically_handed_over_contact_needs_a_sound_trusted_signa
         untrusted = await contact(proof(document, sign_detached(document, stranger, key)))
         outdated = await contact(proof(document, sign_detached(document, expired, key)))
         accepted = await contact(proof(document, sign_detached(document, signer, key)))
-        history = (await consent.get(f"{BASE}/recipients/g-1/history", headers=AUTH)).json()
+        history = (await consent.get(f"{BASE}/recipients/g-1/history", headers=AUTH)).json()[
+            "items"
+        ]
 
     assert trusted.status_code == 204
     assert no_proof.status_code == 422

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.consent.signatures import SignatureError, verify_detached
-from tests.pki import NOW, a_key, certificate, sign_detached
+from services.consent.requests import snils_checksum_ok
+from services.consent.signatures import SignatureError, Signer, names_recipient, verify_detached
+from tests.pki import NOW, a_key, certificate, pkcs7_with_chain, sign_detached
 
 DOCUMENT = "Заявление: прошу направлять сведения на maria@example.org".encode()
 
@@ -43,3 +44,40 @@ def test_refusals_say_why() -> None:
     for reason, check in cases.items():
         with pytest.raises(SignatureError, match=reason):
             check()
+
+
+def test_a_chain_through_a_certificate_that_is_not_an_authority_is_refused() -> None:
+    """Before: any certificate of the bag that verified the next one counted as an issuer, so a
+    parent's own end-user certificate could issue one in another parent's name."""
+    ca_key, holder_key, forged_key = a_key("rsa"), a_key("rsa"), a_key("rsa")
+    ca = certificate("Школьный УЦ", ca_key, ca=True)
+    holder = certificate("Петров Пётр", holder_key, issuer=(ca, ca_key))
+    forged = certificate("Иванова Мария", forged_key, issuer=(holder, holder_key))
+    signature = pkcs7_with_chain(DOCUMENT, forged, forged_key, [holder])
+    with pytest.raises(SignatureError, match="not a certificate authority"):
+        verify_detached(DOCUMENT, signature, [ca], NOW)
+    intermediate = certificate("Промежуточный УЦ", holder_key, issuer=(ca, ca_key), ca=True)
+    sound = certificate("Иванова Мария", forged_key, issuer=(intermediate, holder_key))
+    signature = pkcs7_with_chain(DOCUMENT, sound, forged_key, [intermediate])
+    assert verify_detached(DOCUMENT, signature, [ca], NOW).common_name == "Иванова Мария"
+
+
+def test_a_signer_is_the_recipient_by_full_name_or_by_snils() -> None:
+    signer = Signer(
+        "CN=x", 1, "CN=ca", surname="Иванова", given_name="Мария Петровна", snils="11223344595"
+    )
+
+    def mismatch(identity: str, name: str = "иванова  мария петровна", snils: str | None = None):
+        return names_recipient(signer, name=name, snils=snils, identity=identity)
+
+    assert mismatch("full_name") is None
+    assert mismatch("full_name", name="Иванова Мария") is not None
+    assert mismatch("snils", snils="11223344595") is None
+    assert mismatch("snils", snils="11223344596") is not None
+    assert mismatch("snils") is not None  # no SNILS registered: nothing to compare
+
+
+def test_snils_check_digits() -> None:
+    assert snils_checksum_ok("11223344595")
+    assert not snils_checksum_ok("11223344596")
+    assert not snils_checksum_ok("1122334459")

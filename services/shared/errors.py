@@ -1,0 +1,54 @@
+"""One error shape for every service, documented on every operation.
+
+FastAPI answers a request it cannot validate with `{"detail": [{"loc", "msg", "type"}]}`; our own
+422s use the same shape, naming the field, and the other errors carry `{"detail": "why"}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int] = Field(examples=[["body", "address"]])
+    msg: str = Field(examples=["not a valid phone number"])
+    type: str = Field(examples=["value_error"])
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[FieldErrorOut]
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(examples=["not allowed for this token"])
+
+
+_DESCRIPTIONS = {
+    400: "The request cannot be read.",
+    401: "No valid bearer token.",
+    403: "The token's school or role may not do this (also for ids it may not know about).",
+    404: "No such record in this school.",
+    409: "The record exists already, or changed meanwhile.",
+    413: "The request body is larger than the service accepts.",
+    422: "A field is invalid: `loc` names it.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: 401 and 422 always (every route takes a token and checks its
+    input), 413 for every route with a body, plus `codes`."""
+    wanted = sorted({401, 422, *codes})
+    return {
+        code: {
+            "model": ValidationErrorOut if code == 422 else ErrorOut,
+            "description": _DESCRIPTIONS[code],
+        }
+        for code in wanted
+    }
+
+
+def field_error(loc: tuple[str | int, ...], message: str, kind: str = "value_error") -> Any:
+    """The body of a 422 naming one field."""
+    return {"detail": [{"loc": list(loc), "msg": message, "type": kind}]}

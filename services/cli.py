@@ -257,27 +257,43 @@ def token(
     role: Annotated[str, typer.Option(help="journal, teacher, admin, staff or parent")],
     school: Annotated[str, typer.Option(help="The school the token belongs to.")],
     person: Annotated[str | None, typer.Option(help="Teacher or guardian id.")] = None,
-    hours: Annotated[int, typer.Option(help="Validity.")] = 12,
+    hours: Annotated[
+        int, typer.Option(help="Validity: at most 24 for people, 720 for the journal.")
+    ] = 12,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(help="A service the token is for (repeat); default: all of them."),
+    ] = None,
 ) -> None:
-    """Issue a bearer token signed with VESTNIK_JWT_SECRET (for integrations and scripts)."""
+    """Issue a bearer token signed with VESTNIK_JWT_SECRET (for integrations and scripts).
+    Outside a local stack (VESTNIK_ENVIRONMENT=local), a real secret is required."""
     from datetime import timedelta
     from typing import cast
 
     from pydantic import SecretStr
 
-    from services.shared.auth import Role, issue_token
+    from services.shared.auth import SERVICES, Role, issue_token
     from services.shared.config import DEV_JWT_SECRET
 
-    secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
-    typer.echo(
-        issue_token(
-            secret,
+    environment = os.environ.get("VESTNIK_ENVIRONMENT", "local")
+    raw_secret = os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET)
+    if environment != "local" and (raw_secret == DEV_JWT_SECRET or len(raw_secret) < 32):
+        raise typer.BadParameter(
+            f"VESTNIK_ENVIRONMENT is {environment}: set VESTNIK_JWT_SECRET to the deployment's "
+            "secret; the development secret signs tokens for a local stack only"
+        )
+    try:
+        token = issue_token(
+            SecretStr(raw_secret),
             role=cast(Role, role),
             school_id=school,
             person_id=person,
+            audience=tuple(service or SERVICES),
             ttl=timedelta(hours=hours),
         )
-    )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(token)
 
 
 @schemas_app.command("export")

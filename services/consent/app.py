@@ -78,7 +78,11 @@ def create_app(settings: Settings) -> FastAPI:
         description="Consents, contacts with provenance and preferences; filters journal events.",
         lifespan=lifespan,
         routers=[
-            *consent_routers(registry, principal=authenticated(settings.jwt_secret), clock=utc_now),
+            *consent_routers(
+                registry,
+                principal=authenticated(settings.jwt_secret, audience=SERVICE),
+                clock=utc_now,
+            ),
             runtime.operations_router(),
         ],
     )

@@ -156,7 +156,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         description="Weekly summaries by e-mail and on paper, the forecast, and extracts.",
         lifespan=lifespan,
         routers=[
-            digest_router(digest, principal=authenticated(settings.jwt_secret)),
+            digest_router(digest, principal=authenticated(settings.jwt_secret, audience=SERVICE)),
             runtime.operations_router(),
         ],
     )

@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         routers=[
             grades_router(
                 store,
-                principal=authenticated(settings.jwt_secret),
+                principal=authenticated(settings.jwt_secret, audience=SERVICE),
                 kafka_reachable=runtime.kafka_reachable,
                 on_item=lambda kind, status: items.labels(kind, status).inc(),
             ),

@@ -199,7 +199,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         lifespan=lifespan,
         routers=[
             notifier_router(
-                deliveries, inbox, misses, principal=authenticated(settings.jwt_secret)
+                deliveries,
+                inbox,
+                misses,
+                principal=authenticated(settings.jwt_secret, audience=SERVICE),
             ),
             runtime.operations_router(),
         ],

@@ -2,6 +2,9 @@
 
 One deployment serves many schools, so every token names its school, and every endpoint
 checks it before looking anything up: a foreign school is 403 whether the record exists or not.
+A token also names the services it is for (`aud`): a token leaked from the personal account's
+pages opens nothing in the journal's exchange. Lifetimes are bounded: a day for people, thirty
+days for the journal's integration.
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from pydantic import SecretStr
 Role = Literal["journal", "teacher", "admin", "staff", "parent"]
 ALGORITHM = "HS256"
 ISSUER = "vestnik"
+SERVICES = ("grades", "consent", "notifier", "digest", "account")
+MAX_LIFETIME: dict[Role, timedelta] = {
+    "journal": timedelta(days=30),
+    "teacher": timedelta(days=1),
+    "admin": timedelta(days=1),
+    "staff": timedelta(days=1),
+    "parent": timedelta(days=1),
+}
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,23 @@ def issue_token(
     school_id: str,
     subject: str | None = None,
     person_id: str | None = None,
+    audience: tuple[str, ...] = SERVICES,
     ttl: timedelta = timedelta(hours=12),
 ) -> str:
+    """A token for `audience` (all services by default: a person's session); at most the
+    role's maximum lifetime."""
+    if role not in MAX_LIFETIME:
+        raise ValueError(f"role must be one of {', '.join(MAX_LIFETIME)}")
+    if ttl > MAX_LIFETIME[role]:
+        raise ValueError(f"a {role} token lives at most {MAX_LIFETIME[role]}")
+    unknown = set(audience) - set(SERVICES)
+    if unknown or not audience:
+        raise ValueError(f"audience must be some of {', '.join(SERVICES)}")
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "iss": ISSUER,
         "sub": subject or f"{role}:{school_id}",
+        "aud": list(audience),
         "role": role,
         "school_id": school_id,
         "iat": now,
@@ -56,20 +78,25 @@ def issue_token(
     return jwt.encode(claims, secret.get_secret_value(), algorithm=ALGORITHM)
 
 
-def decode_token(secret: SecretStr, token: str) -> Principal:
+def decode_token(secret: SecretStr, token: str, *, audience: str) -> Principal:
+    """The caller, if `token` is sound and meant for the `audience` service."""
     try:
         claims = jwt.decode(
             token,
             secret.get_secret_value(),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iss", "sub"]},
+            audience=audience,
+            options={"require": ["exp", "iat", "iss", "sub", "aud"]},
         )
     except jwt.PyJWTError as error:
         raise InvalidTokenError(str(error)) from None
     role, school_id = claims.get("role"), claims.get("school_id")
     if role not in get_args(Role) or not isinstance(school_id, str) or not school_id:
         raise InvalidTokenError("token lacks a valid role or school_id")
+    lifetime = timedelta(seconds=claims["exp"] - claims["iat"])
+    if lifetime > MAX_LIFETIME[cast(Role, role)]:
+        raise InvalidTokenError(f"a {role} token may live at most {MAX_LIFETIME[cast(Role, role)]}")
     if role in ("teacher", "parent") and not claims.get("person_id"):
         raise InvalidTokenError(f"a {role} token must name its person_id")
     return Principal(claims["sub"], cast(Role, role), school_id, claims.get("person_id"))
@@ -78,8 +105,9 @@ def decode_token(secret: SecretStr, token: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def authenticated(secret: SecretStr) -> Any:
-    """A dependency yielding the caller's `Principal`; 401 without a valid token."""
+def authenticated(secret: SecretStr, *, audience: str) -> Any:
+    """A dependency yielding the caller's `Principal`; 401 without a valid token for the
+    `audience` service."""
 
     async def principal(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -87,7 +115,7 @@ def authenticated(secret: SecretStr) -> Any:
         if credentials is None:
             raise _unauthorized("missing bearer token")
         try:
-            return decode_token(secret, credentials.credentials)
+            return decode_token(secret, credentials.credentials, audience=audience)
         except InvalidTokenError as error:
             raise _unauthorized(f"invalid token: {error}") from None
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HealthCheck = Callable[[], Awaitable[None]]
 
@@ -57,10 +59,71 @@ def operations_router(
     return router
 
 
+# Larger than any request a service takes (a signed scan, a journal batch of 1,000 items),
+# small enough that a client cannot make a service parse megabytes of JSON.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
 def create_http_app(
-    title: str, description: str, lifespan: Any, routers: list[APIRouter]
+    title: str,
+    description: str,
+    lifespan: Any,
+    routers: list[APIRouter],
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
+
+
+class BodyLimit:
+    """413 for a request body over `max_bytes`, before anything parses it: by its declared
+    Content-Length, or by counting as it streams in when it declares none."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counting() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self._max_bytes:
+                    raise _TooLargeError(self._max_bytes)
+            return message
+
+        try:
+            await self._app(scope, counting, send)
+        except _TooLargeError:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"the request body is larger than {self._max_bytes} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLargeError(HTTPException):
+    """Raised while the route reads the body: FastAPI answers an HTTPException as it is."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the request body is larger than {max_bytes} bytes",
+        )

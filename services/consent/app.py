@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
+from prometheus_client import Counter
 
 from schemas import (
     AbsenceRecorded,
@@ -22,6 +25,7 @@ from schemas.consent import (
     PreferencesChanged,
 )
 from schemas.digest import WeeklyDigestCompiled
+from services.consent import usecases
 from services.consent.api import consent_routers, install_error_handlers, utc_now
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
@@ -30,8 +34,9 @@ from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
 from services.shared.outbox import BATCH_SIZE, OutboxRelay
+from services.shared.retention import purge_expired
 from services.shared.runtime import Runtime
-from services.shared.tasks import in_background
+from services.shared.tasks import in_background, keep_running
 
 SERVICE = "consent"
 CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, WeeklyDigestCompiled)
@@ -64,12 +69,37 @@ def create_app(settings: Settings) -> FastAPI:
         dead_letters=runtime.dead_letters,
     )
 
+    purged = Counter(
+        "vestnik_retention_purged",
+        "Personal data deleted because its retention period passed, by collection.",
+        ["collection"],
+        registry=runtime.registry,
+    )
+
+    async def retention_pass() -> None:
+        now = utc_now()
+        rules = registry.retention_rules(
+            decisions=timedelta(days=settings.decisions_retention_days)
+        )
+        for collection, count in (await purge_expired(rules, now=now)).items():
+            purged.labels(collection).inc(count)
+        erased = await usecases.erase_contacts_after_withdrawal(
+            keep=timedelta(days=settings.contacts_after_withdrawal_days),
+            registry=usecases.Registry(registry, now),
+        )
+        purged.labels("contacts").inc(erased)
+        await asyncio.sleep(settings.retention_every_seconds)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
         async with (
             runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group),
             in_background(relay.run(), name="outbox-relay"),
+            in_background(
+                keep_running(retention_pass, name="retention", retry_seconds=60.0),
+                name="retention",
+            ),
         ):
             yield
 

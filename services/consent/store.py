@@ -12,7 +12,7 @@ import base64
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -33,6 +33,7 @@ from services.consent.domain import (
 )
 from services.shared.mongo import Document, insert_new
 from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
+from services.shared.retention import RetentionRule
 
 
 class MongoConsentRegistry:
@@ -228,6 +229,38 @@ class MongoConsentRegistry:
             {"school_id": school_id, "name": name, "pem": pem, "by": by, "at": datetime.now(UTC)},
             upsert=True,
         )
+
+    # Retention (152-FZ art. 21): what the purge job reads.
+
+    def retention_rules(self, *, decisions: timedelta) -> list[RetentionRule]:
+        return [RetentionRule(self._decisions, "decided_at", decisions)]
+
+    async def withdrawn_before(self, cutoff: datetime) -> set[tuple[str, str]]:
+        """(school, recipient) of consents revoked, or refusals registered, before `cutoff`."""
+        found: set[tuple[str, str]] = set()
+        for query in (
+            {"revoked_at": {"$lt": cutoff}},
+            {"decision": "refused", "registered_at": {"$lt": cutoff}},
+        ):
+            async for doc in self._consents.find(query, {"school_id": 1, "recipient_id": 1}):
+                found.add((doc["school_id"], doc["recipient_id"]))
+        return found
+
+    async def has_consent_in_force(self, school_id: str, recipient_id: str) -> bool:
+        query = {"school_id": school_id, "recipient_id": recipient_id, "decision": "granted"}
+        async for doc in self._consents.find(query, {"revoked_at": 1}):
+            if doc.get("revoked_at") is None:
+                return True
+        return False
+
+    async def contact_channels(self, school_id: str, recipient_id: str) -> list[str]:
+        """The channels with an address still kept."""
+        query = {"school_id": school_id, "recipient_id": recipient_id}
+        return [
+            doc["channel"]
+            async for doc in self._contacts.find(query, {"channel": 1, "removed": 1})
+            if not doc.get("removed")
+        ]
 
     async def save_signature_policy(self, school_id: str, identity: str, *, by: str) -> None:
         await self._policies.replace_one(

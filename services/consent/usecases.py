@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import phonenumbers
@@ -96,6 +96,9 @@ class ConsentStore(Protocol):
         *,
         by: str,
     ) -> None: ...
+    async def withdrawn_before(self, cutoff: datetime) -> set[tuple[str, str]]: ...
+    async def has_consent_in_force(self, school_id: str, recipient_id: str) -> bool: ...
+    async def contact_channels(self, school_id: str, recipient_id: str) -> list[str]: ...
     async def trusted_certificates(self, school_id: str) -> list[x509.Certificate]: ...
     async def signature_policy(self, school_id: str) -> str: ...
 
@@ -289,6 +292,28 @@ async def remove_contact(
     )
     if not removed:
         raise NotFoundError(f"no {channel} contact registered")
+
+
+async def erase_contacts_after_withdrawal(*, keep: timedelta, registry: Registry) -> int:
+    """152-FZ art. 21 part 5: once a consent is withdrawn (or refused), the contact data it
+    covered is destroyed when `keep` has passed, unless another consent still in force needs
+    it. The consent documents and the history, the proof of what was agreed, stay."""
+    erased = 0
+    store = registry.store
+    for school_id, recipient_id in sorted(await store.withdrawn_before(registry.now - keep)):
+        if await store.has_consent_in_force(school_id, recipient_id):
+            continue
+        for channel in await store.contact_channels(school_id, recipient_id):
+            event = _contact_changed(school_id, recipient_id, channel, registry.now, removed=True)
+            erased += await store.remove_contact(
+                school_id,
+                recipient_id,
+                channel,
+                event,
+                by="retention",
+                reason="consent withdrawn: erased after the retention period",
+            )
+    return erased
 
 
 def _contact_changed(

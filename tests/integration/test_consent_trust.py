@@ -232,3 +232,53 @@ async def test_a_removed_contact_is_erased_published_and_no_longer_used(
     assert bad_cursor.status_code == 422
     contact_changes = [e for e in changes(records) if isinstance(e, ContactChanged)]
     assert [e.payload.removed for e in contact_changes] == [False, True]
+
+
+async def test_withdrawn_consents_lose_their_contacts_and_old_decisions_expire(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    """Before: contacts and the decision log were kept forever (152-FZ art. 21). Here the
+    retention periods are zero, so the purge acts at its next pass."""
+    topic = f"{run_id}.consent.changes.v1"
+    retention = {
+        "contacts_after_withdrawal_days": 0,
+        "decisions_retention_days": 0,
+        "retention_every_seconds": 0.5,
+    }
+    async with (
+        running("grades", run_id, **service_env) as grades,
+        running("consent", run_id, **retention, **service_env) as consent,
+    ):
+        await load_grades_reference(grades)
+        await load_guardian(consent, "g-1", "Иванова Мария", "st-1", email="m@example.org")
+        await load_guardian(
+            consent, "g-2", "Петров Пётр", "st-1", email="p@example.org", phone="+79161234567"
+        )
+        await post_journal(grades, a_mark("m-1"))
+        await read_topic(servers.kafka_bootstrap, topics.of(MarkPosted), at_least=1)
+        await consent.post(f"{BASE}/consents/c-g-2/revocation", json={}, headers=AUTH)
+
+        async def erased() -> Any:
+            records = await read_topic(servers.kafka_bootstrap, topic, at_least=1, timeout=2)
+            removed = [
+                e.payload.channel
+                for e in changes(records)
+                if isinstance(e, ContactChanged) and e.payload.removed
+            ]
+            return sorted(removed) if len(removed) >= 2 else None
+
+        async def decisions_gone() -> bool:
+            page = await consent.get(f"{BASE}/students/st-1/decisions", headers=AUTH)
+            return page.json()["items"] == []
+
+        removed_channels = await eventually(erased, timeout=60)
+        await eventually(decisions_gone, timeout=60)
+        history = await consent.get(f"{BASE}/recipients/g-2/history", headers=AUTH)
+        kept = await consent.get(f"{BASE}/recipients/g-1/history", headers=AUTH)
+        document = await consent.get(f"{BASE}/consents/c-g-2", headers=AUTH)
+
+    assert removed_channels == ["email", "sms"]
+    actions = [entry["action"] for entry in history.json()["items"]]
+    assert sorted(actions[-2:]) == ["email contact removed", "sms contact removed"]
+    assert "contact removed" not in " ".join(e["action"] for e in kept.json()["items"])
+    assert document.json()["revoked_at"] is not None  # the legal record stays

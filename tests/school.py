@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import AUTH
+from tests.conftest import AUTH, bearer
 
 SCHOOL = "school-1"
 REFERENCE: list[tuple[str, dict[str, Any]]] = [
@@ -45,9 +45,16 @@ REFERENCE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-async def load_grades_reference(grades: httpx.AsyncClient) -> None:
+def admin_of(school: str) -> dict[str, str]:
+    return AUTH if school == SCHOOL else bearer("admin", school_id=school)
+
+
+async def load_grades_reference(grades: httpx.AsyncClient, school: str = SCHOOL) -> None:
+    """The same reference data under any school id: journals reuse ids across schools."""
     for path, body in REFERENCE:
-        response = await grades.put(f"/v1/schools/{SCHOOL}{path}", json=body, headers=AUTH)
+        response = await grades.put(
+            f"/v1/schools/{school}{path}", json=body, headers=admin_of(school)
+        )
         assert response.status_code == 200, response.text
 
 
@@ -84,17 +91,19 @@ async def load_guardian(
     email: str | None = None,
     phone: str | None = None,
     preferences: dict[str, Any] | None = None,
+    school: str = SCHOOL,
 ) -> None:
     """A guardian as staff would register them: recipient, consent, contacts, preferences."""
-    base = f"/v1/schools/{SCHOOL}"
+    base = f"/v1/schools/{school}"
+    auth = admin_of(school)
     body = {"kind": "guardian", "name": name, "student_ids": [student_id]}
-    responses = [await consent.put(f"{base}/recipients/{guardian_id}", json=body, headers=AUTH)]
+    responses = [await consent.put(f"{base}/recipients/{guardian_id}", json=body, headers=auth)]
     if decision is not None:
         responses.append(
             await consent.put(
                 f"{base}/consents/c-{guardian_id}",
                 json=a_consent(guardian_id, student_id, decision),
-                headers=AUTH,
+                headers=auth,
             )
         )
     for channel, address in (("email", email), ("sms", phone)):
@@ -103,13 +112,13 @@ async def load_guardian(
                 await consent.put(
                     f"{base}/recipients/{guardian_id}/contacts/{channel}",
                     json={"address": address, "proof": WRITTEN},
-                    headers=AUTH,
+                    headers=auth,
                 )
             )
     if preferences is not None:
         responses.append(
             await consent.put(
-                f"{base}/recipients/{guardian_id}/preferences", json=preferences, headers=AUTH
+                f"{base}/recipients/{guardian_id}/preferences", json=preferences, headers=auth
             )
         )
     for response in responses:
@@ -132,8 +141,13 @@ def a_mark(mark_id: str, **changes: Any) -> dict[str, Any]:
 
 
 async def post_journal(
-    grades: httpx.AsyncClient, *items: dict[str, Any], headers: dict[str, str] = AUTH
+    grades: httpx.AsyncClient,
+    *items: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    school: str = SCHOOL,
 ) -> httpx.Response:
     return await grades.post(
-        f"/v1/schools/{SCHOOL}/journal", json={"items": list(items)}, headers=headers
+        f"/v1/schools/{school}/journal",
+        json={"items": list(items)},
+        headers=headers or admin_of(school),
     )

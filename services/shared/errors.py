@@ -26,7 +26,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "The request cannot be read.",
+    400: "The body cannot be read at all (not UTF-8 text).",
     401: "No valid bearer token.",
     403: "The token's school or role may not do this (also for ids it may not know about).",
     404: "No such record in this school.",
@@ -38,8 +38,9 @@ _DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: 401 and 422 always (every route takes a token and checks its
-    input), 413 for every route with a body, plus `codes`."""
-    wanted = sorted({401, 422, *codes})
+    input), plus `codes`; give 413 for a route with a body, which brings 400 (a body that is
+    not even text) along."""
+    wanted = sorted({401, 422, *codes, *((400,) if 413 in codes else ())})
     return {
         code: {
             "model": ValidationErrorOut if code == 422 else ErrorOut,

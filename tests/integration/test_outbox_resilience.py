@@ -85,3 +85,38 @@ async def test_a_relay_killed_mid_publish_loses_nothing_and_duplicates_nothing(
     ids = mark_ids(records)
     assert len(ids) == 1000, f"{len(ids) - len(set(ids))} published twice"
     assert set(ids) == {f"m-{n:04d}" for n in range(1000)}
+
+
+async def test_of_two_relays_only_the_lease_holder_publishes(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    """Issue 12, defect 6: two grades replicas on one database, each with its relay. Each
+    takes journal batches; one relay publishes all of them, each once."""
+    quick = {"outbox_poll_seconds": 0.2, "relay_lease_seconds": 2.0, **service_env}
+    async with (
+        running("grades", run_id, **quick) as first,
+        running("grades", run_id, **quick) as second,
+    ):
+        await load_grades_reference(first)
+        for n in range(10):
+            replica = (first, second)[n % 2]
+            response = await post_journal(replica, *[a_mark(f"m-{n}-{k}") for k in range(20)])
+            assert response.json()["summary"]["accepted"] == 20
+            await asyncio.sleep(0.3)
+        records = await read_topic(
+            servers.kafka_bootstrap, topics.of(MarkPosted), at_least=200, timeout=60, settle=3.0
+        )
+        published = [
+            _published_marks((await replica.get("/metrics")).text) for replica in (first, second)
+        ]
+
+    ids = mark_ids(records)
+    assert sorted(ids) == sorted(f"m-{n}-{k}" for n in range(10) for k in range(20))
+    assert sorted(published) == [0, 200], published
+
+
+def _published_marks(metrics: str) -> int:
+    for line in metrics.splitlines():
+        if line.startswith('vestnik_grades_events_published_total{type="MarkPosted"}'):
+            return int(float(line.split()[-1]))
+    return 0

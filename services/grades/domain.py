@@ -93,11 +93,11 @@ def decide(
             )
         state = item.model_dump(mode="json")
         previous = None if stored is None or stored.retracted else stored.state
+        version = stored.version + 1 if stored else 1
         # Built even for a duplicate: it checks the item still fits the reference data.
-        event = facts.event_for(item, previous, context)
+        event = facts.event_for(item, previous, context, record_version=version)
         if previous == state:
             return Decision("duplicate")
-        version = stored.version + 1 if stored else 1
         return Decision(
             "accepted" if previous is None else "corrected",
             (event,),
@@ -113,8 +113,9 @@ def _retract(item: MarkRetractionItem, stored: Stored | None, context: facts.Con
     if stored.retracted:
         return Decision("duplicate")
     mark = MarkItem.model_validate(stored.state)
-    event = facts.mark_retracted(mark, item.reason, context)
-    return Decision("retracted", (event,), Stored(stored.state, True, stored.version + 1))
+    version = stored.version + 1
+    event = facts.mark_retracted(mark, item.reason, context, record_version=version)
+    return Decision("retracted", (event,), Stored(stored.state, True, version))
 
 
 ID_FIELDS = {

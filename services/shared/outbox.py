@@ -283,10 +283,10 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch, urgent first; return how many records it held (none without
         the lease)."""
+        await self._connect()  # first: it may take longer than the lease leaves to work
         if self._lease is not None and not await self._lease.held():
             self._stand_by()
             return 0
-        await self._connect()
         if self._in_doubt is None:
             # First pass since start: whatever a crashed predecessor published but did not
             # record sits at the tail of the partitions; record it instead of sending it again.

@@ -266,3 +266,16 @@ def test_a_teacher_corrects_or_retracts_only_their_own_records() -> None:
     elsewhere = Stored({**theirs.state, "subject_id": "russian"}, version=1)
     book.subjects["russian"] = SubjectIn(name="Русский язык")
     assert not teacher_may_record("t-1", mark(value="5"), elsewhere, book)
+
+
+def test_every_fact_carries_its_records_version_after_the_change() -> None:
+    """Consumers apply a record's events by version, so a late older one cannot win."""
+    posted = run(mark(value="4"))
+    corrected = run(mark(value="5"), posted.new_state)
+    retraction = item(kind="mark_retraction", mark_id="m-1")
+    retracted = run(retraction, corrected.new_state)
+    reposted = run(mark(value="3"), retracted.new_state)
+    decisions = (posted, corrected, retracted, reposted)
+    assert [d.events[0].payload.record_version for d in decisions] == [1, 2, 3, 4]
+    assert [d.new_state.version for d in decisions if d.new_state] == [1, 2, 3, 4]
+    assert run(final(value="5")).events[0].payload.record_version == 1

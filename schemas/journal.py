@@ -28,6 +28,14 @@ class StudentFacts(StudentPayload):
     school_id: str = Id
     student_name: str = Field(min_length=1)
     class_name: str = Field(min_length=1)
+    record_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The journal record's version after this change: it grows with every "
+        "change of the record (a correction, a retraction), so a consumer that holds a later "
+        "version ignores an older event arriving late. Absent from events published before "
+        "it existed.",
+    )
 
 
 class MarkFacts(StudentFacts):

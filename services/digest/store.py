@@ -35,12 +35,18 @@ from services.shared.mongo import Document, bulk_write
 @dataclass(frozen=True)
 class Slot:
     """One fact about a student, in the slot keyed by the journal's own id; `value` None
-    empties the slot (a retracted mark)."""
+    empties the slot (a retracted mark). `record` is the journal record the fact comes from,
+    whose version (`facts.record_version`) orders its facts."""
 
     facts: StudentFacts
     field: str
     key: str
     value: Document | None
+    record: str = ""
+
+    @property
+    def version(self) -> int | None:
+        return self.facts.record_version
 
 
 def mark_slot(mark: MarkFacts, *, retracted: bool = False) -> Slot:
@@ -57,12 +63,12 @@ def mark_slot(mark: MarkFacts, *, retracted: bool = False) -> Slot:
             "comment",
         },
     )
-    return Slot(mark, "marks", mark.mark_id, None if retracted else value)
+    return Slot(mark, "marks", mark.mark_id, None if retracted else value, mark.mark_id)
 
 
 def absence_slot(absence: AbsenceRecordedPayload) -> Slot:
     value = absence.model_dump(mode="json", include={"lesson_date", "subject_name", "code_label"})
-    return Slot(absence, "absences", absence.absence_id, value)
+    return Slot(absence, "absences", absence.absence_id, value, absence.absence_id)
 
 
 def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) -> Slot:
@@ -78,7 +84,8 @@ def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) ->
         value["deferred_until"] = final.deferred_until.isoformat()
     else:
         value["value"] = final.value
-    return Slot(final, "finals", f"{final.subject_id}/{final.period_id}", value)
+    key = f"{final.subject_id}/{final.period_id}"
+    return Slot(final, "finals", key, value, final.final_mark_id)
 
 
 def exam_result_slot(result: ExamResultPostedPayload) -> Slot:
@@ -87,12 +94,52 @@ def exam_result_slot(result: ExamResultPostedPayload) -> Slot:
         "value": result.value,
         "obtained_on": result.obtained_at.date().isoformat(),
     }
-    return Slot(result, "exams", result.result_id, value)
+    return Slot(result, "exams", result.result_id, value, result.result_id)
 
 
 def _slot(key: str) -> str:
     # Map keys are the hex of the journal's ids: field names may not hold '.' or '$'.
     return key.encode().hex()
+
+
+def _not_older(slot: Slot, before: Slot | None) -> bool:
+    """Whether `slot` replaces `before` (earlier in the batch): facts without a version
+    (published before versions existed) in the order they came."""
+    return before is None or slot.version is None or (before.version or 0) <= slot.version
+
+
+def _version_path(slot: Slot) -> str:
+    return f"versions.{slot.field}.{_slot(slot.record)}"
+
+
+def _none_as_new(changes: dict[str, Slot]) -> Document:
+    """A filter: no slot of `changes` holds the same or a later version already."""
+    versioned = [slot for slot in changes.values() if slot.version is not None]
+    if not versioned:
+        return {}
+    return {"$nor": [{_version_path(slot): {"$gte": slot.version}} for slot in versioned]}
+
+
+def _update(facts: StudentFacts, changes: dict[str, Slot]) -> Document:
+    versions = {
+        _version_path(slot): slot.version for slot in changes.values() if slot.version is not None
+    }
+    update: Document = {
+        "$set": {
+            **{path: slot.value for path, slot in changes.items() if slot.value is not None},
+            **versions,
+            "name": facts.student_name,
+            "class_name": facts.class_name,
+        },
+        "$setOnInsert": {
+            "school_id": facts.school_id,
+            "student_id": facts.student_id,
+            "class_id": facts.class_name,
+        },
+    }
+    if emptied := {path: "" for path, slot in changes.items() if slot.value is None}:
+        update["$unset"] = emptied
+    return update
 
 
 class MongoDigestStore:
@@ -118,32 +165,45 @@ class MongoDigestStore:
 
     async def apply(self, slots: list[Slot]) -> None:
         """Write a batch of facts: one update per student (in one bulk write), each slot set or
-        emptied as the last fact about it in the batch says."""
-        students: dict[str, tuple[StudentFacts, dict[str, Document | None]]] = {}
+        emptied as the newest fact about it in the batch says.
+
+        A record's facts apply by its version (`versions.<field>.<record>` keeps the last one
+        applied, retractions included), so an older fact arriving late (two grades relays, a
+        redelivery) never wins. Each update applies only if no slot of it holds the same or a
+        later version already, which is the rule almost always; when one of the batch does
+        not (or a student is new), the batch's students are read and written one by one."""
+        students: dict[str, tuple[StudentFacts, dict[str, Slot]]] = {}
         for slot in slots:
             student_id = f"{slot.facts.school_id}/{slot.facts.student_id}"
             _, changes = students.get(student_id, (slot.facts, {}))
-            changes[f"{slot.field}.{_slot(slot.key)}"] = slot.value
+            path = f"{slot.field}.{_slot(slot.key)}"
+            if _not_older(slot, changes.get(path)):
+                changes[path] = slot
             students[student_id] = (slot.facts, changes)  # the latest facts name the student
-        operations = []
-        for student_id, (facts, changes) in students.items():
-            update: Document = {
-                "$set": {
-                    **{path: value for path, value in changes.items() if value is not None},
-                    "name": facts.student_name,
-                    "class_name": facts.class_name,
-                },
-                "$setOnInsert": {
-                    "school_id": facts.school_id,
-                    "student_id": facts.student_id,
-                    "class_id": facts.class_name,
-                },
-            }
-            if emptied := {path: "" for path, value in changes.items() if value is None}:
-                update["$unset"] = emptied
-            operations.append(UpdateOne({"_id": student_id}, update, upsert=True))
+        operations = [
+            UpdateOne({"_id": student_id, **_none_as_new(changes)}, _update(facts, changes))
+            for student_id, (facts, changes) in students.items()
+        ]
         async with self._updating:
-            await bulk_write(self._students, operations)
+            if await bulk_write(self._students, operations) == len(operations):
+                return
+            for student_id, (facts, changes) in students.items():
+                await self._apply_newer(student_id, facts, changes)
+
+    async def _apply_newer(
+        self, student_id: str, facts: StudentFacts, changes: dict[str, Slot]
+    ) -> None:
+        """Only the slots newer than what the student's document holds (under `_updating`;
+        one consumer writes a student's facts of a topic)."""
+        doc = await self._students.find_one({"_id": student_id}, {"versions": 1}) or {}
+        held = doc.get("versions", {})
+        newer = {
+            path: slot
+            for path, slot in changes.items()
+            if slot.version is None
+            or held.get(slot.field, {}).get(_slot(slot.record), 0) < slot.version
+        }
+        await self._students.update_one({"_id": student_id}, _update(facts, newer), upsert=True)
 
     async def put_student(self, student: StudentChangedPayload) -> None:
         async with self._updating:

@@ -25,10 +25,13 @@ from services.grades.items import (
 from services.grades.store import MongoGradesStore
 from services.grades.usecases import (
     ForbiddenItemsError,
+    NotThisTeachersError,
     ReferenceOutcome,
     SchoolNotRegisteredError,
+    StudentNotFoundError,
     put_reference,
     record_batch,
+    student_marks,
 )
 from services.shared.auth import Principal, Role, forbidden, require
 from services.shared.http import RecordId, SchoolId
@@ -205,11 +208,22 @@ def grades_router(
         )
 
     @router.get("/students/{student_id}/marks", summary="A student's marks, as recorded")
-    async def student_marks(
+    async def get_student_marks(
         school_id: SchoolId, student_id: RecordId, caller: Principal = principal
     ) -> list[dict[str, Any]]:
+        """Teachers read only the subjects they teach to the student's class."""
         require(caller, school_id, READERS)
-        records = await store.records_of_student(school_id, student_id, "mark")
+        teacher_id = caller.person_id if caller.role == "teacher" else None
+        try:
+            records = await student_marks(school_id, student_id, store=store, teacher_id=teacher_id)
+        except SchoolNotRegisteredError:
+            raise _school_not_registered(school_id) from None
+        except NotThisTeachersError:
+            raise forbidden() from None
+        except StudentNotFoundError:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, detail=f"no student {student_id} in this school"
+            ) from None
         return [{**record.state, "retracted": record.retracted} for record in records]
 
     return router

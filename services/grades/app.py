@@ -15,6 +15,7 @@ from services.grades.store import MongoGradesStore
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
+from services.shared.lease import MongoLease
 from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
@@ -31,8 +32,9 @@ PUBLISHES = tuple(
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     # What the API writes goes straight to this process's relay (when it runs one).
+    database = runtime.database(settings.mongo_db)
     store = MongoGradesStore(
-        runtime.database(settings.mongo_db),
+        database,
         on_written=(lambda records: relay.enqueue(records)) if settings.relay_enabled else None,
     )
     published = Counter(
@@ -59,9 +61,13 @@ def create_app(settings: Settings) -> FastAPI:
         recently_published=lambda: recently_published(
             settings.kafka_bootstrap, sorted({runtime.topics.of(e) for e in PUBLISHES}), BATCH_SIZE
         ),
-        poll_seconds=settings.outbox_poll_seconds,
+        # The holder must renew its lease in the second half of each slot.
+        poll_seconds=min(settings.outbox_poll_seconds, settings.relay_lease_seconds / 3),
         on_published=lambda event: published.labels(event.type).inc(),
         on_backlog=backlog.set,
+        lease=MongoLease(
+            database["leases"], "outbox-relay", ttl_seconds=settings.relay_lease_seconds
+        ),
     )
 
     @asynccontextmanager

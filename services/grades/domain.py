@@ -83,13 +83,21 @@ def decide(
     try:
         if isinstance(item, MarkRetractionItem):
             return _retract(item, stored, context)
+        if stored is not None and stored.state.get("student_id") != item.student_id:
+            # Consumers keep a record under its student (and Kafka orders events by student):
+            # a moved record would stay behind with the first student as well.
+            raise RejectedError(
+                "student_id",
+                "this id is recorded for another student; a record never moves "
+                "(retract a mark and send it under a new id)",
+            )
         state = item.model_dump(mode="json")
         previous = None if stored is None or stored.retracted else stored.state
+        version = stored.version + 1 if stored else 1
         # Built even for a duplicate: it checks the item still fits the reference data.
-        event = facts.event_for(item, previous, context)
+        event = facts.event_for(item, previous, context, record_version=version)
         if previous == state:
             return Decision("duplicate")
-        version = stored.version + 1 if stored else 1
         return Decision(
             "accepted" if previous is None else "corrected",
             (event,),
@@ -105,33 +113,72 @@ def _retract(item: MarkRetractionItem, stored: Stored | None, context: facts.Con
     if stored.retracted:
         return Decision("duplicate")
     mark = MarkItem.model_validate(stored.state)
-    event = facts.mark_retracted(mark, item.reason, context)
-    return Decision("retracted", (event,), Stored(stored.state, True, stored.version + 1))
+    version = stored.version + 1
+    event = facts.mark_retracted(mark, item.reason, context, record_version=version)
+    return Decision("retracted", (event,), Stored(stored.state, True, version))
 
 
-def scope_of(
-    item: JournalItem, stored: Stored | None, book: ReferenceBook
-) -> tuple[str, str] | None:
-    """The (class, subject) an item touches, for checking a teacher's rights; None if unknown."""
-    if isinstance(item, MarkRetractionItem):
-        if stored is None:
-            return None
-        item = MarkItem.model_validate(stored.state)
-    subject_id = item.subject_id
-    student = book.students.get(item.student_id)
+ID_FIELDS = {
+    "mark": "mark_id",
+    "absence": "absence_id",
+    "final_mark": "final_mark_id",
+    "exam_result": "result_id",
+}
+
+
+def _scope(record: dict[str, Any], book: ReferenceBook) -> tuple[str, str] | None:
+    """The (class, subject) a record belongs to; None if its student or subject is unknown."""
+    student = book.students.get(record.get("student_id") or "")
+    subject_id = record.get("subject_id")
     if student is None or subject_id is None:
         return None
     return (student.class_id, subject_id)
 
 
+def teacher_refusal(
+    teacher_id: str, item: JournalItem, stored: Stored | None, book: ReferenceBook
+) -> FieldError | None:
+    """Why a teacher may not record `item`, or None when they may. A teacher records only for
+    the classes and subjects they teach and only in their own name, and corrects or retracts
+    only what they may record: a record is found by its id alone, so its content as stored is
+    checked as well as the content sent (a colleague's mark under the same id is not theirs)."""
+    teacher = book.teachers.get(teacher_id)
+    teaches = {(a.class_id, a.subject_id) for a in teacher.assignments} if teacher else set()
+    kind, _ = entry_key(item)
+    id_field = ID_FIELDS[kind]
+    if isinstance(item, MarkRetractionItem):
+        if stored is None:
+            return FieldError(field=id_field, reason="no such mark of this teacher's")
+    else:
+        if isinstance(item, MarkItem) and item.teacher_id != teacher_id:
+            return FieldError(field="teacher_id", reason="a teacher gives marks in their own name")
+        scope = _scope(item.model_dump(), book)
+        if scope not in teaches:
+            taught_class = scope is not None and any(scope[0] == c for c, _ in teaches)
+            return FieldError(
+                field="subject_id" if taught_class else "student_id",
+                reason="not a class and subject this teacher teaches",
+            )
+    if stored is not None:
+        if kind == "mark" and stored.state.get("teacher_id") != teacher_id:
+            return FieldError(field=id_field, reason="recorded by another teacher")
+        if _scope(stored.state, book) not in teaches:
+            return FieldError(
+                field=id_field, reason="recorded for a class or subject this teacher does not teach"
+            )
+    return None
+
+
 def teacher_may_record(
     teacher_id: str, item: JournalItem, stored: Stored | None, book: ReferenceBook
 ) -> bool:
-    """A teacher records only for the classes and subjects they teach, and only as themselves."""
-    teacher = book.teachers.get(teacher_id)
-    scope = scope_of(item, stored, book)
-    if teacher is None or scope is None:
-        return False
-    if isinstance(item, MarkItem) and item.teacher_id != teacher_id:
-        return False
-    return any((a.class_id, a.subject_id) == scope for a in teacher.assignments)
+    return teacher_refusal(teacher_id, item, stored, book) is None
+
+
+def subjects_taught(teacher_id: str, student_id: str, book: ReferenceBook) -> frozenset[str]:
+    """The subjects a teacher teaches to the student's class: what they may read of the
+    student's records (nothing for an unknown student or teacher)."""
+    teacher, student = book.teachers.get(teacher_id), book.students.get(student_id)
+    if teacher is None or student is None:
+        return frozenset()
+    return frozenset(a.subject_id for a in teacher.assignments if a.class_id == student.class_id)

@@ -88,31 +88,36 @@ class Context:
 
 
 def event_for(
-    item: JournalItem, previous: dict[str, Any] | None, context: Context
+    item: JournalItem, previous: dict[str, Any] | None, context: Context, *, record_version: int
 ) -> Envelope[Any]:
-    """The event for a new item (`previous` is None) or a correction of `previous`."""
+    """The event for a new item (`previous` is None) or a correction of `previous`, which
+    makes the record's version `record_version`."""
+    version = {"record_version": record_version}
     match item:
         case MarkItem():
-            mark = _mark_facts(item, context)
+            mark = {**_mark_facts(item, context), **version}
             if previous is None:
                 return context.new(MarkPosted, MarkPostedPayload(**mark))
             return context.new(
                 MarkCorrected, MarkCorrectedPayload(**mark, previous_value=previous["value"])
             )
         case AbsenceItem():
-            return context.new(AbsenceRecorded, _absence(item, context))
+            return context.new(AbsenceRecorded, _absence(item, context, version))
         case FinalMarkItem():
-            return _final_mark(item, previous, context)
+            return _final_mark(item, previous, context, version)
         case ExamResultItem():
-            return context.new(ExamResultPosted, _exam_result(item, previous, context))
+            return context.new(ExamResultPosted, _exam_result(item, previous, context, version))
         case MarkRetractionItem():
             raise TypeError("a retraction is decided against the stored mark")
 
 
-def mark_retracted(mark: MarkItem, reason: str | None, context: Context) -> Envelope[Any]:
-    return context.new(
-        MarkRetracted, MarkRetractedPayload(**_mark_facts(mark, context), reason=reason)
+def mark_retracted(
+    mark: MarkItem, reason: str | None, context: Context, *, record_version: int
+) -> Envelope[Any]:
+    payload = MarkRetractedPayload(
+        **_mark_facts(mark, context), reason=reason, record_version=record_version
     )
+    return context.new(MarkRetracted, payload)
 
 
 def _student(student_id: str, context: Context) -> dict[str, Any]:
@@ -155,7 +160,9 @@ def _mark_facts(item: MarkItem, context: Context) -> dict[str, Any]:
     }
 
 
-def _absence(item: AbsenceItem, context: Context) -> AbsenceRecordedPayload:
+def _absence(
+    item: AbsenceItem, context: Context, version: dict[str, int]
+) -> AbsenceRecordedPayload:
     label = context.book.school.absence_codes.get(item.code)
     if label is None:
         raise RejectedError("code", "not one of this school's absence codes")
@@ -168,11 +175,12 @@ def _absence(item: AbsenceItem, context: Context) -> AbsenceRecordedPayload:
         lesson_number=item.lesson_number,
         code=item.code,
         code_label=label,
+        **version,
     )
 
 
 def _final_mark(
-    item: FinalMarkItem, previous: dict[str, Any] | None, context: Context
+    item: FinalMarkItem, previous: dict[str, Any] | None, context: Context, version: dict[str, int]
 ) -> Envelope[Any]:
     period = context.book.periods.get(item.period_id)
     if period is None:
@@ -186,6 +194,7 @@ def _final_mark(
         "period_kind": period.period_kind,
         "obtained_at": item.obtained_at,
         "final_mark_id": item.final_mark_id,
+        **version,
     }
     if item.deferred_until is not None:
         if item.deferred_until < period.ends_on:
@@ -203,7 +212,7 @@ def _final_mark(
 
 
 def _exam_result(
-    item: ExamResultItem, previous: dict[str, Any] | None, context: Context
+    item: ExamResultItem, previous: dict[str, Any] | None, context: Context, version: dict[str, int]
 ) -> ExamResultPostedPayload:
     subject_name = _subject_name(item.subject_id, context) if item.subject_id else None
     return ExamResultPostedPayload(
@@ -216,6 +225,7 @@ def _exam_result(
         value=item.value,
         obtained_at=item.obtained_at,
         previous_value=previous["value"] if previous else None,
+        **version,
     )
 
 

@@ -17,7 +17,8 @@ from services.grades.domain import (
     Stored,
     decide,
     entry_key,
-    teacher_may_record,
+    subjects_taught,
+    teacher_refusal,
 )
 from services.grades.facts import ReferenceBook, RejectedError
 from services.grades.items import (
@@ -35,18 +36,33 @@ class GradesStore(Protocol):
     async def reference_book(self, school_id: str) -> ReferenceBook | None: ...
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]: ...
     async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]: ...
+    async def records_of_student(
+        self, school_id: str, student_id: str, kind: str
+    ) -> list[Stored]: ...
 
 
 class SchoolNotRegisteredError(Exception):
     """The journal must register the school (PUT) before anything else of it."""
 
 
-class ForbiddenItemsError(Exception):
-    """Items outside the caller's classes or subjects: the whole request is refused."""
+class StudentNotFoundError(Exception):
+    """No such student in the school (told only to callers who may read the whole school)."""
 
-    def __init__(self, indexes: list[int]) -> None:
-        super().__init__(f"items {indexes} are outside this teacher's classes and subjects")
-        self.indexes = indexes
+
+class NotThisTeachersError(Exception):
+    """A teacher asked for a student they teach nothing to: the same answer whether the
+    student exists or not."""
+
+
+class ForbiddenItemsError(Exception):
+    """Items outside the caller's classes, subjects or records: the whole request is refused."""
+
+    def __init__(self, refused: dict[int, FieldError]) -> None:
+        super().__init__(
+            "not this teacher's to record: "
+            + "; ".join(f"item {i}: {e.field}: {e.reason}" for i, e in refused.items())
+        )
+        self.indexes = list(refused)
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,8 @@ async def record_batch(
 ) -> list[ItemResult]:
     """Record every valid item with its events; answer each item on its own.
 
-    `teacher_id` limits the batch to that teacher's classes and subjects.
+    `teacher_id` limits the batch to that teacher's classes and subjects and to records they
+    may change (see `teacher_refusal`).
     """
     book = await store.reference_book(school_id)
     if book is None:
@@ -88,10 +105,20 @@ async def record_batch(
         # new and inserted blindly (the journal's usual batch costs no read). What turns out
         # to exist already (a resend, a correction) comes back as a conflict, and is loaded
         # and decided again.
-        needed = todo if attempt else [i for i in todo if isinstance(items[i], MarkRetractionItem)]
+        # A teacher's batch (small: one teacher's lessons) is read whole, as what a teacher
+        # may change depends on who recorded it.
+        blind = attempt == 0 and teacher_id is None
+        needed = [i for i in todo if isinstance(items[i], MarkRetractionItem)] if blind else todo
         stored = await store.load(school_id, [entry_key(items[i]) for i in needed])
-        if teacher_id is not None and attempt == 0:
-            _authorize(teacher_id, items, stored, book)
+        if teacher_id is not None:
+            refused = _refusals(teacher_id, {i: items[i] for i in todo}, stored, book)
+            if refused and attempt == 0:
+                raise ForbiddenItemsError(refused)
+            # Written by someone else since the first read (nothing of this batch refused
+            # then, and part of it is stored now): refused item by item.
+            for index, error in refused.items():
+                results[index] = ItemResult(index, "rejected", entry_key(items[index])[1], (error,))
+            todo = [index for index in todo if index not in refused]
         working = dict(stored)
         events: dict[EntryKey, list[Envelope[Any]]] = defaultdict(list)
         for index in todo:
@@ -131,19 +158,36 @@ async def record_batch(
     return [results[index] for index in range(len(raw_items))]
 
 
-def _authorize(
+def _refusals(
     teacher_id: str,
     items: dict[int, JournalItem],
     stored: dict[EntryKey, Stored],
     book: ReferenceBook,
-) -> None:
-    forbidden = [
-        index
+) -> dict[int, FieldError]:
+    found = {
+        index: teacher_refusal(teacher_id, item, stored.get(entry_key(item)), book)
         for index, item in items.items()
-        if not teacher_may_record(teacher_id, item, stored.get(entry_key(item)), book)
-    ]
-    if forbidden:
-        raise ForbiddenItemsError(forbidden)
+    }
+    return {index: error for index, error in found.items() if error is not None}
+
+
+async def student_marks(
+    school_id: str, student_id: str, *, store: GradesStore, teacher_id: str | None = None
+) -> list[Stored]:
+    """A student's marks as recorded; a teacher gets only the subjects they teach to the
+    student's class."""
+    book = await store.reference_book(school_id)
+    if book is None:
+        raise SchoolNotRegisteredError(school_id)
+    subjects: frozenset[str] | None = None
+    if teacher_id is not None:
+        subjects = subjects_taught(teacher_id, student_id, book)
+        if not subjects:
+            raise NotThisTeachersError(student_id)
+    elif student_id not in book.students:
+        raise StudentNotFoundError(student_id)
+    records = await store.records_of_student(school_id, student_id, "mark")
+    return [r for r in records if subjects is None or r.state.get("subject_id") in subjects]
 
 
 ReferenceOutcome = Literal["created", "updated", "unchanged"]

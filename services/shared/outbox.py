@@ -29,6 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from schemas import Envelope
 from schemas.topics import EVENTS_BY_TYPE
+from services.shared.lease import Lease
 from services.shared.mongo import Document, bulk_write
 from services.shared.tasks import stop_if_cancelled
 
@@ -196,6 +197,13 @@ class OutboxRelay:
     A crash between publishing and `mark_published` (or two relays publishing the same record)
     publishes an event twice: at-least-once, which consumers absorb by deduplicating on the
     event id. Nothing is lost: a record forgets only the events it saw published.
+
+    With a `lease`, only its holder publishes: two relays publishing at once could send a
+    record's older event after its newer one (a mark resurrected after its retraction). The
+    others drop what they are handed (it is in the store, where the holder's sweep finds it)
+    and wait; the one that takes the lease over first reads the partition tails for what its
+    predecessor left in doubt, as after a crash. Without a lease (unit tests, or one relay
+    per service by deployment) every relay publishes.
     """
 
     def __init__(
@@ -208,8 +216,10 @@ class OutboxRelay:
         poll_seconds: float,
         on_published: Callable[[Envelope[Any]], None] = lambda event: None,
         on_backlog: Callable[[int], None] = lambda size: None,
+        lease: Lease | None = None,
     ) -> None:
         self._outbox = outbox
+        self._lease = lease
         self._publish = publish
         self._connect = connect
         self._recently_published = recently_published
@@ -261,9 +271,22 @@ class OutboxRelay:
                 batch.append(lane.popleft())
         return batch
 
+    def _stand_by(self) -> None:
+        """Not the lease holder: forget what was handed over (the holder sweeps it from the
+        store), and start afresh, as after a crash, when the lease comes this way."""
+        for lane in self._lanes.values():
+            lane.clear()
+        self._queued.clear()
+        self._in_doubt = None
+        self._swept_at = float("-inf")
+
     async def publish_pending(self) -> int:
-        """Publish one batch, urgent first; return how many records it held."""
-        await self._connect()
+        """Publish one batch, urgent first; return how many records it held (none without
+        the lease)."""
+        await self._connect()  # first: it may take longer than the lease leaves to work
+        if self._lease is not None and not await self._lease.held():
+            self._stand_by()
+            return 0
         if self._in_doubt is None:
             # First pass since start: whatever a crashed predecessor published but did not
             # record sits at the tail of the partitions; record it instead of sending it again.
@@ -323,6 +346,15 @@ class OutboxRelay:
         self._in_doubt.clear()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._lease is not None:
+                # Stopped: another relay may take over without waiting for the slots held.
+                with contextlib.suppress(Exception):
+                    await self._lease.release()
+
+    async def _run(self) -> None:
         while True:
             stop_if_cancelled()  # a library may have swallowed our cancellation
             # Cleared before the work, so a wake-up that arrives during it is not lost.

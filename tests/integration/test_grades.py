@@ -130,6 +130,55 @@ async def test_roles_and_schools_are_enforced(service_env: dict[str, object], ru
     assert teacher_reference.status_code == 403
 
 
+async def test_a_teacher_touches_and_reads_only_their_own_records(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    """Issue 12, defect 5: a colleague of the same class and subject cannot overwrite or
+    retract a mark by its id, a record never moves to another student, and a teacher reads
+    only the subjects they teach to the student's class."""
+    marks_of_st1 = f"/v1/schools/{SCHOOL}/students/st-1/marks"
+    async with running("grades", run_id, **service_env) as grades:
+        await load_grades_reference(grades)
+        colleague = {
+            "name": "Сидорова Мария Ивановна",
+            "assignments": [{"class_id": "5a", "subject_id": "math"}],
+        }
+        await grades.put(f"/v1/schools/{SCHOOL}/teachers/t-3", json=colleague, headers=AUTH)
+        await post_journal(
+            grades,
+            a_mark("m-1", value="5"),
+            a_mark("m-ru", subject_id="russian", teacher_id="t-2", value="3"),
+        )
+        t3 = bearer("teacher", person_id="t-3")
+        overwrite = await post_journal(
+            grades, a_mark("m-1", teacher_id="t-3", value="2"), headers=t3
+        )
+        retract = await post_journal(
+            grades, {"kind": "mark_retraction", "mark_id": "m-1"}, headers=t3
+        )
+        moved = await post_journal(grades, a_mark("m-1", student_id="st-2"))
+        as_journal = (await grades.get(marks_of_st1, headers=AUTH)).json()
+        as_t1 = await grades.get(marks_of_st1, headers=bearer("teacher", person_id="t-1"))
+        as_t2 = await grades.get(marks_of_st1, headers=bearer("teacher", person_id="t-2"))
+        ghost_as_t2 = await grades.get(
+            f"/v1/schools/{SCHOOL}/students/ghost/marks", headers=bearer("teacher", person_id="t-2")
+        )
+
+    assert (overwrite.status_code, retract.status_code) == (403, 403)
+    assert "mark_id" in overwrite.json()["detail"]
+    [moved_item] = moved.json()["items"]
+    assert moved_item["status"] == "rejected"
+    assert moved_item["errors"][0]["field"] == "student_id"
+    assert {(m["mark_id"], m["value"], m["retracted"]) for m in as_journal} == {
+        ("m-1", "5", False),
+        ("m-ru", "3", False),
+    }
+    assert as_t1.status_code == 200
+    assert [m["mark_id"] for m in as_t1.json()] == ["m-1"]
+    assert (as_t2.status_code, ghost_as_t2.status_code) == (403, 403)
+    assert as_t2.json() == ghost_as_t2.json()  # the same answer whether the student exists
+
+
 async def test_reference_and_validation_errors_are_clear(
     service_env: dict[str, object], run_id: str
 ) -> None:

@@ -111,3 +111,36 @@ async def test_paper_only_declarations_of_two_schools_with_the_same_ids_stay_apa
 
     assert await store.paper_only_students("school-a") == {"st-1"}
     assert await store.paper_only_students("school-b") == set()
+
+
+async def test_a_records_older_event_arriving_late_does_not_win_in_the_digest(
+    database: AsyncDatabase[Document],
+) -> None:
+    """Issue 12, defect 6: the digest applies a record's events by its version."""
+    store = MongoDigestStore(database)
+
+    async def marks() -> dict[str, str]:
+        book = await store.student_book("school-1", "st-1")
+        return {m.mark_id: m.value for m in book.marks} if book else {}
+
+    posted = mark_slot(a_mark(mark_id="m-1", value="5", record_version=1))
+    await store.apply([posted])
+    await store.apply([mark_slot(a_mark(mark_id="m-1", record_version=2), retracted=True)])
+    # The stale MarkPosted again, with a new mark of the same student in the same batch.
+    await store.apply([posted, mark_slot(a_mark(mark_id="m-2", value="3", record_version=1))])
+    assert await marks() == {"m-2": "3"}
+    # Out of order within one batch.
+    await store.apply(
+        [
+            mark_slot(a_mark(mark_id="m-3", value="2", record_version=2)),
+            mark_slot(a_mark(mark_id="m-3", value="5", record_version=1)),
+        ]
+    )
+    assert await marks() == {"m-2": "3", "m-3": "2"}
+    # Events published before versions existed apply as they come, the last one winning.
+    await store.apply([mark_slot(a_mark(mark_id="m-4", value="4"))])
+    await store.apply([mark_slot(a_mark(mark_id="m-4", value="5"))])
+    assert (await marks())["m-4"] == "5"
+    # A redelivered event changes nothing.
+    await store.apply([mark_slot(a_mark(mark_id="m-3", value="2", record_version=2))])
+    assert await marks() == {"m-2": "3", "m-3": "2", "m-4": "5"}

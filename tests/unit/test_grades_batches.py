@@ -14,7 +14,7 @@ from services.grades.usecases import (
     record_batch,
 )
 from tests.fakes import FakeGradesStore
-from tests.unit.test_grades_domain import a_book
+from tests.unit.test_grades_domain import a_book, with_colleague
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -96,3 +96,31 @@ async def test_a_teacher_batch_with_a_foreign_class_is_refused_whole() -> None:
 async def test_nothing_is_recorded_for_an_unregistered_school() -> None:
     with pytest.raises(SchoolNotRegisteredError):
         await record_batch("s1", [raw_mark("m-1")], store=FakeGradesStore(None), now=NOW)
+
+
+async def test_a_teacher_cannot_overwrite_a_colleagues_record_by_its_id() -> None:
+    store = FakeGradesStore(with_colleague(a_book()))
+    await record_batch("s1", [raw_mark("m-1", value="5")], store=store, now=NOW)
+    for colleague_item in (
+        raw_mark("m-1", teacher_id="t-3", value="2"),
+        {"kind": "mark_retraction", "mark_id": "m-1"},
+    ):
+        with pytest.raises(ForbiddenItemsError) as refused:
+            await record_batch("s1", [colleague_item], store=store, now=NOW, teacher_id="t-3")
+        assert refused.value.indexes == [0]
+        assert "mark_id" in str(refused.value)
+    assert store.records["s1", ("mark", "m-1")].state["value"] == "5"
+    assert [e.type for e in store.outbox] == ["MarkPosted"]
+
+
+async def test_a_colleague_writing_the_same_id_meanwhile_is_caught_on_the_retry() -> None:
+    """The teacher's batch found no record, then lost the insert to a colleague's mark."""
+    store = FakeGradesStore(with_colleague(a_book()))
+    colleagues = Stored({**raw_mark("m-1", teacher_id="t-3"), "weight": 1.0}, version=1)
+    store.interfere = lambda: store.records.setdefault(("s1", ("mark", "m-1")), colleagues)
+    [result] = await record_batch(
+        "s1", [raw_mark("m-1", value="2")], store=store, now=NOW, teacher_id="t-1"
+    )
+    assert result.status == "rejected"
+    assert result.errors[0].field == "mark_id"
+    assert store.records["s1", ("mark", "m-1")] is colleagues

@@ -51,6 +51,15 @@ def a_book(**school: Any) -> ReferenceBook:
     )
 
 
+def with_colleague(book: ReferenceBook) -> ReferenceBook:
+    """`book` with t-3, who teaches the same class and subject as t-1."""
+    book.teachers["t-3"] = TeacherIn(
+        name="Сидорова Мария Ивановна",
+        assignments=(AssignmentIn(class_id="5a", subject_id="math"),),
+    )
+    return book
+
+
 def item(**fields: Any) -> JournalItem:
     parsed = parse_item(fields)
     assert not isinstance(parsed, list), parsed
@@ -227,3 +236,46 @@ def test_a_teacher_records_only_their_own_classes_subjects_and_marks() -> None:
     assert not teacher_may_record("t-1", mark(teacher_id="t-2"), None, book)
     assert not teacher_may_record("t-2", mark(teacher_id="t-2"), None, book)
     assert not teacher_may_record("t-1", mark(student_id="nobody"), None, book)
+
+
+def test_a_record_never_moves_to_another_student() -> None:
+    book = a_book()
+    book.students["st-2"] = StudentIn(name="Смирнова Ольга", class_id="5a")
+    posted = run(mark(), book=book).new_state
+    moved = run(mark(student_id="st-2"), posted, book=book)
+    assert moved.outcome == "rejected"
+    assert [error.field for error in moved.errors] == ["student_id"]
+    assert moved.events == ()
+    # Not even after a retraction: the id stays the first student's.
+    retracted = run(item(kind="mark_retraction", mark_id="m-1"), posted, book=book).new_state
+    assert run(mark(student_id="st-2"), retracted, book=book).errors[0].field == "student_id"
+    deferred = run(final(deferred_until="2027-01-20"), book=book).new_state
+    assert run(final(student_id="st-2", value="5"), deferred, book=book).outcome == "rejected"
+
+
+def test_a_teacher_corrects_or_retracts_only_their_own_records() -> None:
+    book = with_colleague(a_book())
+    theirs = run(mark(), book=book).new_state  # recorded by t-1
+    assert theirs is not None
+    assert teacher_may_record("t-1", mark(value="5"), theirs, book)
+    assert not teacher_may_record("t-3", mark(teacher_id="t-3", value="2"), theirs, book)
+    retraction = item(kind="mark_retraction", mark_id="m-1")
+    assert teacher_may_record("t-1", retraction, theirs, book)
+    assert not teacher_may_record("t-3", retraction, theirs, book)
+    # A record of a class or subject the teacher does not teach, whatever the new content says.
+    elsewhere = Stored({**theirs.state, "subject_id": "russian"}, version=1)
+    book.subjects["russian"] = SubjectIn(name="Русский язык")
+    assert not teacher_may_record("t-1", mark(value="5"), elsewhere, book)
+
+
+def test_every_fact_carries_its_records_version_after_the_change() -> None:
+    """Consumers apply a record's events by version, so a late older one cannot win."""
+    posted = run(mark(value="4"))
+    corrected = run(mark(value="5"), posted.new_state)
+    retraction = item(kind="mark_retraction", mark_id="m-1")
+    retracted = run(retraction, corrected.new_state)
+    reposted = run(mark(value="3"), retracted.new_state)
+    decisions = (posted, corrected, retracted, reposted)
+    assert [d.events[0].payload.record_version for d in decisions] == [1, 2, 3, 4]
+    assert [d.new_state.version for d in decisions if d.new_state] == [1, 2, 3, 4]
+    assert run(final(value="5")).events[0].payload.record_version == 1

@@ -110,3 +110,45 @@ async def test_final_results_go_before_a_backlog_of_ordinary_marks() -> None:
     await relay.publish_pending()
 
     assert broker.published[0] == ids(final)[0]
+
+
+class Lease:
+    def __init__(self, held: bool) -> None:
+        self.is_held = held
+
+    async def held(self) -> bool:
+        return self.is_held
+
+    async def release(self) -> None:
+        self.is_held = False
+
+
+async def test_a_relay_without_the_lease_publishes_nothing_and_leaves_it_to_the_holder() -> None:
+    written = record("m-1")
+    outbox, broker, lease = Outbox(written), Broker(), Lease(held=False)
+    tails_read: list[int] = []
+
+    async def tails() -> set[str]:
+        tails_read.append(1)
+        return set()
+
+    async def nothing() -> None:
+        return None
+
+    relay = OutboxRelay(
+        outbox,
+        broker.publish,
+        connect=nothing,
+        recently_published=tails,
+        poll_seconds=0.1,
+        lease=lease,
+    )
+    relay.enqueue([written])
+    await relay.publish_pending()
+    assert broker.published == []
+    assert outbox.pending == [written]  # still in the store, for the holder's sweep
+
+    lease.is_held = True  # the holder stopped: this relay takes over
+    await relay.publish_pending()
+    assert tails_read, "a new holder first looks for what the previous one left in doubt"
+    assert broker.published == ids(written)

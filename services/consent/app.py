@@ -33,6 +33,7 @@ from services.consent.store import MongoConsentRegistry
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
+from services.shared.lease import MongoLease
 from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.retention import purge_expired
 from services.shared.runtime import Runtime
@@ -47,10 +48,9 @@ PUBLISHES = (NotificationRequested, *CHANGES)
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
+    database = runtime.database(settings.mongo_db)
     # What the API writes goes straight to this process's relay.
-    registry = MongoConsentRegistry(
-        runtime.database(settings.mongo_db), on_written=lambda records: relay.enqueue(records)
-    )
+    registry = MongoConsentRegistry(database, on_written=lambda records: relay.enqueue(records))
     relay = OutboxRelay(
         registry.outbox,
         runtime.publish.publish_all,
@@ -58,7 +58,11 @@ def create_app(settings: Settings) -> FastAPI:
         recently_published=lambda: recently_published(
             settings.kafka_bootstrap, sorted({runtime.topics.of(e) for e in CHANGES}), BATCH_SIZE
         ),
-        poll_seconds=settings.outbox_poll_seconds,
+        # The holder must renew its lease in the second half of each slot.
+        poll_seconds=min(settings.outbox_poll_seconds, settings.relay_lease_seconds / 3),
+        lease=MongoLease(
+            database["leases"], "outbox-relay", ttl_seconds=settings.relay_lease_seconds
+        ),
     )
     register_handlers(
         runtime.broker,

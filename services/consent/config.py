@@ -9,6 +9,10 @@ class Settings(ServiceSettings):
     consumer_group: str = Field("vestnik-consent", validation_alias="VESTNIK_CONSENT_GROUP")
     # The relay also runs on every accepted write; polling only catches what a crash left behind.
     outbox_poll_seconds: float = Field(5.0, validation_alias="VESTNIK_CONSENT_OUTBOX_POLL_SECONDS")
+    # One relay of all the replicas publishes at a time: it holds the lease in slots of this.
+    relay_lease_seconds: float = Field(
+        30.0, gt=0, validation_alias="VESTNIK_CONSENT_RELAY_LEASE_SECONDS"
+    )
     # 152-FZ art. 21: how long the decision log is kept, and how long after a consent is
     # withdrawn its contact data is; how often the purge runs.
     decisions_retention_days: float = Field(

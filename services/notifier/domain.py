@@ -161,6 +161,22 @@ def verdict(
     return Verdict("send")
 
 
+REASON_LENGTH = 300
+
+
+def readable_reason(text: str) -> str:
+    """A failure's reason as it may be stored and published: printable text only (a provider's
+    reply may carry bytes that are no UTF-8, which no database or event can hold), short, and
+    never empty."""
+    printable = "".join(
+        c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else " " for c in text
+    )
+    cleaned = " ".join(printable.split())
+    if len(cleaned) > REASON_LENGTH:
+        cleaned = cleaned[: REASON_LENGTH - 1] + "…"
+    return cleaned or "no reason given"
+
+
 @dataclass(frozen=True)
 class AfterFailure:
     status: Literal["retry_wait", "failed"]
@@ -178,8 +194,9 @@ def after_failure(
 ) -> AfterFailure:
     """A permanent failure ends the delivery; a temporary one is retried with backoff until
     the last attempt."""
+    reason = readable_reason(str(error))
     if isinstance(error, PermanentFailureError):
-        return AfterFailure("failed", str(error))
+        return AfterFailure("failed", reason)
     if attempts >= policy.max_attempts:
-        return AfterFailure("failed", f"gave up after {attempts}: {error}")
-    return AfterFailure("retry_wait", str(error), now + policy.delay(attempts, random))
+        return AfterFailure("failed", f"gave up after {attempts}: {reason}")
+    return AfterFailure("retry_wait", reason, now + policy.delay(attempts, random))

@@ -134,7 +134,17 @@ class SmtpSender:
 
 def _failure_for(error: aiosmtplib.SMTPResponseException) -> Exception:
     failure = TemporaryFailureError if 400 <= error.code < 500 else PermanentFailureError
-    return failure(f"SMTP {error.code} {error.message}")
+    return failure(f"SMTP {error.code} {_reply_text(error.message)}")
+
+
+def _reply_text(message: str) -> str:
+    """aiosmtplib keeps a reply's bytes that are no UTF-8 as surrogates; Russian relays often
+    answer in Windows-1251, so that is tried next, and what neither reads is dropped."""
+    raw = message.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1251", "replace")
 
 
 class SmsRuSender:
@@ -239,7 +249,7 @@ class InboxSender:
                 stored.append(self._message(request))
                 failures.append(None)
             except Exception as error:  # this message's own fault (rendering): it alone fails
-                failures.append(PermanentFailureError(f"{type(error).__name__}: {error}"))
+                failures.append(PermanentFailureError(f"unexpected {type(error).__name__}"))
         try:
             await self._inbox.put_many(stored)
         except Exception as error:  # the database: every message of the batch waits to retry

@@ -39,6 +39,7 @@ from services.notifier.domain import (
 )
 from services.notifier.schedule import Pending, Schedule
 from services.notifier.store import Recorded
+from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,11 @@ async def _attempt_all(
 
     async def send(channel: str, batch: list[Pending]) -> None:
         messages = [(p.request, message_id_for(p.key)) for p in batch]
-        failures = await ports.senders[channel].send_batch(messages)
+        try:
+            failures: Sequence[Exception | None] = await ports.senders[channel].send_batch(messages)
+        except Exception as error:  # the sender itself broke: its messages wait for a retry
+            stop_if_cancelled()
+            failures = [TemporaryFailureError(f"{channel}: {type(error).__name__}")] * len(batch)
         sent_at = ports.now()
         for pending, failure in zip(batch, failures, strict=True):
             attempts = pending.attempts + 1
@@ -220,7 +225,9 @@ async def _attempt_all(
                 outcomes[pending.key] = (recorded, "sent")
                 continue
             if not isinstance(failure, TemporaryFailureError | PermanentFailureError):
-                failure = PermanentFailureError(f"{type(failure).__name__}: {failure}")
+                # This message's own fault (rendering, a reply the sender could not read): it
+                # alone fails. By its type only: the text may hold an address.
+                failure = PermanentFailureError(f"unexpected {type(failure).__name__}")
             after = after_failure(
                 failure, attempts, policy=ports.policy, now=sent_at, random=ports.random
             )

@@ -72,10 +72,15 @@ def flaky_smtp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flaky
     controller.stop()
 
 
-def an_email_request() -> NotificationRequested:
-    event = MarkPosted.new(a_mark(school_id="school-1"), producer="test")
+def an_email_request(mark_id: str = "m-1", address: str | None = None) -> NotificationRequested:
+    event = MarkPosted.new(a_mark(school_id="school-1", mark_id=mark_id), producer="test")
     requests, _ = notification_requests(event, [CONSENTING], datetime.now(UTC))
-    return next(r for r in requests if r.payload.channel == "email")
+    request = next(r for r in requests if r.payload.channel == "email")
+    if address is None:
+        return request
+    return request.model_copy(
+        update={"payload": request.payload.model_copy(update={"address": address})}
+    )
 
 
 async def publish(servers: Servers, topics: Topics, request: NotificationRequested) -> None:
@@ -535,3 +540,55 @@ async def test_an_sms_counts_as_sent_only_when_its_own_number_was_accepted(
     kept = [json.loads(path.read_text()) for path in sms_dir.glob("*.json")]
     assert [sms["to"] for sms in kept] == ([address] if failure is None else [])
     assert len(sent) == (1 if failure is None else 0)  # segments counted only when sent
+
+
+class AnsweringInCp1251(MaildirHandler):
+    """A Russian relay of the old school: refuses one mailbox with a reply in Windows-1251,
+    which is not UTF-8, and names the address in it."""
+
+    def __init__(self, mail_dir: Path, unknown: str) -> None:
+        super().__init__(mail_dir)
+        self.unknown = unknown
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str | bytes:
+        if address == self.unknown:
+            return f"550 5.1.1 <{address}>: Пользователь не найден".encode("cp1251")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_a_reply_that_cannot_be_stored_fails_its_delivery_alone_and_sending_goes_on(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str, tmp_path: Path
+) -> None:
+    """One refused mailbox among good ones, with a reply no database can store as it came: the
+    good ones are sent and recorded, the bad one is failed with a readable reason, and a
+    request that comes after it is sent too."""
+    handler = AnsweringInCp1251(tmp_path / "mail", unknown="ivan@example.org")
+    smtp = Controller(handler, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    settings = {**service_env, **FAST_RETRIES, "smtp_port": smtp.port}
+    poisoned = an_email_request("m-2", address="ivan@example.org")
+    try:
+        async with running("notifier", run_id, **settings) as notifier:
+            for request in (an_email_request("m-1"), poisoned, an_email_request("m-3")):
+                await publish(servers, topics, request)
+
+            async def ended(count: int) -> list[dict[str, Any]]:
+                found = (await notifier.get("/v1/schools/school-1/deliveries", headers=AUTH)).json()
+                done = [d for d in found if d["status"] in ("sent", "failed")]
+                return found if len(done) == count else []
+
+            await eventually(lambda: ended(3), timeout=30)
+            await publish(servers, topics, an_email_request("m-4"))
+            deliveries = await eventually(lambda: ended(4), timeout=30)
+    finally:
+        smtp.stop()
+    by_key = {d["_id"]: d for d in deliveries}
+    failed = by_key.pop(poisoned.payload.dedupe_key)
+    assert {d["status"] for d in by_key.values()} == {"sent"}
+    assert failed["status"] == "failed"
+    assert failed["last_error"].startswith("SMTP 550 5.1.1")
+    assert "Пользователь не найден" in failed["last_error"]
+    assert len(list(handler.mail_dir.glob("*.eml"))) == 3

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
+import aiosmtplib
 import pytest
 
 from schemas import MarkPosted, NotificationRequested
@@ -19,6 +20,7 @@ from services.notifier.domain import (
     RetryPolicy,
     TemporaryFailureError,
     message_id_for,
+    readable_reason,
 )
 from services.notifier.mime import MimeHeaderError
 from services.notifier.rendering import (
@@ -28,7 +30,7 @@ from services.notifier.rendering import (
     sms_segments,
 )
 from services.notifier.schedule import Pending, Schedule
-from services.notifier.sender import SmtpSender, SmtpServer
+from services.notifier.sender import SmtpSender, SmtpServer, _failure_for
 from services.notifier.store import Recorded
 from services.notifier.usecases import (
     PASS_SIZE,
@@ -240,8 +242,42 @@ async def test_one_message_that_breaks_fails_alone_and_the_pass_goes_on() -> Non
     failed = notifier.log.published[0]
     assert (failed.type, failed.payload.reason) == (
         "NotificationFailed",
-        "KeyError: 'template variable'",
+        "unexpected KeyError",
     )
+
+
+async def test_a_reply_that_is_no_text_fails_its_delivery_with_a_readable_reason() -> None:
+    reply = "550 нет такого ящика".encode("cp1251").decode("utf-8", "surrogateescape")
+    notifier = Harness(ScriptedSender(PermanentFailureError(f"SMTP {reply}\x00")))
+    broken, fine = a_request(mark_id="m-1"), a_request(mark_id="m-2")
+    await notifier.accept(broken, fine)
+    assert [a.outcome for a in await run_pass(notifier.schedule, notifier.ports)] == [
+        "failed",
+        "sent",
+    ]
+    reason = notifier.log.published[0].payload.reason
+    assert reason == "SMTP 550"  # what was no text is left out: storable and publishable
+    assert readable_reason("x" * 1000).endswith("…")
+    assert readable_reason("\x00\udcff") == "no reason given"
+
+
+async def test_a_sender_that_breaks_as_a_whole_leaves_its_messages_to_retry() -> None:
+    class Broken(ScriptedSender):
+        async def send_batch(
+            self, messages: list[tuple[NotificationRequested, str]]
+        ) -> list[Exception | None]:
+            raise RuntimeError("a bug")
+
+    notifier = Harness()
+    notifier.ports.senders["sms"] = Broken()
+    await notifier.accept(a_request("email"), a_request("sms"))
+    assert await notifier.run() == {"email": "sent", "sms": "retry_wait"}
+
+
+def test_a_cp1251_smtp_reply_is_read_as_russian() -> None:
+    reply = "Пользователь не найден".encode("cp1251").decode("utf-8", "surrogateescape")
+    failure = _failure_for(aiosmtplib.SMTPResponseException(550, reply))
+    assert str(failure) == "SMTP 550 Пользователь не найден"
 
 
 async def test_consent_is_checked_again_right_before_sending() -> None:

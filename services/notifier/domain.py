@@ -11,6 +11,7 @@ A final result (deadline-bound) falls back across the recipient's channels by th
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -162,16 +163,20 @@ def verdict(
 
 
 REASON_LENGTH = 300
+# What in a provider's reply is a person's address: an e-mail address (`<ivan@example.org>`,
+# as relays quote it at RCPT TO) or a phone number (10 to 15 digits, maybe spaced or dashed).
+ADDRESSES = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+|\+?\d(?:[\s()-]?\d){9,14}")
 
 
 def readable_reason(text: str) -> str:
-    """A failure's reason as it may be stored and published: printable text only (a provider's
-    reply may carry bytes that are no UTF-8, which no database or event can hold), short, and
-    never empty."""
+    """A failure's reason as it may be stored and published: no address of the recipient
+    (152-FZ: delivery records do not copy it, and relays like to quote it), printable text only
+    (a provider's reply may carry bytes that are no UTF-8, which no database or event can
+    hold), short, and never empty."""
     printable = "".join(
         c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else " " for c in text
     )
-    cleaned = " ".join(printable.split())
+    cleaned = " ".join(ADDRESSES.sub("[address]", printable).split())
     if len(cleaned) > REASON_LENGTH:
         cleaned = cleaned[: REASON_LENGTH - 1] + "…"
     return cleaned or "no reason given"

@@ -591,4 +591,5 @@ async def test_a_reply_that_cannot_be_stored_fails_its_delivery_alone_and_sendin
     assert failed["status"] == "failed"
     assert failed["last_error"].startswith("SMTP 550 5.1.1")
     assert "Пользователь не найден" in failed["last_error"]
+    assert "ivan@example.org" not in failed["last_error"]
     assert len(list(handler.mail_dir.glob("*.eml"))) == 3

@@ -274,6 +274,27 @@ async def test_a_sender_that_breaks_as_a_whole_leaves_its_messages_to_retry() ->
     assert await notifier.run() == {"email": "sent", "sms": "retry_wait"}
 
 
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        (
+            "SMTP 550 5.1.1 <ivan@example.org>: Recipient address rejected",
+            "SMTP 550 5.1.1 <[address]>: Recipient address rejected",
+        ),
+        ("SMTP 550 user ivan.petrov+1@mail.example.ru unknown", "SMTP 550 user [address] unknown"),
+        ("SMS provider refused: 79161234567 blocked", "SMS provider refused: [address] blocked"),
+        ("number +7 916 123-45-67 is on the stop list", "number [address] is on the stop list"),
+        ("SMS provider refused: code 207", "SMS provider refused: code 207"),
+        (
+            "SMTP 452 4.5.3 Too many recipients (max 100)",
+            "SMTP 452 4.5.3 Too many recipients (max 100)",
+        ),
+    ],
+)
+def test_addresses_in_a_provider_reply_are_not_kept(reply: str, kept: str) -> None:
+    assert readable_reason(reply) == kept
+
+
 def test_a_cp1251_smtp_reply_is_read_as_russian() -> None:
     reply = "Пользователь не найден".encode("cp1251").decode("utf-8", "surrogateescape")
     failure = _failure_for(aiosmtplib.SMTPResponseException(550, reply))

@@ -8,11 +8,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas import Envelope, NotificationRequested
+from schemas.notify import DeadlineMissed
 from services.grades.domain import Change, EntryKey, Stored
 from services.grades.facts import ReferenceBook
 from services.notifier.domain import UNFINISHED, Status
 from services.notifier.schedule import Pending
 from services.notifier.store import Recorded
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self.published: list[Envelope[Any]] = []
+
+    async def __call__(self, events: Sequence[Envelope[Any]]) -> None:
+        self.published.extend(events)
 
 
 class FakeGradesStore:
@@ -49,10 +58,12 @@ class FakeGradesStore:
 class FakeDeliveries:
     """Delivery records in memory, insert-once by dedupe key like the real store."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: EventLog | None = None) -> None:
         self.records: dict[str, dict[str, Any]] = {}
         # Runs while an insert is under way, as other work would on the real store.
         self.during_insert: Callable[[], Awaitable[None]] | None = None
+        # Where the status events written with the outcomes go (the relay, at once).
+        self.outbox = outbox or EventLog()
 
     async def insert_new(self, pending: list[Pending], now: datetime) -> list[bool]:
         if self.during_insert is not None:
@@ -79,6 +90,7 @@ class FakeDeliveries:
             record["open"] = outcome.status in UNFINISHED or outcome.watched
             if outcome.reason is not None:
                 record["last_error"] = outcome.reason
+            self.outbox.published.extend(outcome.events)
 
     async def status_of(self, keys: list[str]) -> dict[str, Status]:
         return {key: self.records[key]["status"] for key in keys if key in self.records}
@@ -123,23 +135,19 @@ class FakeConsentView:
         }
 
 
-class EventLog:
-    def __init__(self) -> None:
-        self.published: list[Envelope[Any]] = []
-
-    async def __call__(self, events: Sequence[Envelope[Any]]) -> None:
-        self.published.extend(events)
-
-
 class FakeMisses:
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
+    def __init__(self, outbox: EventLog | None = None) -> None:
+        self.records: dict[str, DeadlineMissed] = {}
+        self.outbox = outbox or EventLog()
 
-    async def record(self, misses: list[dict[str, Any]]) -> list[bool]:
+    async def record(self, misses: list[DeadlineMissed]) -> list[bool]:
         new = []
         for miss in misses:
-            new.append(miss["_id"] not in self.records)
-            self.records.setdefault(miss["_id"], miss)
+            key = f"{miss.payload.source_event_id}:{miss.payload.recipient_id}"
+            new.append(key not in self.records)
+            if new[-1]:
+                self.records[key] = miss
+                self.outbox.published.append(miss)
         return new
 
 

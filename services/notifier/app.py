@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,14 +31,20 @@ from services.notifier.store import (
     MongoDeliveries,
     MongoInbox,
     MongoSchoolZones,
+    notifier_outbox,
 )
 from services.notifier.usecases import Ports, RecordBehind
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
+from services.shared.kafka import recently_published
+from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
 
+log = logging.getLogger(__name__)
+
 SERVICE = "notifier"
+CONSUMES = (NotificationRequested, ConsentRevoked, SchoolChanged)
 PUBLISHES = (NotificationSent, NotificationFailed, NotificationCancelled, DeadlineMissed)
 
 
@@ -43,8 +52,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     """`clock`: where time comes from; tests move it instead of waiting."""
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     db = runtime.database(settings.mongo_db)
-    deliveries, inbox, consent_view = MongoDeliveries(db), MongoInbox(db), MongoConsentView(db)
-    misses = MongoDeadlineMisses(db)
+    # The recorder's writes and the relay's take turns (FerretDB, see `MongoOutbox`); what is
+    # written goes straight to the relay.
+    updating = asyncio.Lock()
+    outbox = notifier_outbox(db, updating=updating)
+    deliveries = MongoDeliveries(db, updating=updating, on_written=lambda r: relay.enqueue(r))
+    misses = MongoDeadlineMisses(db, on_written=lambda records: relay.enqueue(records))
+    inbox, consent_view = MongoInbox(db), MongoConsentView(db)
     zones = MongoSchoolZones(db, default=ZoneInfo(settings.school_timezone))
     outcomes = Counter(
         "vestnik_notifications",
@@ -110,7 +124,30 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     sms_client = httpx.AsyncClient(
         base_url=settings.sms_url, timeout=10, limits=httpx.Limits(keepalive_expiry=4.0)
     )
-    recorder = RecordBehind(deliveries, runtime.publish.publish_batch)
+    published = Counter(
+        "vestnik_notifier_events_published",
+        "Status events the outbox relay published.",
+        ["type"],
+        registry=runtime.registry,
+    )
+    backlog = Gauge(
+        "vestnik_notifier_outbox_backlog",
+        "Deliveries and deadline misses whose status events wait to be published.",
+        registry=runtime.registry,
+    )
+    relay = OutboxRelay(
+        outbox,
+        runtime.publish.publish_all,
+        # The consumers start with the broker: whenever Kafka can be reached, not before.
+        connect=lambda: runtime.connect_kafka(*CONSUMES, *PUBLISHES),
+        recently_published=lambda: recently_published(
+            settings.kafka_bootstrap, [runtime.topics.of(NotificationSent)], BATCH_SIZE
+        ),
+        poll_seconds=settings.outbox_poll_seconds,
+        on_published=lambda event: published.labels(event.type).inc(),
+        on_backlog=backlog.set,
+    )
+    recorder = RecordBehind(deliveries)
     ports = Ports(
         deliveries=deliveries,
         misses=misses,
@@ -127,7 +164,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             "inbox": InboxSender(env, inbox),
         },
         consent=consent_view,
-        publish_all=runtime.publish.publish_batch,
         policy=RetryPolicy(
             first_delay=timedelta(seconds=settings.retry_first_delay_seconds),
             max_attempts=settings.retry_max_attempts,
@@ -174,22 +210,25 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for store in (deliveries, misses, inbox, consent_view):
+        for store in (deliveries, misses, inbox, consent_view, outbox):
             await store.ensure_indexes()
+        # Kafka is not needed to start, nor to send what is scheduled: if it is away now, the
+        # relay connects (and with it the consumers start) when it can, and publishes what
+        # waited.
+        try:
+            await runtime.connect_kafka(*CONSUMES, *PUBLISHES)
+        except Exception as error:
+            log.warning("starting without Kafka (%s); connecting later", type(error).__name__)
         async with (
-            runtime.running(
-                NotificationRequested,
-                ConsentRevoked,
-                SchoolChanged,
-                *PUBLISHES,
-                consumer_group=settings.consumer_group,
-            ),
+            runtime.running(kafka_at_start=False, consumer_group=settings.consumer_group),
             in_background(scheduler.run(), name="delivery-scheduler"),
         ):
             try:
-                yield
+                async with in_background(relay.run(), name="outbox-relay"):
+                    yield
             finally:
                 await scheduler.stop()  # before the group is left and the task cancelled
+                await publish_what_is_left(relay, runtime.kafka_reachable)
         await sms_client.aclose()
         await email.close()
 
@@ -204,6 +243,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 misses,
                 principal=authenticated(settings.jwt_secret, audience=SERVICE),
             ),
-            runtime.operations_router(),
+            # Ready while MongoDB is: sending and the API need nothing else.
+            runtime.operations_router(kafka_optional=True),
         ],
     )
+
+
+async def publish_what_is_left(
+    relay: OutboxRelay, kafka_reachable: Callable[[], Awaitable[bool]], seconds: float = 5.0
+) -> None:
+    """At shutdown, the status events of the last passes go out now rather than when the next
+    process starts, if Kafka answers; never waiting long for it (they are in the outbox)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(seconds):
+            if await kafka_reachable():
+                while await relay.publish_pending():
+                    pass

@@ -50,6 +50,11 @@ class Settings(ServiceSettings):
     school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")
     # How often the scheduler looks for retries that are due (new requests go out at once).
     scheduler_poll_seconds: float = Field(2.0, validation_alias="VESTNIK_NOTIFIER_POLL_SECONDS")
+    # How often the outbox relay looks for status events left unpublished (it also wakes on
+    # every write), and tries Kafka again while it is away.
+    outbox_poll_seconds: float = Field(
+        5.0, gt=0, validation_alias="VESTNIK_NOTIFIER_OUTBOX_POLL_SECONDS"
+    )
 
     @field_validator("fallback_order", mode="before")
     @classmethod

@@ -8,8 +8,10 @@ equality an index serves (a delivery's `_id`, a partition's queue, a school).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,10 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import NotificationRequested
+from schemas import Envelope, NotificationRequested
+from schemas.notify import DeadlineMissed
 from services.notifier.domain import UNFINISHED, Status
 from services.notifier.schedule import Pending
 from services.shared.mongo import Document, bulk_write, insert_new
+from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,28 @@ class Recorded:
     message_id: str | None = None
     # Failed, but its partition's next owner must still judge its deadline: stays in the queue.
     watched: bool = False
+    # The status events this change produced: written into the delivery with it (the outbox).
+    events: tuple[Envelope[Any], ...] = ()
+
+
+OnWritten = Callable[[list[PendingRecord]], None]
+
+
+def notifier_outbox(db: AsyncDatabase[Document], *, updating: asyncio.Lock) -> MongoOutbox:
+    """The status events waiting in deliveries and deadline misses, for the relay."""
+    return MongoOutbox([db["deliveries"], db["deadline_misses"]], updating=updating)
+
+
+class _Versions:
+    """A version for each write that queues events: the relay takes them out of the delivery
+    only if it is still that version. Grows within the process and across restarts."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self) -> int:
+        self._last = max(self._last + 1, time.time_ns())
+        return self._last
 
 
 class MongoDeliveries:
@@ -46,8 +72,21 @@ class MongoDeliveries:
     documents with that field, read by partition through a sparse index (MongoDB) or its GIN
     twin (FerretDB): only open deliveries, however many have ended before them."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        updating: asyncio.Lock | None = None,
+        on_written: OnWritten | None = None,
+    ) -> None:
+        """`updating`: the lock the outbox takes too (see `MongoOutbox`): on FerretDB, the
+        relay taking published events out and an outcome written at the same time would lose
+        one of the two. `on_written`: told the events each write queued, for the relay to
+        publish without reading them back."""
         self._deliveries = db["deliveries"]
+        self._updating = updating or asyncio.Lock()
+        self._on_written = on_written or (lambda records: None)
+        self._versions = _Versions()
 
     async def ensure_indexes(self) -> None:
         await self._deliveries.create_index([("queue", 1)], sparse=True)
@@ -74,22 +113,31 @@ class MongoDeliveries:
         ]
 
     async def record(self, outcomes: list[Recorded]) -> None:
-        """Each delivery's new state, in one bulk write (by `_id`)."""
-        operations = []
+        """Each delivery's new state and its status events, in one bulk write (by `_id`)."""
+        operations, queued = [], []
         for outcome in outcomes:
             fields: Document = {"status": outcome.status, "attempts": outcome.attempts}
+            update: Document = {"$set": fields}
             if outcome.reason is not None:
                 fields["last_error"] = outcome.reason
             if outcome.status in UNFINISHED:
                 fields["next_attempt_at"] = outcome.due
-                operations.append(UpdateOne({"_id": outcome.key}, {"$set": fields}))
-                continue
-            fields["finished_at"] = outcome.at
-            if outcome.message_id is not None:
-                fields["message_id"] = outcome.message_id
-            leave = {} if outcome.watched else {"$unset": {"queue": ""}}
-            operations.append(UpdateOne({"_id": outcome.key}, {"$set": fields, **leave}))
-        await bulk_write(self._deliveries, operations)
+            else:
+                fields["finished_at"] = outcome.at
+                if outcome.message_id is not None:
+                    fields["message_id"] = outcome.message_id
+                if not outcome.watched:
+                    update["$unset"] = {"queue": ""}
+            if outcome.events:
+                fields["version"] = version = self._versions.next()
+                update = with_pending(update, outcome.events)
+                queued.append(
+                    PendingRecord(self._deliveries.name, outcome.key, version, list(outcome.events))
+                )
+            operations.append(UpdateOne({"_id": outcome.key}, update))
+        async with self._updating:
+            await bulk_write(self._deliveries, operations)
+        self._on_written(queued)
 
     async def status_of(self, keys: list[str]) -> dict[str, Status]:
         """Each known key's status, one by one: only for the rare delivery whose sibling
@@ -106,8 +154,12 @@ class MongoDeliveries:
 
     async def search(self, school_id: str, filters: dict[str, Any], limit: int) -> list[Document]:
         query = {"school_id": school_id, **{k: v for k, v in filters.items() if v is not None}}
-        cursor = self._deliveries.find(query, {"request": 0, "queue": 0}).sort("queued_at", -1)
-        return [doc async for doc in cursor.limit(limit)]
+        cursor = self._deliveries.find(query, {"request": 0, "queue": 0, **OUTBOX_FIELDS})
+        return [doc async for doc in cursor.sort("queued_at", -1).limit(limit)]
+
+
+# Plumbing of the outbox, not for staff to read.
+OUTBOX_FIELDS = dict.fromkeys(("pending_events", "outbox", "outbox_seq", "version"), 0)
 
 
 def delivery_document(pending: Pending, now: datetime) -> Document:
@@ -139,20 +191,39 @@ def delivery_document(pending: Pending, now: datetime) -> Document:
 class MongoDeadlineMisses:
     """Recipients staff must inform by other means: one record per event and recipient."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], *, on_written: OnWritten | None = None) -> None:
         self._misses = db["deadline_misses"]
+        self._on_written = on_written or (lambda records: None)
 
     async def ensure_indexes(self) -> None:
         await self._misses.create_index([("school_id", 1)])
 
-    async def record(self, misses: list[Document]) -> list[bool]:
-        """For each, False if it was recorded already."""
-        known = await insert_new(self._misses, misses)
+    async def record(self, misses: list[DeadlineMissed]) -> list[bool]:
+        """Each miss with its event (staff's tools hear of it first: the urgent lane); for
+        each, False if it was recorded already."""
+        documents = [
+            {
+                "_id": f"{m.payload.source_event_id}:{m.payload.recipient_id}",
+                **m.payload.model_dump(mode="json"),
+                "deadline": m.payload.deadline,
+                "version": 1,
+                **pending_fields([m], "urgent"),
+            }
+            for m in misses
+        ]
+        known = await insert_new(self._misses, documents)
+        self._on_written(
+            [
+                PendingRecord(self._misses.name, doc["_id"], 1, [miss], "urgent")
+                for index, (doc, miss) in enumerate(zip(documents, misses, strict=True))
+                if index not in known
+            ]
+        )
         return [index not in known for index in range(len(misses))]
 
     async def of_school(self, school_id: str) -> list[Document]:
-        cursor = self._misses.find({"school_id": school_id}, {"_id": 0}).sort("deadline", 1)
-        return [doc async for doc in cursor]
+        cursor = self._misses.find({"school_id": school_id}, {"_id": 0, **OUTBOX_FIELDS})
+        return [doc async for doc in cursor.sort("deadline", 1)]
 
 
 class MongoInbox:

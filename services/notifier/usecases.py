@@ -12,8 +12,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -70,8 +70,9 @@ class SchoolZones(Protocol):
 
 
 class Recorder(Protocol):
-    async def add(self, outcomes: list[Recorded], events: list[Envelope[Any]]) -> None:
-        """Record the outcomes of a pass and publish its status events."""
+    async def add(self, outcomes: list[Recorded]) -> None:
+        """Record the outcomes of a pass, with their status events (the outbox's relay
+        publishes them)."""
         ...
 
     async def drain(self) -> None:
@@ -80,7 +81,9 @@ class Recorder(Protocol):
 
 
 class MissRecords(Protocol):
-    async def record(self, misses: list[dict[str, Any]]) -> list[bool]: ...
+    async def record(self, misses: list[DeadlineMissed]) -> list[bool]:
+        """Each miss with its event; for each, False if it was recorded already."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,6 @@ class Ports:
     deliveries: Deliveries
     senders: dict[str, Sender]
     consent: ConsentView
-    publish_all: Callable[[Sequence[Envelope[Any]]], Awaitable[None]]
     policy: RetryPolicy
     now: Callable[[], datetime]
     random: Callable[[], float]
@@ -246,82 +248,83 @@ async def _attempt_all(
     await asyncio.gather(*(send(channel, batch) for channel, batch in to_send.items()))
     clock.step("send")
     brought_forward = _apply(outcomes, due, schedule, ports.fallback, ports.now())
-    await ports.recorder.add(
-        [recorded for recorded, _ in outcomes.values()] + brought_forward,
-        [event for p in due if (event := _status_event(p, outcomes[p.key][0])) is not None],
-    )
+    with_events = []
+    for pending in due:
+        recorded = outcomes[pending.key][0]
+        event = _status_event(pending, recorded)
+        with_events.append(replace(recorded, events=(event,)) if event else recorded)
+    await ports.recorder.add(with_events + brought_forward)
     clock.step("record")
     return [Attempted(p.request, outcomes[p.key][1]) for p in due]
 
 
 class RecordAtOnce:
-    """Each pass's outcomes recorded and its events published before the pass ends."""
+    """Each pass's outcomes recorded before the pass ends."""
 
-    def __init__(self, deliveries: Deliveries, publish_all: Callable[..., Awaitable[None]]) -> None:
+    def __init__(self, deliveries: Deliveries) -> None:
         self._deliveries = deliveries
-        self._publish_all = publish_all
 
-    async def add(self, outcomes: list[Recorded], events: list[Envelope[Any]]) -> None:
+    async def add(self, outcomes: list[Recorded]) -> None:
         await self._deliveries.record(outcomes)
-        await self._publish_all(events)
 
     async def drain(self) -> None:
         pass
 
 
 class RecordBehind:
-    """Outcomes recorded and events published in the background, while the next pass sends:
-    the database's work overlaps the providers'. A pass waits only when more than `limit`
-    outcomes are still unrecorded. If the process dies first, those deliveries are in doubt,
-    like one that dies between the provider's acceptance and its record: they are sent again
-    with the same Message-ID. A failed write is tried again; nothing is dropped."""
+    """Outcomes recorded in the background, while the next pass sends: the database's work
+    overlaps the providers'. A pass waits only when more than `limit` outcomes are still
+    unrecorded. If the process dies first, those deliveries are in doubt, like one that dies
+    between the provider's acceptance and its record: they are sent again with the same
+    Message-ID. A failed write is tried again; nothing is dropped. Kafka is not needed here:
+    the status events go into the deliveries, for the outbox's relay."""
 
     def __init__(
-        self,
-        deliveries: Deliveries,
-        publish_all: Callable[..., Awaitable[None]],
-        *,
-        limit: int = 2000,
-        retry_seconds: float = 1.0,
+        self, deliveries: Deliveries, *, limit: int = 2000, retry_seconds: float = 1.0
     ) -> None:
         self._deliveries = deliveries
-        self._publish_all = publish_all
         self._limit = limit
         self._retry_seconds = retry_seconds
         self._outcomes: list[Recorded] = []
-        self._events: list[Envelope[Any]] = []
         self._writing: asyncio.Task[None] | None = None
         self._written = asyncio.Condition()
 
-    async def add(self, outcomes: list[Recorded], events: list[Envelope[Any]]) -> None:
+    async def add(self, outcomes: list[Recorded]) -> None:
         async with self._written:
             await self._written.wait_for(lambda: len(self._outcomes) < self._limit)
             self._outcomes.extend(outcomes)
-            self._events.extend(events)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write(), name="outcome-recorder")
 
     async def drain(self) -> None:
-        """Wait until everything added is recorded and published (at shutdown)."""
+        """Wait until everything added is recorded (at shutdown)."""
         while self._writing is not None and not self._writing.done():
             await asyncio.shield(self._writing)
 
     async def _write(self) -> None:
-        while self._outcomes or self._events:
-            # A delivery may have moved on twice since the last write (a retry, then sent): its
-            # last state is the one to keep; the writes of one piece go in no set order.
-            outcomes = list({outcome.key: outcome for outcome in self._outcomes}.values())
-            events = self._events
-            self._outcomes, self._events = [], []
+        while self._outcomes:
+            outcomes = _last_states(self._outcomes)
+            self._outcomes = []
             try:
                 await self._deliveries.record(outcomes)
-                await self._publish_all(events)
-            except Exception:  # the database or Kafka away: keep them, try again
-                log.exception("recording %d outcomes failed; trying again", len(outcomes))
-                self._outcomes[:0], self._events[:0] = outcomes, events
+            except Exception as error:  # the database away: keep them, try again
+                log.warning("recording %d outcomes: %s", len(outcomes), type(error).__name__)
+                self._outcomes[:0] = outcomes
                 await asyncio.sleep(self._retry_seconds)
             async with self._written:
                 self._written.notify_all()
+
+
+def _last_states(outcomes: list[Recorded]) -> list[Recorded]:
+    """A delivery may have moved on twice since the last write (failed and watched, then
+    judged at its deadline): its last state is the one to keep, with every event on the way
+    (the writes of one piece go in no set order)."""
+    last: dict[str, Recorded] = {}
+    for outcome in outcomes:
+        earlier = last.get(outcome.key)
+        events = (*earlier.events, *outcome.events) if earlier else outcome.events
+        last[outcome.key] = replace(outcome, events=events)
+    return list(last.values())
 
 
 class _StepClock:
@@ -449,19 +452,8 @@ async def expire_overdue(schedule: Schedule, ports: Ports) -> list[DeadlineMisse
             candidates.append((overdue[0], sorted(siblings)))
     await ports.deliveries.record(closed)
     misses = [_miss(pending, channels) for pending, channels in candidates]
-    recorded = await ports.misses.record(
-        [
-            {
-                "_id": f"{m.payload.source_event_id}:{m.payload.recipient_id}",
-                **m.payload.model_dump(mode="json"),
-                "deadline": m.payload.deadline,
-            }
-            for m in misses
-        ]
-    )
-    new = [miss for miss, is_new in zip(misses, recorded, strict=True) if is_new]
-    await ports.publish_all(new)
-    return new
+    recorded = await ports.misses.record(misses)
+    return [miss for miss, is_new in zip(misses, recorded, strict=True) if is_new]
 
 
 def _miss(pending: Pending, channels: list[str]) -> DeadlineMissed:

@@ -27,7 +27,11 @@ def operations_router(
     critical: set[str],
 ) -> APIRouter:
     """`/healthz` (each dependency checked), `/metrics` and `/asyncapi.json`; open, as probes,
-    scrapers and documentation tools expect. None of them shows personal data."""
+    scrapers and documentation tools expect. None of them shows personal data.
+
+    Two probes for an orchestrator: `/healthz/live` answers 200 while the process serves
+    (restart it only when that fails: a restart brings no broker back), `/healthz/ready` is
+    `/healthz` (503 while a dependency in `critical` is away: no traffic until it returns)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/asyncapi.json")
@@ -35,7 +39,23 @@ def operations_router(
         """The Kafka side of the service: what it consumes and publishes, generated from code."""
         return asyncapi()
 
-    @router.get("/healthz")
+    @router.get("/healthz/live", summary="Liveness: the process serves requests")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @router.get(
+        "/healthz/ready",
+        summary="Readiness: the dependencies the service cannot work without are reachable",
+        responses={503: {"description": "a critical dependency is unreachable"}},
+    )
+    async def ready(response: Response) -> dict[str, Any]:
+        return await healthz(response)
+
+    @router.get(
+        "/healthz",
+        summary="Each dependency checked (the same answer as /healthz/ready)",
+        responses={503: {"description": "a critical dependency is unreachable"}},
+    )
     async def healthz(response: Response) -> dict[str, Any]:
         results: dict[str, str] = {}
         for name, check in checks.items():

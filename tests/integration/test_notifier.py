@@ -3,6 +3,7 @@ consent checked before sending, poison messages set aside."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -16,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploy.local.sinks.smtp import MaildirHandler, smtp_sink
-from schemas import FinalMarkPosted, MarkPosted, NotificationRequested, Topics
+from schemas import FinalMarkPosted, MarkPosted, NotificationRequested, NotificationSent, Topics
 from schemas.consent import (
     ConsentChange,
     ConsentDecidedPayload,
@@ -216,10 +217,13 @@ async def test_a_consent_revoked_or_contact_changed_while_queued_cancels_the_sen
             ).json()
 
         [delivery] = await eventually(cancelled, timeout=30)
+        # Published by the outbox's relay, right after the record.
+        statuses = await read_topic(
+            servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1
+        )
     assert delivery["last_error"] == reason
     assert flaky_smtp.attempts == 1
     assert list(flaky_smtp.mail_dir.glob("*.eml")) == []
-    statuses = await read_topic(servers.kafka_bootstrap, f"{run_id}.notify.status.v1", at_least=1)
     assert [dict(s.headers)["x-event-type"] for s in statuses] == [b"NotificationCancelled"]
 
 
@@ -593,3 +597,73 @@ async def test_a_reply_that_cannot_be_stored_fails_its_delivery_alone_and_sendin
     assert "Пользователь не найден" in failed["last_error"]
     assert "ivan@example.org" not in failed["last_error"]
     assert len(list(handler.mail_dir.glob("*.eml"))) == 3
+
+
+class RefusingUntilTold(MaildirHandler):
+    """Answers 451 (try again later) until `accepting` is set."""
+
+    accepting = False
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.accepting:
+            return "451 4.3.0 Mailbox temporarily unavailable"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_kafka_outage_stops_neither_sending_nor_a_restart_and_loses_no_status_event(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str, tmp_path: Path
+) -> None:
+    """Deliveries waiting to retry go out while Kafka is away; the notifier stays alive (and
+    ready: it needs only MongoDB to send and to answer), restarts without Kafka, and the
+    status events of what it sent meanwhile are published once Kafka is back."""
+    kafka = servers.kafka_process
+    if kafka is None:
+        pytest.skip("needs a broker this session may stop and start (the local stack)")
+    handler = RefusingUntilTold(tmp_path / "mail")
+    smtp = Controller(handler, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    settings = {**service_env, **FAST_RETRIES, "smtp_port": smtp.port, "outbox_poll_seconds": 0.5}
+    requests = [an_email_request(f"m-{n}") for n in range(3)]
+    kafka_down = False
+    try:
+        # A shutdown that waits for Kafka would hang here: the timeout says so instead.
+        async with asyncio.timeout(120), running("notifier", run_id, **settings) as notifier:
+            for request in requests:
+                await publish(servers, topics, request)
+
+            async def with_status(status: str) -> list[dict[str, Any]]:
+                found = (
+                    await notifier.get(
+                        f"/v1/schools/school-1/deliveries?status={status}", headers=AUTH
+                    )
+                ).json()
+                return found if len(found) == len(requests) else []
+
+            await eventually(lambda: with_status("retry_wait"))
+            await asyncio.to_thread(kafka.down)
+            kafka_down = True
+            handler.accepting = True
+            await eventually(lambda: with_status("sent"), timeout=60)
+            live, ready = await notifier.get("/healthz/live"), await notifier.get("/healthz/ready")
+            assert live.status_code == 200
+            assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
+            shutting_down = asyncio.get_running_loop().time()
+        assert asyncio.get_running_loop().time() - shutting_down < 30
+        assert len(list(handler.mail_dir.glob("*.eml"))) == len(requests)
+
+        # Started again while Kafka is still away: it comes up, and publishes when Kafka does.
+        async with running("notifier", run_id, **settings) as notifier:
+            assert (await notifier.get("/healthz/live")).status_code == 200
+            await asyncio.to_thread(kafka.up)
+            kafka_down = False
+            records = await read_topic(
+                servers.kafka_bootstrap, topics.of(NotificationSent), at_least=3, timeout=90
+            )
+    finally:
+        smtp.stop()
+        if kafka_down:
+            await asyncio.to_thread(kafka.up)
+    sent = [NotificationSent.model_validate_json(record.value) for record in records]
+    assert sorted(event.payload.dedupe_key for event in sent) == sorted(
+        request.payload.dedupe_key for request in requests
+    )

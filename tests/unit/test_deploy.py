@@ -389,8 +389,13 @@ def test_every_deployment_has_probes_on_healthz_resources_and_selectable_labels(
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["args"] == ["vestnik", "serve", name]
         assert [port["name"] for port in container["ports"]] == ["http"]
-        for probe in ("readinessProbe", "livenessProbe"):
-            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, name
+        # `/healthz` (readiness and liveness alike) or the two probes apart.
+        probes = {
+            probe: container[probe]["httpGet"] for probe in ("readinessProbe", "livenessProbe")
+        }
+        assert probes["readinessProbe"]["path"] in ("/healthz", "/healthz/ready"), name
+        assert probes["livenessProbe"]["path"] in ("/healthz", "/healthz/live"), name
+        assert {probe["port"] for probe in probes.values()} == {"http"}, name
         resources = container["resources"]
         assert {"cpu", "memory"} <= resources["requests"].keys(), name
         assert {"cpu", "memory"} <= resources["limits"].keys(), name

@@ -158,20 +158,20 @@ class Harness:
     ) -> None:
         self.sender = sender or ScriptedSender()
         self.consent = consent or FakeConsentView()
-        self.deliveries, self.log, self.misses = FakeDeliveries(), EventLog(), FakeMisses()
+        self.log = EventLog()
+        self.deliveries, self.misses = FakeDeliveries(self.log), FakeMisses(self.log)
         self.schedule = Schedule()
         self.clock = [now]
         self.ports = Ports(
             deliveries=self.deliveries,
             senders=dict.fromkeys(("email", "sms", "inbox"), self.sender),
             consent=self.consent,
-            publish_all=self.log,
             policy=RetryPolicy(first_delay=timedelta(seconds=30), max_attempts=3, jitter=0),
             now=lambda: self.clock[0],
             random=lambda: 0.5,
             zones=FakeZones(zones or {}, MOSCOW),
             misses=self.misses,
-            recorder=RecordAtOnce(self.deliveries, self.log),
+            recorder=RecordAtOnce(self.deliveries),
             fallback=fallback or FallbackPolicy(),
         )
 
@@ -335,7 +335,7 @@ async def test_the_next_owner_of_a_partition_takes_its_open_deliveries_over() ->
     successor.ports = replace(
         successor.ports,
         deliveries=notifier.deliveries,
-        recorder=RecordAtOnce(notifier.deliveries, successor.log),
+        recorder=RecordAtOnce(notifier.deliveries),
     )
     for pending in await successor.deliveries.open_in(0):  # … which loads what is open
         successor.schedule.add(pending)
@@ -526,7 +526,8 @@ def test_the_fallback_order_is_a_setting() -> None:
 async def test_outcomes_recorded_behind_keep_each_delivery_s_last_state_and_survive_a_failure() -> (
     None
 ):
-    deliveries, log = FakeDeliveries(), EventLog()
+    log = EventLog()
+    deliveries = FakeDeliveries(log)
     request = a_request()
     await deliveries.insert_new([Pending(request, 0, 0, NOW)], NOW)
     failing = [RuntimeError("database away")]
@@ -538,11 +539,14 @@ async def test_outcomes_recorded_behind_keep_each_delivery_s_last_state_and_surv
         await real_record(outcomes)
 
     deliveries.record = record  # type: ignore[method-assign]
-    recorder = RecordBehind(deliveries, log, retry_seconds=0.01)
+    recorder = RecordBehind(deliveries, retry_seconds=0.01)
     key = request.payload.dedupe_key
     later = NOW + timedelta(seconds=30)
-    await recorder.add([Recorded(key, "retry_wait", 1, NOW, due=later)], [])
-    await recorder.add([Recorded(key, "sent", 2, later)], [])
+    # A final result's channel failed (its event goes with it), then its deadline passed.
+    failed = MarkPosted.new(a_mark(), producer="a stand-in for NotificationFailed")
+    await recorder.add([Recorded(key, "failed", 1, NOW, watched=True, events=(failed,))])
+    await recorder.add([Recorded(key, "failed", 1, later)])
     await recorder.drain()
-    assert deliveries.records[key]["status"] == "sent"
-    assert deliveries.records[key]["attempts"] == 2
+    assert deliveries.records[key]["status"] == "failed"
+    assert deliveries.records[key]["open"] is False
+    assert log.published == [failed]  # the earlier state's event is not lost

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator, BeforeValidator
 
+from schemas.notify import Channel
 from services.notifier.domain import Status
 from services.notifier.store import MongoDeadlineMisses, MongoDeliveries, MongoInbox
 from services.shared.auth import Principal, Role, require
-from services.shared.http import RecordId
+from services.shared.errors import error_responses
+from services.shared.http import ID_PATTERN, RecordId
 
 STAFF: tuple[Role, ...] = ("admin", "staff")
+
+# An ISO 8601 date, or date and time with an optional offset (UTC without one). Pydantic alone
+# would also take a number as seconds since 1970: `?until=0.5` was a date in January 1970.
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
+def _iso_only(value: object) -> object:
+    if isinstance(value, str) and not ISO_DATETIME.match(value):
+        raise ValueError("an ISO 8601 date or date and time, e.g. 2026-11-30T08:00:00+03:00")
+    return value
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc_if_naive)]
+# A person's id as a filter: the same ids as in paths.
+IdFilter = Annotated[str | None, Query(min_length=1, max_length=100, pattern=ID_PATTERN)]
 
 
 def notifier_router(
@@ -20,15 +45,23 @@ def notifier_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/schools/{school_id}", tags=["deliveries"])
 
-    @router.get("/deliveries", summary="Deliveries by student, recipient, status or channel")
+    @router.get(
+        "/deliveries",
+        summary="Deliveries by student, recipient, status or channel",
+        responses=error_responses(403),
+    )
     async def list_deliveries(
         school_id: RecordId,
-        student_id: Annotated[str | None, Query()] = None,
-        recipient_id: Annotated[str | None, Query()] = None,
+        student_id: IdFilter = None,
+        recipient_id: IdFilter = None,
         status: Annotated[Status | None, Query()] = None,
-        channel: Annotated[str | None, Query()] = None,
-        since: Annotated[datetime | None, Query(description="Queued at or after")] = None,
-        until: Annotated[datetime | None, Query(description="Queued before")] = None,
+        channel: Annotated[Channel | None, Query()] = None,
+        since: Annotated[
+            IsoDateTime | None, Query(description="Queued at or after (ISO 8601; UTC if no offset)")
+        ] = None,
+        until: Annotated[
+            IsoDateTime | None, Query(description="Queued before (ISO 8601; UTC if no offset)")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         caller: Principal = principal,
     ) -> list[dict[str, Any]]:
@@ -45,7 +78,11 @@ def notifier_router(
             filters["queued_at"] = period
         return await deliveries.search(school_id, filters, limit)
 
-    @router.get("/deadline-misses", summary="Who was not told within 24 hours")
+    @router.get(
+        "/deadline-misses",
+        summary="Who was not told within 24 hours",
+        responses=error_responses(403),
+    )
     async def deadline_misses(
         school_id: RecordId, caller: Principal = principal
     ) -> list[dict[str, Any]]:
@@ -54,7 +91,11 @@ def notifier_router(
         require(caller, school_id, STAFF)
         return await misses.of_school(school_id)
 
-    @router.get("/recipients/{recipient_id}/inbox", summary="The personal account's messages")
+    @router.get(
+        "/recipients/{recipient_id}/inbox",
+        summary="The personal account's messages",
+        responses=error_responses(403),
+    )
     async def read_inbox(
         school_id: RecordId, recipient_id: RecordId, caller: Principal = principal
     ) -> list[dict[str, Any]]:

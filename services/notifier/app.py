@@ -31,13 +31,16 @@ from services.notifier.store import (
     MongoDeliveries,
     MongoInbox,
     MongoSchoolZones,
+    RetentionPeriods,
     notifier_outbox,
+    retention_rules,
 )
 from services.notifier.usecases import Ports, RecordBehind
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
 from services.shared.outbox import BATCH_SIZE, OutboxRelay
+from services.shared.retention import run_retention
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
 
@@ -148,6 +151,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         on_backlog=backlog.set,
     )
     recorder = RecordBehind(deliveries)
+    purged = Counter(
+        "vestnik_retention_purged",
+        "Documents deleted because their retention period had passed (152-FZ art. 21).",
+        ["collection"],
+        registry=runtime.registry,
+    )
+    retention = retention_rules(
+        db,
+        RetentionPeriods(
+            deliveries=timedelta(days=settings.keep_deliveries_days),
+            inbox=timedelta(days=settings.keep_inbox_days),
+            deadline_misses=timedelta(days=settings.keep_misses_days),
+        ),
+    )
     ports = Ports(
         deliveries=deliveries,
         misses=misses,
@@ -222,6 +239,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         async with (
             runtime.running(kafka_at_start=False, consumer_group=settings.consumer_group),
             in_background(scheduler.run(), name="delivery-scheduler"),
+            in_background(
+                run_retention(
+                    retention,
+                    every_seconds=settings.retention_every_hours * 3600,
+                    on_purged=lambda collection, count: purged.labels(collection).inc(count),
+                ),
+                name="retention",
+            ),
         ):
             try:
                 async with in_background(relay.run(), name="outbox-relay"):

@@ -56,6 +56,19 @@ class Settings(ServiceSettings):
         5.0, gt=0, validation_alias="VESTNIK_NOTIFIER_OUTBOX_POLL_SECONDS"
     )
 
+    # Retention (152-FZ art. 21): days a finished delivery, an inbox message and a deadline
+    # miss are kept; the purge runs every `retention_every_hours`.
+    keep_deliveries_days: float = Field(
+        365.0, gt=0, validation_alias="VESTNIK_NOTIFIER_KEEP_DELIVERIES_DAYS"
+    )
+    keep_inbox_days: float = Field(365.0, gt=0, validation_alias="VESTNIK_NOTIFIER_KEEP_INBOX_DAYS")
+    keep_misses_days: float = Field(
+        365.0, gt=0, validation_alias="VESTNIK_NOTIFIER_KEEP_MISSES_DAYS"
+    )
+    retention_every_hours: float = Field(
+        24.0, gt=0, validation_alias="VESTNIK_NOTIFIER_RETENTION_EVERY_HOURS"
+    )
+
     @field_validator("fallback_order", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

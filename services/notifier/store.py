@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +26,7 @@ from services.notifier.domain import UNFINISHED, Status
 from services.notifier.schedule import Pending
 from services.shared.mongo import Document, bulk_write, insert_new
 from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
+from services.shared.retention import RetentionRule
 
 
 @dataclass(frozen=True)
@@ -383,3 +384,30 @@ class MongoSchoolZones:
             return ZoneInfo(self._known[school_id]) if school_id in self._known else self._default
         except (ZoneInfoNotFoundError, ValueError):
             return self._default
+
+
+@dataclass(frozen=True)
+class RetentionPeriods:
+    """How long the notifier keeps personal data (152-FZ art. 5 part 7): a delivery record
+    (who was told what, and when: proof for the school year it concerns and the next), an
+    inbox message, a deadline miss."""
+
+    deliveries: timedelta = timedelta(days=365)
+    inbox: timedelta = timedelta(days=365)
+    deadline_misses: timedelta = timedelta(days=365)
+
+
+def retention_rules(db: AsyncDatabase[Document], keep: RetentionPeriods) -> list[RetentionRule]:
+    """Only what has ended and whose status events are published: an open delivery is work,
+    and an event in the outbox must leave before its document does."""
+    published = {"outbox": {"$exists": False}}
+    return [
+        RetentionRule(
+            db["deliveries"],
+            "finished_at",
+            keep.deliveries,
+            only={"queue": {"$exists": False}, **published},
+        ),
+        RetentionRule(db["inbox"], "created_at", keep.inbox),
+        RetentionRule(db["deadline_misses"], "deadline", keep.deadline_misses, only=published),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,8 +15,16 @@ from schemas import MarkPosted
 from services.consent.domain import notification_requests
 from services.digest.store import MongoDigestStore, mark_slot
 from services.notifier.schedule import Pending
-from services.notifier.store import MongoConsentView, MongoDeliveries, MongoSchoolZones, Recorded
+from services.notifier.store import (
+    MongoConsentView,
+    MongoDeliveries,
+    MongoSchoolZones,
+    Recorded,
+    RetentionPeriods,
+    retention_rules,
+)
 from services.shared.mongo import Document, create_mongo_client
+from services.shared.retention import purge_expired
 from tests.servers import Servers
 from tests.unit.test_consent_domain import CONSENTING, NOW
 from tests.unit.test_schemas import a_mark
@@ -144,3 +152,38 @@ async def test_a_records_older_event_arriving_late_does_not_win_in_the_digest(
     # A redelivered event changes nothing.
     await store.apply([mark_slot(a_mark(mark_id="m-3", value="2", record_version=2))])
     assert await marks() == {"m-2": "3", "m-3": "2", "m-4": "5"}
+
+
+async def test_retention_purges_only_what_ended_long_enough_ago_and_was_published(
+    database: AsyncDatabase[Document],
+) -> None:
+    """152-FZ art. 21: deliveries, inbox messages and deadline misses go once their period
+    has passed, never a delivery still open or one whose status event waits in the outbox."""
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=400), now - timedelta(days=10)
+    await database["deliveries"].insert_many(
+        [
+            {"_id": "ended-long-ago", "status": "sent", "finished_at": old},
+            {"_id": "ended-lately", "status": "sent", "finished_at": recent},
+            {"_id": "still-open", "status": "retry_wait", "queue": 1, "queued_at": old},
+            {
+                "_id": "event-unpublished",
+                "status": "failed",
+                "finished_at": old,
+                "outbox": "normal",
+            },
+        ]
+    )
+    await database["inbox"].insert_many(
+        [{"_id": "read-long-ago", "created_at": old}, {"_id": "new", "created_at": recent}]
+    )
+    await database["deadline_misses"].insert_many(
+        [{"_id": "missed-long-ago", "deadline": old}, {"_id": "missed-lately", "deadline": recent}]
+    )
+    purged = await purge_expired(retention_rules(database, RetentionPeriods()), now=now)
+    assert purged == {"deliveries": 1, "inbox": 1, "deadline_misses": 1}
+    assert sorted(await database["deliveries"].distinct("_id")) == [
+        "ended-lately",
+        "event-unpublished",
+        "still-open",
+    ]

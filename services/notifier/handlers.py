@@ -27,7 +27,7 @@ from services.notifier.schedule import Pending, Schedule
 from services.notifier.store import MongoConsentView, MongoSchoolZones
 from services.notifier.usecases import PASS_SIZE, Ports, accept_requests, expire_overdue, run_pass
 from services.shared.kafka import DeadLetters, partitions_of, subscribe, subscribe_batch
-from services.shared.tasks import stop_if_cancelled
+from services.shared.tasks import keep_running
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Scheduler:
         self._turn = asyncio.Lock()  # one pass, load or drop at a time
         self._to_load: set[int] = set()
         self._stopped = False
+        self._checked_at = float("-inf")  # when the deadlines were last checked
         self.listener = _Ownership(self)
 
     def wake(self) -> None:
@@ -99,34 +100,33 @@ class Scheduler:
             await self._ports.recorder.drain()
 
     async def run(self) -> None:
-        checked_at = float("-inf")
-        while True:
-            stop_if_cancelled()  # a library may have swallowed our cancellation
-            self._wake.clear()
-            full = False
-            try:
-                async with self._turn:
-                    if self._stopped:
-                        return
-                    await self._load_assigned()
-                    attempted = await run_pass(self.schedule, self._ports)
-                full = len(attempted) == PASS_SIZE
-                if attempted:
-                    self._on_pass(len(attempted))
-                for item in attempted:
-                    self._on_outcome(item.request, item.outcome)
-                    # The dedupe key names the event and recipient ids, never an address.
-                    log.debug("%s %s", item.outcome, item.request.payload.dedupe_key)
-                if time.monotonic() - checked_at >= self._poll_seconds:
-                    checked_at = time.monotonic()
-                    await self._check_deadlines()
-            except Exception:  # a database outage: the schedule is still there next time
-                stop_if_cancelled()
-                log.exception("scheduler pass failed")
-                await asyncio.sleep(min(self._poll_seconds, 1.0))
-            if not full:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._wait_seconds())
+        """One pass after another until cancelled; a failed pass (a database outage: the
+        schedule is still there next time) is retried after a short pause."""
+        await keep_running(
+            self._pass, name="scheduler pass", retry_seconds=min(self._poll_seconds, 1.0)
+        )
+
+    async def _pass(self) -> None:
+        self._wake.clear()
+        if self._stopped:  # nothing more is sent from here: wait to be cancelled
+            await asyncio.Event().wait()
+        async with self._turn:
+            if self._stopped:  # stopped while waiting for the turn
+                return
+            await self._load_assigned()
+            attempted = await run_pass(self.schedule, self._ports)
+        if attempted:
+            self._on_pass(len(attempted))
+        for item in attempted:
+            self._on_outcome(item.request, item.outcome)
+            # The dedupe key names the event and recipient ids, never an address.
+            log.debug("%s %s", item.outcome, item.request.payload.dedupe_key)
+        if time.monotonic() - self._checked_at >= self._poll_seconds:
+            self._checked_at = time.monotonic()
+            await self._check_deadlines()
+        if len(attempted) < PASS_SIZE:  # a full pass goes again at once: more is due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._wait_seconds())
 
     async def _load_assigned(self) -> None:
         for partition in sorted(self._to_load):

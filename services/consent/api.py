@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from services.consent import usecases
 from services.consent.requests import (
@@ -27,22 +26,13 @@ from services.consent.requests import (
     SignaturePolicyIn,
     TrustedCertificateIn,
 )
-from services.consent.store import InvalidCursorError, MongoConsentRegistry
+from services.consent.store import MongoConsentRegistry
 from services.shared.auth import Principal
 from services.shared.errors import ErrorOut, error_responses, field_error
 from services.shared.http import RecordId
+from services.shared.pages import Cursor, Limit, Page
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many per page.")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=200, description="`next_cursor` of the previous page; none for the first."),
-]
 CSV = {"text/csv": {"schema": {"type": "string"}}}
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 def consent_routers(
@@ -263,13 +253,6 @@ def install_error_handlers(app: FastAPI) -> None:
         answer(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             lambda error: field_error(error.loc, error.message),
-        ),
-    )
-    app.add_exception_handler(
-        InvalidCursorError,
-        answer(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            lambda error: field_error(("query", "cursor"), "not a cursor this list gave"),
         ),
     )
 

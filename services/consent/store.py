@@ -8,14 +8,11 @@ when it returns, and a crash between the write and the publish loses nothing.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
 from cryptography import x509
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -33,6 +30,7 @@ from services.consent.domain import (
 )
 from services.shared.mongo import Document, insert_new
 from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
+from services.shared.pages import find_page
 from services.shared.retention import RetentionRule
 
 
@@ -298,17 +296,9 @@ class MongoConsentRegistry:
     async def history(
         self, school_id: str, recipient_id: str, *, limit: int, after: str | None = None
     ) -> tuple[list[Document], str | None]:
-        """A page of the history, oldest first, and the cursor of the next page (None at the
-        end). The cursor is the last entry's id: ids grow with time."""
-        query: Document = {"school_id": school_id, "recipient_id": recipient_id}
-        if after is not None:
-            if not ObjectId.is_valid(after):
-                raise InvalidCursorError(after)
-            query["_id"] = {"$gt": ObjectId(after)}
-        cursor = self._history.find(query).sort("_id", 1).limit(limit + 1)
-        entries = [doc async for doc in cursor]
-        next_cursor = str(entries[limit - 1]["_id"]) if len(entries) > limit else None
-        return [_without_id(doc) for doc in entries[:limit]], next_cursor
+        """A page of the history, oldest first, and the cursor of the next page."""
+        query = {"school_id": school_id, "recipient_id": recipient_id}
+        return await find_page(self._history, query, order="at", limit=limit, after=after)
 
     # The filter's reads.
 
@@ -392,43 +382,7 @@ class MongoConsentRegistry:
         query: Document = {"school_id": school_id, "student_id": student_id}
         if event_id:
             query["event_id"] = event_id
-        if after is not None:
-            decided_at, last_id = _decode_cursor(after)
-            query["$or"] = [
-                {"decided_at": {"$gt": decided_at}},
-                {"decided_at": decided_at, "_id": {"$gt": last_id}},
-            ]
-        cursor = self._decisions.find(query).sort([("decided_at", 1), ("_id", 1)])
-        found = [doc async for doc in cursor.limit(limit + 1)]
-        next_cursor = None
-        if len(found) > limit:
-            last = found[limit - 1]
-            next_cursor = _encode_cursor(last["decided_at"], last["_id"])
-        return [_without_id(doc) for doc in found[:limit]], next_cursor
-
-
-class InvalidCursorError(ValueError):
-    """A cursor this service did not give out."""
-
-
-def _encode_cursor(at: datetime, last_id: str) -> str:
-    raw = json.dumps([at.isoformat(), last_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        moment = datetime.fromisoformat(at)
-    except (ValueError, TypeError) as error:
-        raise InvalidCursorError(cursor) from error
-    if not isinstance(last_id, str):
-        raise InvalidCursorError(cursor)
-    return moment, last_id
-
-
-def _without_id(document: Document) -> Document:
-    return {key: value for key, value in document.items() if key != "_id"}
+        return await find_page(self._decisions, query, order="decided_at", limit=limit, after=after)
 
 
 # The outbox's bookkeeping is not part of what the API shows.

@@ -15,6 +15,7 @@ from services.notifier.store import MongoDeadlineMisses, MongoDeliveries, MongoI
 from services.shared.auth import Principal, Role, require
 from services.shared.errors import error_responses
 from services.shared.http import ID_PATTERN, RecordId
+from services.shared.pages import Cursor, Limit, Page
 
 STAFF: tuple[Role, ...] = ("admin", "staff")
 
@@ -62,10 +63,12 @@ def notifier_router(
         until: Annotated[
             IsoDateTime | None, Query(description="Queued before (ISO 8601; UTC if no offset)")
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        limit: Limit = 100,
+        cursor: Cursor = None,
         caller: Principal = principal,
-    ) -> list[dict[str, Any]]:
-        """For staff: what was sent to whom, what failed and why. Addresses are not shown."""
+    ) -> Page:
+        """For staff: what was sent to whom, what failed and why, newest first. Addresses are
+        not shown."""
         require(caller, school_id, STAFF)
         filters: dict[str, Any] = {
             "student_id": student_id,
@@ -76,7 +79,8 @@ def notifier_router(
         period = {key: value for key, value in (("$gte", since), ("$lt", until)) if value}
         if period:
             filters["queued_at"] = period
-        return await deliveries.search(school_id, filters, limit)
+        items, next_cursor = await deliveries.search(school_id, filters, limit=limit, after=cursor)
+        return Page(items=items, next_cursor=next_cursor)
 
     @router.get(
         "/deadline-misses",
@@ -84,12 +88,16 @@ def notifier_router(
         responses=error_responses(403),
     )
     async def deadline_misses(
-        school_id: RecordId, caller: Principal = principal
-    ) -> list[dict[str, Any]]:
+        school_id: RecordId,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+        caller: Principal = principal,
+    ) -> Page:
         """Clause 9: final marks and exam results reach parents within 24 hours. These did not,
         on any channel: staff inform them by other means (a call, a letter)."""
         require(caller, school_id, STAFF)
-        return await misses.of_school(school_id)
+        items, next_cursor = await misses.of_school(school_id, limit=limit, after=cursor)
+        return Page(items=items, next_cursor=next_cursor)
 
     @router.get(
         "/recipients/{recipient_id}/inbox",
@@ -97,9 +105,17 @@ def notifier_router(
         responses=error_responses(403),
     )
     async def read_inbox(
-        school_id: RecordId, recipient_id: RecordId, caller: Principal = principal
-    ) -> list[dict[str, Any]]:
+        school_id: RecordId,
+        recipient_id: RecordId,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        caller: Principal = principal,
+    ) -> Page:
+        """Newest first."""
         require(caller, school_id, STAFF, or_parent=recipient_id)
-        return await inbox.messages(school_id, recipient_id)
+        items, next_cursor = await inbox.messages(
+            school_id, recipient_id, limit=limit, after=cursor
+        )
+        return Page(items=items, next_cursor=next_cursor)
 
     return router

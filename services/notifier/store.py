@@ -26,6 +26,7 @@ from services.notifier.domain import UNFINISHED, Status
 from services.notifier.schedule import Pending
 from services.shared.mongo import Document, bulk_write, insert_new
 from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
+from services.shared.pages import find_page
 from services.shared.retention import RetentionRule
 
 
@@ -153,10 +154,21 @@ class MongoDeliveries:
     async def find(self, dedupe_key: str) -> Document | None:
         return await self._deliveries.find_one({"_id": dedupe_key})
 
-    async def search(self, school_id: str, filters: dict[str, Any], limit: int) -> list[Document]:
+    async def search(
+        self, school_id: str, filters: dict[str, Any], *, limit: int, after: str | None = None
+    ) -> tuple[list[Document], str | None]:
+        """A page of deliveries, newest first; `_id` is the dedupe key staff look up by."""
         query = {"school_id": school_id, **{k: v for k, v in filters.items() if v is not None}}
-        cursor = self._deliveries.find(query, {"request": 0, "queue": 0, **OUTBOX_FIELDS})
-        return [doc async for doc in cursor.sort("queued_at", -1).limit(limit)]
+        return await find_page(
+            self._deliveries,
+            query,
+            order="queued_at",
+            direction=-1,
+            limit=limit,
+            after=after,
+            projection={"request": 0, "queue": 0, **OUTBOX_FIELDS},
+            keep_id=True,
+        )
 
 
 # Plumbing of the outbox, not for staff to read.
@@ -222,9 +234,18 @@ class MongoDeadlineMisses:
         )
         return [index not in known for index in range(len(misses))]
 
-    async def of_school(self, school_id: str) -> list[Document]:
-        cursor = self._misses.find({"school_id": school_id}, {"_id": 0, **OUTBOX_FIELDS})
-        return [doc async for doc in cursor.sort("deadline", 1)]
+    async def of_school(
+        self, school_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[Document], str | None]:
+        """A page of the school's misses, earliest deadline first."""
+        return await find_page(
+            self._misses,
+            {"school_id": school_id},
+            order="deadline",
+            limit=limit,
+            after=after,
+            projection=OUTBOX_FIELDS,
+        )
 
 
 class MongoInbox:
@@ -240,11 +261,18 @@ class MongoInbox:
         # Stored by an earlier attempt already: the inbox shows it once.
         await insert_new(self._messages, messages)
 
-    async def messages(self, school_id: str, recipient_id: str) -> list[Document]:
-        cursor = self._messages.find(
-            {"school_id": school_id, "recipient_id": recipient_id}, {"_id": 0}
-        ).sort("created_at", -1)
-        return [doc async for doc in cursor]
+    async def messages(
+        self, school_id: str, recipient_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[Document], str | None]:
+        """A page of the inbox, newest first."""
+        return await find_page(
+            self._messages,
+            {"school_id": school_id, "recipient_id": recipient_id},
+            order="created_at",
+            direction=-1,
+            limit=limit,
+            after=after,
+        )
 
 
 class MongoConsentView:

@@ -10,6 +10,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.shared.errors import field_error
+from services.shared.pages import InvalidCursorError
+
 HealthCheck = Callable[[], Awaitable[None]]
 
 # The ids in every `/v1` path: the journal's own ids, as they come.
@@ -96,6 +99,14 @@ def create_http_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    async def invalid_cursor(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(
+            field_error(("query", "cursor"), "not a cursor this list gave out"),
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    app.add_exception_handler(InvalidCursorError, invalid_cursor)
     return app
 
 

@@ -112,7 +112,7 @@ async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_cha
         inbox = await notifier.get(
             "/v1/schools/school-1/recipients/g-consenting/inbox", headers=parent
         )
-        [entry] = inbox.json()
+        [entry] = inbox.json()["items"]
         assert entry["subject"] == message["Subject"]
 
         # The digest's weekly view took the same event.

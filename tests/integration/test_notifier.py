@@ -112,7 +112,7 @@ async def test_451_three_times_then_one_email_even_across_a_restart(
                 await notifier.get(
                     "/v1/schools/school-1/deliveries?status=retry_wait", headers=AUTH
                 )
-            ).json()
+            ).json()["items"]
             return any(delivery["_id"] == key for delivery in found)
 
         await eventually(waiting_to_retry)
@@ -123,7 +123,7 @@ async def test_451_three_times_then_one_email_even_across_a_restart(
         async def sent() -> list[dict[str, Any]]:
             return (
                 await notifier.get("/v1/schools/school-1/deliveries?status=sent", headers=AUTH)
-            ).json()
+            ).json()["items"]
 
         [delivery] = await eventually(sent, timeout=60)
     assert delivery["attempts"] == 4
@@ -214,7 +214,7 @@ async def test_a_consent_revoked_or_contact_changed_while_queued_cancels_the_sen
         async def cancelled() -> list[dict[str, Any]]:
             return (
                 await notifier.get("/v1/schools/school-1/deliveries?status=cancelled", headers=AUTH)
-            ).json()
+            ).json()["items"]
 
         [delivery] = await eventually(cancelled, timeout=30)
         # Published by the outbox's relay, right after the record.
@@ -317,7 +317,7 @@ async def test_a_final_mark_reaches_parents_by_sms_when_email_fails_and_misses_a
 
             async def missed() -> list[dict[str, Any]]:
                 response = await notifier.get("/v1/schools/school-1/deadline-misses", headers=AUTH)
-                return response.json()  # type: ignore[no-any-return]
+                return response.json()["items"]  # type: ignore[no-any-return]
 
             [miss] = await eventually(missed, timeout=60)
 
@@ -393,7 +393,7 @@ async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_dea
                 await notifier.get(
                     "/v1/schools/school-1/deliveries?status=retry_wait", headers=AUTH
                 )
-            ).json()
+            ).json()["items"]
 
         [waiting] = await eventually(held)
 
@@ -461,7 +461,9 @@ async def test_sequential_fallback_sends_sms_only_to_the_parent_email_could_not_
                 await publish(servers, topics, request)
 
             async def ended() -> list[dict[str, Any]]:
-                found = (await notifier.get("/v1/schools/school-1/deliveries", headers=AUTH)).json()
+                found = (
+                    await notifier.get("/v1/schools/school-1/deliveries", headers=AUTH)
+                ).json()["items"]
                 finished = [d for d in found if d["status"] in ("sent", "failed", "cancelled")]
                 return found if len(finished) == len(requests) else []
 
@@ -580,7 +582,9 @@ async def test_a_reply_that_cannot_be_stored_fails_its_delivery_alone_and_sendin
                 await publish(servers, topics, request)
 
             async def ended(count: int) -> list[dict[str, Any]]:
-                found = (await notifier.get("/v1/schools/school-1/deliveries", headers=AUTH)).json()
+                found = (
+                    await notifier.get("/v1/schools/school-1/deliveries", headers=AUTH)
+                ).json()["items"]
                 done = [d for d in found if d["status"] in ("sent", "failed")]
                 return found if len(done) == count else []
 
@@ -636,7 +640,7 @@ async def test_a_kafka_outage_stops_neither_sending_nor_a_restart_and_loses_no_s
                     await notifier.get(
                         f"/v1/schools/school-1/deliveries?status={status}", headers=AUTH
                     )
-                ).json()
+                ).json()["items"]
                 return found if len(found) == len(requests) else []
 
             await eventually(lambda: with_status("retry_wait"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +25,7 @@ from services.notifier.store import (
     retention_rules,
 )
 from services.shared.mongo import Document, create_mongo_client
+from services.shared.pages import InvalidCursorError, find_page
 from services.shared.retention import purge_expired
 from tests.servers import Servers
 from tests.unit.test_consent_domain import CONSENTING, NOW
@@ -187,3 +189,43 @@ async def test_retention_purges_only_what_ended_long_enough_ago_and_was_publishe
         "event-unpublished",
         "still-open",
     ]
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+async def test_pages_neither_repeat_nor_skip_a_document_even_with_equal_sort_values(
+    database: AsyncDatabase[Document], direction: Literal[1, -1]
+) -> None:
+    """Issue 12, defect 10: every list is paginated (before, lists came whole or cut at a
+    limit, with no way to the rest)."""
+    collection = database["paged"]
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    # Three documents per timestamp: the cursor must break ties by `_id`.
+    await collection.insert_many(
+        [
+            {"_id": f"d-{n:02d}", "school_id": "s", "at": start + timedelta(minutes=n // 3)}
+            for n in range(20)
+        ]
+        + [{"_id": "other", "school_id": "t", "at": start}]
+    )
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page, cursor = await find_page(
+            collection,
+            {"school_id": "s"},
+            order="at",
+            direction=direction,
+            limit=7,
+            after=cursor,
+            keep_id=True,
+        )
+        seen += [doc["_id"] for doc in page]
+        pages += 1
+        if cursor is None:
+            break
+    expected = [f"d-{n:02d}" for n in range(20)]
+    assert seen == (expected if direction == 1 else expected[::-1])
+    assert pages == 3
+    with pytest.raises(InvalidCursorError):
+        await find_page(collection, {}, order="at", limit=1, after="bm90IGEgY3Vyc29y")

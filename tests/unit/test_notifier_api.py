@@ -15,14 +15,14 @@ from tests.conftest import AUTH, TEST_SECRET
 
 
 class NothingStored:
-    async def search(self, *args: Any) -> list[dict[str, Any]]:
-        return []
+    async def search(self, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], None]:
+        return [], None
 
-    async def of_school(self, *args: Any) -> list[dict[str, Any]]:
-        return []
+    async def of_school(self, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], None]:
+        return [], None
 
-    async def messages(self, *args: Any) -> list[dict[str, Any]]:
-        return []
+    async def messages(self, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], None]:
+        return [], None
 
 
 @pytest.fixture

@@ -1,0 +1,84 @@
+"""Every list an API answers comes in pages: `limit` and an opaque `cursor`, answered as
+`{"items": [...], "next_cursor": ...}` (`null` on the last page).
+
+Keyset pagination on (a sort field, `_id`): a page never repeats or skips a document however many
+are inserted meanwhile, and costs the same on page 1,000 as on page 1 (no `skip`).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from bson import json_util
+from fastapi import Query
+from pydantic import BaseModel
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.shared.mongo import Document
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=300,
+        description="The previous page's `next_cursor`; none for the first page.",
+    ),
+]
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+class InvalidCursorError(ValueError):
+    """A cursor this list did not give out: a 422 naming `query.cursor`."""
+
+
+async def find_page(
+    collection: AsyncCollection[Document],
+    query: Document,
+    *,
+    order: str,
+    direction: Literal[1, -1] = 1,
+    limit: int,
+    after: str | None,
+    projection: Document | None = None,
+    keep_id: bool = False,
+) -> tuple[list[Document], str | None]:
+    """One page of `query` sorted by `order` then `_id` (both ascending or both descending),
+    starting after the document `after` names; and the cursor of the next page."""
+    if after is not None:
+        value, last_id = _decode(after)
+        beyond = "$gt" if direction == 1 else "$lt"
+        query = {
+            "$and": [
+                query,
+                {"$or": [{order: {beyond: value}}, {order: value, "_id": {beyond: last_id}}]},
+            ]
+        }
+    found = collection.find(query, projection).sort([(order, direction), ("_id", direction)])
+    documents = [doc async for doc in found.limit(limit + 1)]
+    next_cursor = None
+    if len(documents) > limit:
+        last = documents[limit - 1]
+        next_cursor = _encode(last.get(order), last["_id"])
+    page = documents[:limit]
+    if not keep_id:
+        page = [{key: value for key, value in doc.items() if key != "_id"} for doc in page]
+    return page, next_cursor
+
+
+def _encode(value: Any, last_id: Any) -> str:
+    return base64.urlsafe_b64encode(json_util.dumps([value, last_id]).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[Any, Any]:
+    try:
+        value, last_id = json_util.loads(base64.urlsafe_b64decode(cursor.encode()))
+    # Whatever a made-up cursor breaks in the decoders, it is the caller's mistake.
+    except Exception as error:
+        raise InvalidCursorError(cursor) from error
+    return value, last_id

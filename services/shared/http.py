@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, FastAPI, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -98,7 +100,7 @@ def create_http_app(
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     for router in routers:
         app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=max_body_bytes)
 
     async def invalid_cursor(request: Request, error: Exception) -> JSONResponse:
         return JSONResponse(
@@ -110,9 +112,14 @@ def create_http_app(
     return app
 
 
-class BodyLimit:
-    """413 for a request body over `max_bytes`, before anything parses it: by its declared
-    Content-Length, or by counting as it streams in when it declares none."""
+class RequestGuard:
+    """What every service refuses before anything parses or stores it:
+
+    - a body over `max_bytes` (413), by its declared Content-Length or counted as it arrives;
+    - a NUL character in the body's strings or in the query (422 naming where): PostgreSQL,
+      under FerretDB, stores no NUL in text, and a NUL that reached a Kafka batch would fail
+      that batch's insert again and again downstream.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self._app = app
@@ -122,39 +129,77 @@ class BodyLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        if re.search(rb"%00", scope.get("query_string", b"")):
+            await _answer(scope, send, 422, field_error(("query",), NUL_MESSAGE))
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_bytes):
-            await self._refuse(scope, receive, send)
+            await _answer(scope, send, 413, {"detail": self._too_large()})
             return
+        chunks: list[bytes] = []
         received = 0
-
-        async def counting() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self._max_bytes:
-                    raise _TooLargeError(self._max_bytes)
-            return message
+            if message["type"] != "http.request":
+                break  # the client left
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self._max_bytes:
+                await _answer(scope, send, 413, {"detail": self._too_large()})
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if (where := _nul_in(body)) is not None:
+            await _answer(scope, send, 422, field_error(("body", *where), NUL_MESSAGE))
+            return
+        replayed = False
 
-        try:
-            await self._app(scope, counting, send)
-        except _TooLargeError:
-            await self._refuse(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: a disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"the request body is larger than {self._max_bytes} bytes"},
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        )
-        await response(scope, receive, send)
+        await self._app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self._max_bytes} bytes"
 
 
-class _TooLargeError(HTTPException):
-    """Raised while the route reads the body: FastAPI answers an HTTPException as it is."""
+NUL_MESSAGE = "NUL characters are not allowed"
 
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"the request body is larger than {max_bytes} bytes",
-        )
+
+def _nul_in(body: bytes) -> tuple[str | int, ...] | None:
+    """Where in a JSON body a string holds a NUL (an empty path: somewhere, unparsed)."""
+    if b"\x00" not in body and b"\\u0000" not in body.lower():
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return () if b"\x00" in body else None  # FastAPI answers what it cannot parse
+
+    def search(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+        if isinstance(value, str):
+            return path if "\x00" in value else None
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return (*path, key)
+                if (found := search(item, (*path, key))) is not None:
+                    return found
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if (found := search(item, (*path, index))) is not None:
+                    return found
+        return None
+
+    return search(document, ())
+
+
+async def _answer(scope: Scope, send: Send, code: int, body: Any) -> None:
+    async def nothing() -> Message:
+        return {"type": "http.disconnect"}
+
+    await JSONResponse(body, status_code=code)(scope, nothing, send)

@@ -41,3 +41,22 @@ async def test_a_body_over_the_limit_is_a_413_declared_or_streamed() -> None:
     assert declared.status_code == 413
     assert "larger than 1000 bytes" in declared.json()["detail"]
     assert streamed.status_code == 413
+
+
+async def test_a_nul_character_anywhere_in_the_input_is_a_422_naming_where() -> None:
+    """PostgreSQL (under FerretDB) stores no NUL in text: before, a NUL in a comment or a name
+    passed the API and failed a downstream batch insert again and again."""
+    transport = httpx.ASGITransport(app=an_app(10_000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        nested = await client.post("/echo", json={"a": [{"b": "x\x00y"}]})
+        raw = await client.post(
+            "/echo", content=b'{"a": "\x00"}', headers={"content-type": "application/json"}
+        )
+        in_query = await client.post("/echo?x=%00", json={"a": 1})
+        escaped_backslash = await client.post("/echo", json={"a": "\\u0000 is fine as text"})
+    assert nested.status_code == 422
+    assert nested.json()["detail"][0]["loc"] == ["body", "a", 0, "b"]
+    assert raw.status_code == 422
+    assert in_query.status_code == 422
+    assert in_query.json()["detail"][0]["loc"] == ["query"]
+    assert escaped_backslash.json() == {"keys": 1}

@@ -124,14 +124,20 @@ class ScriptedSender:
 
 
 class FakeConsentView:
+    """Refusals by (school, recipient, student), like the real view: journals reuse ids."""
+
     def __init__(self) -> None:
-        self.refused: dict[tuple[str, str], str] = {}
+        self.refused: dict[tuple[str, str, str], str] = {}
 
     async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
         return {
             r.payload.dedupe_key: reason
             for r in requests
-            if (reason := self.refused.get((r.payload.recipient_id, r.payload.student_id)))
+            if (
+                reason := self.refused.get(
+                    (r.payload.content.school_id, r.payload.recipient_id, r.payload.student_id)
+                )
+            )
         }
 
 

@@ -305,9 +305,13 @@ async def test_consent_is_checked_again_right_before_sending() -> None:
     notifier = Harness()
     request = a_request()
     await notifier.accept(request)
-    notifier.consent.refused["g-1", "st-1"] = "consent revoked"
+    # The same ids in another school: their revocation is not this parent's.
+    notifier.consent.refused["school-2", "g-1", "st-1"] = "consent revoked"
+    assert await notifier.run() == {"email": "sent"}
+    await notifier.accept(a_request(mark_id="m-2"))
+    notifier.consent.refused["school-1", "g-1", "st-1"] = "consent revoked"
     assert await notifier.run() == {"email": "cancelled"}
-    assert notifier.sender.sent == []
+    assert len(notifier.sender.sent) == 1
     assert notifier.log.published[-1].type == "NotificationCancelled"
 
 

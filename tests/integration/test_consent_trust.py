@@ -64,6 +64,7 @@ async def test_a_revocation_accepted_while_kafka_is_down_is_published_when_it_re
                 f"{BASE}/consents/c-g-1/revocation", json={"reason": "заявление"}, headers=PARENT
             )
             again = await consent.post(f"{BASE}/consents/c-g-1/revocation", json={}, headers=AUTH)
+            ready = await consent.get("/healthz/ready")
         finally:
             await asyncio.to_thread(kafka.up)
         records = await read_topic(
@@ -71,6 +72,7 @@ async def test_a_revocation_accepted_while_kafka_is_down_is_published_when_it_re
         )
 
     assert (revoked.status_code, again.status_code) == (200, 200)
+    assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
     revocations = [e for e in changes(records) if isinstance(e, ConsentRevoked)]
     assert [(e.payload.recipient_id, e.payload.student_id) for e in revocations] == [
         ("g-1", "st-1")

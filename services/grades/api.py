@@ -24,6 +24,7 @@ from services.grades.items import (
 )
 from services.grades.store import MongoGradesStore
 from services.grades.usecases import (
+    ChangedConcurrentlyError,
     ForbiddenItemsError,
     NotThisTeachersError,
     ReferenceOutcome,
@@ -127,6 +128,11 @@ def grades_router(
             raise _school_not_registered(school_id) from None
         except RejectedError as rejected:
             raise _unprocessable(rejected.error) from None
+        except ChangedConcurrentlyError as error:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"{error} was changed by other requests meanwhile; send it again",
+            ) from None
         return ReferenceSaved(status=outcome)
 
     @router.put("", summary="Register or update the school")
@@ -196,8 +202,10 @@ def grades_router(
             raise forbidden(str(error)) from None
         for result in results:
             kind = body.items[result.index].get("kind", "mark")
-            # Only known kinds become label values: a client must not grow the metric.
-            on_item(kind if kind in ITEM_KINDS else "unknown", result.status)
+            # Only known kinds become label values: a client must not grow the metric (nor
+            # break it with a kind that is not a string).
+            known = isinstance(kind, str) and kind in ITEM_KINDS
+            on_item(kind if known else "unknown", result.status)
         summary = {outcome: 0 for outcome in Outcome.__args__}  # type: ignore[attr-defined]
         for result in results:
             summary[result.status] += 1

@@ -16,6 +16,7 @@ from schemas import Envelope
 from services.grades import facts
 from services.grades.facts import ReferenceBook, RejectedError
 from services.grades.items import (
+    AS_STORED,
     AbsenceItem,
     ExamResultItem,
     FieldError,
@@ -112,7 +113,7 @@ def _retract(item: MarkRetractionItem, stored: Stored | None, context: facts.Con
         raise RejectedError("mark_id", "no such mark in this school")
     if stored.retracted:
         return Decision("duplicate")
-    mark = MarkItem.model_validate(stored.state)
+    mark = MarkItem.model_validate(stored.state, context=AS_STORED)
     version = stored.version + 1
     event = facts.mark_retracted(mark, item.reason, context, record_version=version)
     return Decision("retracted", (event,), Stored(stored.state, True, version))

@@ -6,16 +6,82 @@ them. A batch is validated item by item, so one bad item never costs its neighbo
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any, Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from schemas import FinalValue, MarkValue
 from schemas.journal import EducationLevel, PeriodKind
 
 JournalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
 BATCH_LIMIT = 1000
+
+# The validation context for records read back from the store: what was accepted before a
+# rule existed (a period ending before it starts, say) must still be readable.
+AS_STORED = {"as_stored": True}
+
+
+def _new_input(info: ValidationInfo) -> bool:
+    return not (info.context or {}).get("as_stored")
+
+
+# What a person types: no control characters but tabs and line breaks. PostgreSQL (under the
+# local FerretDB) cannot store a NUL at all, and the rest only garble e-mails and printouts.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _typed(text: str, info: ValidationInfo) -> str:
+    if _new_input(info) and _CONTROL.search(text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+TypedText = Annotated[str, AfterValidator(_typed)]
+
+
+# Dates of a school's life. Anything else is a typo, and near the ends of the calendar a
+# consumer's arithmetic (a deadline 24 hours later, the week around a date) would overflow.
+EARLIEST, LATEST = date(1990, 1, 1), date(2100, 12, 31)
+
+
+def _school_date(day: date, info: ValidationInfo) -> date:
+    if _new_input(info) and not EARLIEST <= day <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return day
+
+
+def _school_moment(moment: datetime, info: ValidationInfo) -> datetime:
+    # Its own date: in UTC it may not exist (9999-12-31 at -12:00).
+    _school_date(moment.date(), info)
+    return moment
+
+
+SchoolDate = Annotated[date, AfterValidator(_school_date)]
+SchoolMoment = Annotated[AwareDatetime, AfterValidator(_school_moment)]
+
+
+def _field_name(key: str, info: ValidationInfo) -> str:
+    # Kept as keys of a document: no store takes '.' or a leading '$' in a field name.
+    if _new_input(info) and ("." in key or key.startswith("$")):
+        raise ValueError("must not contain '.' or begin with '$'")
+    return key
+
+
+AbsenceCode = Annotated[TypedText, AfterValidator(_field_name), Field(min_length=1, max_length=10)]
+AbsenceLabel = Annotated[TypedText, Field(min_length=1, max_length=100)]
 
 DEFAULT_ABSENCE_CODES = {
     "Н": "отсутствие",
@@ -33,39 +99,68 @@ class _Input(BaseModel):
 
 
 class SchoolIn(_Input):
-    name: str = Field(min_length=1, examples=["МБОУ «Школа № 1»"])
-    timezone: str = Field("Europe/Moscow", min_length=1)
+    name: TypedText = Field(min_length=1, max_length=300, examples=["МБОУ «Школа № 1»"])
+    timezone: str = Field("Europe/Moscow", min_length=1, max_length=64)
     mark_values: tuple[MarkValue, ...] = Field(
         ("1", "2", "3", "4", "5", "зачёт", "незачёт", "осв."),
         min_length=1,
+        max_length=len(get_args(MarkValue)),
         description="The school's mark scale: which values its teachers may give.",
     )
-    absence_codes: dict[str, str] = Field(
+    absence_codes: dict[AbsenceCode, AbsenceLabel] = Field(
         default_factory=lambda: dict(DEFAULT_ABSENCE_CODES),
+        max_length=30,
         description="Absence codes and what they mean, as the school's journal uses them.",
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, timezone: str, info: ValidationInfo) -> str:
+        if not _new_input(info):
+            return timezone
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone, such as Europe/Moscow") from None
+        return timezone
+
 
 class PeriodIn(_Input):
-    name: str = Field(min_length=1, examples=["1 четверть"])
+    name: TypedText = Field(min_length=1, max_length=100, examples=["1 четверть"])
     period_kind: PeriodKind
     school_year: str = Field(pattern=r"^\d{4}/\d{4}$", examples=["2026/2027"])
-    starts_on: date
-    ends_on: date
+    starts_on: SchoolDate
+    ends_on: SchoolDate
+
+    @field_validator("school_year")
+    @classmethod
+    def _consecutive_years(cls, school_year: str, info: ValidationInfo) -> str:
+        first, second = map(int, school_year.split("/"))
+        if _new_input(info) and second != first + 1:
+            raise ValueError("must be two consecutive years, such as 2026/2027")
+        return school_year
+
+    @field_validator("ends_on")
+    @classmethod
+    def _not_before_start(cls, ends_on: date, info: ValidationInfo) -> date:
+        starts_on = info.data.get("starts_on")
+        if _new_input(info) and starts_on is not None and ends_on < starts_on:
+            raise ValueError("must not be before starts_on")
+        return ends_on
 
 
 class ClassIn(_Input):
-    name: str = Field(min_length=1, examples=["5А"])
+    name: TypedText = Field(min_length=1, max_length=50, examples=["5А"])
     education_level: EducationLevel
 
 
 class StudentIn(_Input):
-    name: str = Field(min_length=1, examples=["Иванов Иван"])
+    name: TypedText = Field(min_length=1, max_length=300, examples=["Иванов Иван"])
     class_id: JournalId
 
 
 class SubjectIn(_Input):
-    name: str = Field(min_length=1, examples=["Математика"])
+    name: TypedText = Field(min_length=1, max_length=200, examples=["Математика"])
 
 
 class AssignmentIn(_Input):
@@ -74,9 +169,9 @@ class AssignmentIn(_Input):
 
 
 class TeacherIn(_Input):
-    name: str = Field(min_length=1, examples=["Петрова Анна Сергеевна"])
+    name: TypedText = Field(min_length=1, max_length=300, examples=["Петрова Анна Сергеевна"])
     assignments: tuple[AssignmentIn, ...] = Field(
-        (), description="Which subject the teacher teaches to which class."
+        (), max_length=500, description="Which subject the teacher teaches to which class."
     )
 
 
@@ -89,17 +184,17 @@ class MarkItem(_Input):
     student_id: JournalId
     subject_id: JournalId
     teacher_id: JournalId
-    lesson_date: date
+    lesson_date: SchoolDate
     value: MarkValue
-    work_type: str = Field(min_length=1, max_length=200, examples=["контрольная работа"])
+    work_type: TypedText = Field(min_length=1, max_length=200, examples=["контрольная работа"])
     weight: float = Field(1.0, gt=0, le=10)
-    comment: str | None = Field(None, max_length=2000)
+    comment: TypedText | None = Field(None, max_length=2000)
 
 
 class MarkRetractionItem(_Input):
     kind: Literal["mark_retraction"] = "mark_retraction"
     mark_id: JournalId
-    reason: str | None = Field(None, max_length=500)
+    reason: TypedText | None = Field(None, max_length=500)
 
 
 class AbsenceItem(_Input):
@@ -107,9 +202,9 @@ class AbsenceItem(_Input):
     absence_id: JournalId
     student_id: JournalId
     subject_id: JournalId
-    lesson_date: date
+    lesson_date: SchoolDate
     lesson_number: int | None = Field(None, ge=0, le=12)
-    code: str = Field(min_length=1, max_length=10, examples=["Б"])
+    code: TypedText = Field(min_length=1, max_length=10, examples=["Б"])
 
 
 class FinalMarkItem(_Input):
@@ -121,9 +216,11 @@ class FinalMarkItem(_Input):
     subject_id: JournalId
     period_id: JournalId
     value: FinalValue | None = None
-    deferred_until: date | None = Field(None, description="Set instead of `value` (clause 8).")
-    deferral_reason: str = Field("болезнь", min_length=1, max_length=200)
-    obtained_at: AwareDatetime = Field(description="When the result was obtained (clause 9).")
+    deferred_until: SchoolDate | None = Field(
+        None, description="Set instead of `value` (clause 8)."
+    )
+    deferral_reason: TypedText = Field("болезнь", min_length=1, max_length=200)
+    obtained_at: SchoolMoment = Field(description="When the result was obtained (clause 9).")
 
 
 class ExamResultItem(_Input):
@@ -131,10 +228,10 @@ class ExamResultItem(_Input):
     result_id: JournalId
     student_id: JournalId
     result_kind: Literal["exam", "competition"]
-    title: str = Field(min_length=1, max_length=300, examples=["ОГЭ по математике"])
+    title: TypedText = Field(min_length=1, max_length=300, examples=["ОГЭ по математике"])
     subject_id: JournalId | None = None
-    value: str = Field(min_length=1, max_length=50, examples=["5", "28 баллов", "2 место"])
-    obtained_at: AwareDatetime
+    value: TypedText = Field(min_length=1, max_length=50, examples=["5", "28 баллов", "2 место"])
+    obtained_at: SchoolMoment
 
 
 JournalItem = Annotated[

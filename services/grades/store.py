@@ -20,7 +20,15 @@ from pymongo.errors import BulkWriteError
 
 from services.grades.domain import Change, EntryKey, Stored
 from services.grades.facts import ReferenceBook
-from services.grades.items import ClassIn, PeriodIn, SchoolIn, StudentIn, SubjectIn, TeacherIn
+from services.grades.items import (
+    AS_STORED,
+    ClassIn,
+    PeriodIn,
+    SchoolIn,
+    StudentIn,
+    SubjectIn,
+    TeacherIn,
+)
 from services.shared.mongo import Document
 from services.shared.outbox import (
     Lane,
@@ -99,11 +107,11 @@ class MongoGradesStore:
         else:
             book = await self._read_book(school_id, school)
             self._books[school_id] = (version, book)
-        book.school = SchoolIn.model_validate(school["state"])
+        book.school = SchoolIn.model_validate(school["state"], context=AS_STORED)
         return book
 
     async def _read_book(self, school_id: str, school: Document) -> ReferenceBook:
-        book = ReferenceBook(school=SchoolIn.model_validate(school["state"]))
+        book = ReferenceBook(school=SchoolIn.model_validate(school["state"], context=AS_STORED))
         cursor = self._references.find(
             {"school_id": school_id, "kind": {"$in": list(REFERENCE_KINDS)}},
             {"kind": 1, "record_id": 1, "state": 1},
@@ -111,7 +119,7 @@ class MongoGradesStore:
         async for doc in cursor:
             _section(book, doc["kind"])[doc["record_id"]] = REFERENCE_KINDS[
                 doc["kind"]
-            ].model_validate(doc["state"])
+            ].model_validate(doc["state"], context=AS_STORED)
         return book
 
     async def _count_reference_changes(self, school_id: str, changes: list[Change]) -> None:
@@ -134,7 +142,7 @@ class MongoGradesStore:
             for change in references:
                 kind, record_id = change.key
                 _section(book, kind)[record_id] = REFERENCE_KINDS[kind].model_validate(
-                    change.after.state
+                    change.after.state, context=AS_STORED
                 )
             self._books[school_id] = (counted["reference_version"], book)
 

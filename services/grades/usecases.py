@@ -20,7 +20,7 @@ from services.grades.domain import (
     subjects_taught,
     teacher_refusal,
 )
-from services.grades.facts import ReferenceBook, RejectedError
+from services.grades.facts import ReferenceBook
 from services.grades.items import (
     FieldError,
     JournalItem,
@@ -43,6 +43,10 @@ class GradesStore(Protocol):
 
 class SchoolNotRegisteredError(Exception):
     """The journal must register the school (PUT) before anything else of it."""
+
+
+class ChangedConcurrentlyError(Exception):
+    """Other requests kept changing the record while this one tried to: send it again."""
 
 
 class StudentNotFoundError(Exception):
@@ -217,4 +221,4 @@ async def put_reference(
         change = Change(key, before, after, (event,) if event else (), student_id)
         if not await store.save(school_id, [change]):
             return "created" if before is None else "updated"
-    raise RejectedError("", "changed concurrently by another request; send it again")
+    raise ChangedConcurrentlyError(f"{kind} {record_id}")

@@ -211,6 +211,44 @@ async def test_reference_and_validation_errors_are_clear(
     assert too_big.json()["detail"][0]["loc"] == ["body", "items"]
 
 
+async def test_input_the_store_cannot_hold_is_a_422_or_a_rejected_item_never_a_500(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    """Issue 12, defect 9: found by fuzzing. PostgreSQL (under FerretDB) cannot store a NUL
+    character, and no store takes '.' or '$' in a field name; a period may not end before it
+    starts."""
+    base = f"/v1/schools/{SCHOOL}"
+    async with running("grades", run_id, **service_env) as grades:
+        await load_grades_reference(grades)
+        nul_name = await grades.put(f"{base}/subjects/art", json={"name": "ИЗО\x00"}, headers=AUTH)
+        dotted_code = await grades.put(
+            base, json={"name": "Школа", "absence_codes": {"Н.б": "нет"}}, headers=AUTH
+        )
+        backwards = await grades.put(
+            f"{base}/periods/q3",
+            json={
+                "name": "3 четверть",
+                "period_kind": "quarter",
+                "school_year": "2026/2027",
+                "starts_on": "2027-03-20",
+                "ends_on": "2027-01-10",
+            },
+            headers=AUTH,
+        )
+        batch = await post_journal(grades, a_mark("m-1", comment="\x00"), {"kind": ["mark"]})
+
+    for response, field in (
+        (nul_name, "name"),
+        (dotted_code, "absence_codes"),
+        (backwards, "ends_on"),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+    assert batch.status_code == 200
+    assert [item["status"] for item in batch.json()["items"]] == ["rejected", "rejected"]
+    assert batch.json()["items"][0]["errors"][0]["field"] == "comment"
+
+
 async def test_the_outbox_is_empty_once_published(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
 ) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from schemas import FinalMarkDeferred, FinalMarkPosted, MarkCorrected, MarkPosted, MarkRetracted
 from services.grades.domain import Decision, Stored, decide, teacher_may_record
@@ -66,34 +67,38 @@ def item(**fields: Any) -> JournalItem:
     return parsed
 
 
+def raw_mark(**changes: Any) -> dict[str, Any]:
+    return {
+        "kind": "mark",
+        "mark_id": "m-1",
+        "student_id": "st-1",
+        "subject_id": "math",
+        "teacher_id": "t-1",
+        "lesson_date": "2026-11-27",
+        "value": "4",
+        "work_type": "самостоятельная работа",
+        **changes,
+    }
+
+
+def raw_final(**changes: Any) -> dict[str, Any]:
+    return {
+        "kind": "final_mark",
+        "final_mark_id": "f-1",
+        "student_id": "st-1",
+        "subject_id": "math",
+        "period_id": "q2",
+        "obtained_at": OBTAINED,
+        **changes,
+    }
+
+
 def mark(**changes: Any) -> JournalItem:
-    return item(
-        **{
-            "kind": "mark",
-            "mark_id": "m-1",
-            "student_id": "st-1",
-            "subject_id": "math",
-            "teacher_id": "t-1",
-            "lesson_date": "2026-11-27",
-            "value": "4",
-            "work_type": "самостоятельная работа",
-            **changes,
-        }
-    )
+    return item(**raw_mark(**changes))
 
 
 def final(**changes: Any) -> JournalItem:
-    return item(
-        **{
-            "kind": "final_mark",
-            "final_mark_id": "f-1",
-            "student_id": "st-1",
-            "subject_id": "math",
-            "period_id": "q2",
-            "obtained_at": OBTAINED,
-            **changes,
-        }
-    )
+    return item(**raw_final(**changes))
 
 
 def run(
@@ -212,18 +217,7 @@ def test_a_deferred_final_mark_and_its_later_value_carry_when_obtained() -> None
 
 
 def test_a_final_mark_is_either_a_value_or_deferred() -> None:
-    both = parse_item(
-        {
-            "kind": "final_mark",
-            "final_mark_id": "f",
-            "student_id": "st-1",
-            "subject_id": "math",
-            "period_id": "q2",
-            "obtained_at": OBTAINED,
-            "value": "5",
-            "deferred_until": "2027-01-20",
-        }
-    )
+    both = parse_item(raw_final(value="5", deferred_until="2027-01-20"))
     assert isinstance(both, list) and both[0].field == "value"
 
 
@@ -279,3 +273,86 @@ def test_every_fact_carries_its_records_version_after_the_change() -> None:
     assert [d.events[0].payload.record_version for d in decisions] == [1, 2, 3, 4]
     assert [d.new_state.version for d in decisions if d.new_state] == [1, 2, 3, 4]
     assert run(final(value="5")).events[0].payload.record_version == 1
+
+
+PERIOD = {
+    "name": "2 четверть",
+    "period_kind": "quarter",
+    "school_year": "2026/2027",
+    "starts_on": "2026-11-05",
+    "ends_on": "2026-12-28",
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "field"),
+    [
+        (PeriodIn, {**PERIOD, "ends_on": "2026-11-04"}, "ends_on"),
+        (PeriodIn, {**PERIOD, "school_year": "2026/2030"}, "school_year"),
+        (PeriodIn, {**PERIOD, "starts_on": "0001-01-01"}, "starts_on"),
+        (SchoolIn, {"name": "Школа", "timezone": "Mars/Olympus"}, "timezone"),
+        (SchoolIn, {"name": "Школа", "absence_codes": {"Н.б": "нет"}}, "absence_codes"),
+        (SchoolIn, {"name": "Школа", "absence_codes": {"$Н": "нет"}}, "absence_codes"),
+        (SubjectIn, {"name": "Мате\x00матика"}, "name"),
+    ],
+)
+def test_reference_data_that_cannot_be_right_is_refused_naming_its_field(
+    model: type[Any], fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(fields)
+    assert field in {str(error["loc"][0]) for error in refused.value.errors()}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (raw_mark(lesson_date="0001-01-01"), "lesson_date"),
+        (raw_mark(lesson_date="9999-12-31"), "lesson_date"),
+        (raw_mark(comment="ok\x00"), "comment"),
+        (raw_mark(work_type="\x00"), "work_type"),
+        # Its 24-hour deadline would not fit in a datetime downstream.
+        (raw_final(value="5", obtained_at="9999-12-31T23:59:59-12:00"), "obtained_at"),
+    ],
+)
+def test_items_that_cannot_be_right_are_rejected_naming_the_field(
+    raw: dict[str, Any], field: str
+) -> None:
+    rejected = parse_item(raw)
+    assert isinstance(rejected, list)
+    assert [error.field for error in rejected] == [field]
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "field"),
+    [
+        (SchoolIn, {"name": "Ш" * 301}, "name"),
+        (SchoolIn, {"name": "Школа", "timezone": "E" * 65}, "timezone"),
+        (
+            SchoolIn,
+            {"name": "Школа", "absence_codes": {f"К{n}": "код" for n in range(31)}},
+            "absence_codes",
+        ),
+        (SchoolIn, {"name": "Школа", "absence_codes": {"Н": "н" * 101}}, "absence_codes"),
+        (SchoolIn, {"name": "Школа", "mark_values": ["5"] * 9}, "mark_values"),
+        (PeriodIn, {**PERIOD, "name": "ч" * 101}, "name"),
+        (ClassIn, {"name": "5" * 51, "education_level": "basic"}, "name"),
+        (StudentIn, {"name": "И" * 301, "class_id": "5a"}, "name"),
+        (SubjectIn, {"name": "М" * 201}, "name"),
+        (TeacherIn, {"name": "П" * 301}, "name"),
+        (
+            TeacherIn,
+            {
+                "name": "П",
+                "assignments": [{"class_id": "5a", "subject_id": f"s{n}"} for n in range(501)],
+            },
+            "assignments",
+        ),
+    ],
+)
+def test_every_string_and_list_of_reference_data_has_a_maximum(
+    model: type[Any], fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(fields)
+    assert field in {str(error["loc"][0]) for error in refused.value.errors()}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, status
-from pydantic import BaseModel, TypeAdapter
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, status
+from pydantic import BaseModel, Field, TypeAdapter
 
 from services.grades.domain import Outcome
 from services.grades.facts import RejectedError
@@ -35,7 +35,7 @@ from services.grades.usecases import (
     student_marks,
 )
 from services.shared.auth import Principal, Role, forbidden, require
-from services.shared.http import RecordId, SchoolId
+from services.shared.http import ID_PATTERN, RecordId, SchoolId
 
 WRITERS: tuple[Role, ...] = ("journal", "admin")
 READERS: tuple[Role, ...] = ("journal", "admin", "staff", "teacher")
@@ -104,6 +104,29 @@ class BatchOut(BaseModel):
     events: Literal["queued", "queued while Kafka is unreachable"]
 
 
+class RecordedMark(BaseModel):
+    """A mark as the journal last sent it (read back, so not checked again)."""
+
+    mark_id: str
+    student_id: str
+    subject_id: str
+    teacher_id: str
+    lesson_date: date
+    value: str
+    work_type: str
+    weight: float
+    comment: str | None = None
+    retracted: bool
+
+
+class MarksPage(BaseModel):
+    items: list[RecordedMark]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+PAGE_LIMIT = 1000
 ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
 
 
@@ -217,13 +240,35 @@ def grades_router(
 
     @router.get("/students/{student_id}/marks", summary="A student's marks, as recorded")
     async def get_student_marks(
-        school_id: SchoolId, student_id: RecordId, caller: Principal = principal
-    ) -> list[dict[str, Any]]:
-        """Teachers read only the subjects they teach to the student's class."""
+        school_id: SchoolId,
+        student_id: RecordId,
+        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="Marks per page.")] = 100,
+        cursor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=100,
+                pattern=ID_PATTERN,
+                description="The previous page's `next_cursor`; none for the first page.",
+                examples=["m-1001"],
+            ),
+        ] = None,
+        caller: Principal = principal,
+    ) -> MarksPage:
+        """In the order of the journal's mark ids, a page at a time: ask again with the
+        page's `next_cursor` until it is null. Teachers read only the subjects they teach to
+        the student's class."""
         require(caller, school_id, READERS)
         teacher_id = caller.person_id if caller.role == "teacher" else None
         try:
-            records = await student_marks(school_id, student_id, store=store, teacher_id=teacher_id)
+            page = await student_marks(
+                school_id,
+                student_id,
+                store=store,
+                limit=limit,
+                cursor=cursor,
+                teacher_id=teacher_id,
+            )
         except SchoolNotRegisteredError:
             raise _school_not_registered(school_id) from None
         except NotThisTeachersError:
@@ -232,7 +277,12 @@ def grades_router(
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail=f"no student {student_id} in this school"
             ) from None
-        return [{**record.state, "retracted": record.retracted} for record in records]
+        return MarksPage(
+            items=[
+                RecordedMark(**record.state, retracted=record.retracted) for record in page.records
+            ],
+            next_cursor=page.next_cursor,
+        )
 
     return router
 

@@ -51,6 +51,17 @@ class Change:
 
 
 @dataclass(frozen=True)
+class RecordsQuery:
+    """A page of one student's records of one kind, in the order of their ids."""
+
+    student_id: str
+    kind: str
+    limit: int
+    after: str | None = None  # the last id of the previous page
+    subjects: frozenset[str] | None = None  # only these, when given
+
+
+@dataclass(frozen=True)
 class Decision:
     outcome: Outcome
     events: tuple[Envelope[Any], ...] = ()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -31,19 +31,51 @@ class ImportReport:
         return sum(self.counts.values())
 
 
-def read_items(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, item) per row; empty cells are left out, as if the column were absent."""
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        for row in reader:
-            item = {key.strip(): value.strip() for key, value in row.items() if key and value}
-            item.setdefault("kind", "mark")
-            yield reader.line_num, item
+# A line longer than this is not a journal row (the longest item is under 4 KB): the file is
+# something else, and reading on would only fill the memory.
+MAX_LINE_BYTES = 2**20
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    item: dict[str, Any]
+    error: str | None = None  # why the row cannot become an item, if it cannot
+
+
+def read_items(path: Path) -> Iterator[Row]:
+    """Row by row; empty cells are left out, as if the column were absent. A file that is
+    not UTF-8 or not a CSV stops the import at the line where it stops being one."""
+    with path.open("rb") as file:
+        reader = csv.DictReader(_decoded_lines(file))
+        try:
+            for row in reader:
+                if None in row:  # DictReader's place for cells beyond the header
+                    yield Row(reader.line_num, {}, "more cells than the header names")
+                    continue
+                item = {key.strip(): value.strip() for key, value in row.items() if key and value}
+                item.setdefault("kind", "mark")
+                yield Row(reader.line_num, item)
+        except csv.Error as error:
+            raise ImportFailedError(f"line {reader.line_num + 1}: not a CSV row: {error}") from None
+
+
+def _decoded_lines(file: BinaryIO) -> Iterator[str]:
+    for number, raw in enumerate(iter(lambda: file.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise ImportFailedError(f"line {number}: longer than {MAX_LINE_BYTES} bytes")
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise ImportFailedError(
+                f"line {number}: not UTF-8 text; save the file as «CSV UTF-8»"
+            ) from None
 
 
 def count_rows(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        return max(sum(1 for _ in csv.reader(file)) - 1, 0)
+    """For the progress only: lines, less the header (a cell may span lines)."""
+    with path.open("rb") as file:
+        return max(sum(1 for _ in file) - 1, 0)
 
 
 def import_csv(
@@ -57,25 +89,30 @@ def import_csv(
     report = ImportReport()
     rows = read_items(path)
     while batch := list(islice(rows, batch_size)):
-        response = client.post(
-            f"/v1/schools/{school_id}/journal", json={"items": [item for _, item in batch]}
-        )
-        if response.status_code != 200:
-            raise ImportFailedError(batch[0][0], response)
-        for result in response.json()["items"]:
-            report.counts[result["status"]] += 1
-            line = batch[result["index"]][0]
-            for error in result["errors"]:
-                report.errors.append((line, error["field"], error["reason"]))
+        for row in batch:
+            if row.error is not None:
+                report.counts["rejected"] += 1
+                report.errors.append((row.line, "", row.error))
+        to_send = [row for row in batch if row.error is None]
+        if to_send:
+            response = client.post(
+                f"/v1/schools/{school_id}/journal", json={"items": [row.item for row in to_send]}
+            )
+            if response.status_code != 200:
+                raise ImportFailedError(
+                    f"the batch from line {to_send[0].line} was refused: "
+                    f"HTTP {response.status_code} {response.text[:500]}"
+                )
+            for result in response.json()["items"]:
+                report.counts[result["status"]] += 1
+                line = to_send[result["index"]].line
+                for error in result["errors"]:
+                    report.errors.append((line, error["field"], error["reason"]))
         on_progress(len(batch))
+    report.errors.sort()
     return report
 
 
 class ImportFailedError(Exception):
-    """The service refused a whole batch (authorization, unknown school): stop, say why."""
-
-    def __init__(self, first_line: int, response: httpx.Response) -> None:
-        super().__init__(
-            f"the batch from line {first_line} was refused: "
-            f"HTTP {response.status_code} {response.text[:500]}"
-        )
+    """The import stopped: the service refused a whole batch (authorization, unknown school),
+    or the file is not a readable CSV from some line on."""

@@ -18,7 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.grades.domain import Change, EntryKey, Stored
+from services.grades.domain import Change, EntryKey, RecordsQuery, Stored
 from services.grades.facts import ReferenceBook
 from services.grades.items import (
     AS_STORED,
@@ -234,14 +234,18 @@ class MongoGradesStore:
             **pending_fields(change.events, lane_of(change.key[0])),
         }
 
-    async def records_of_student(self, school_id: str, student_id: str, kind: str) -> list[Stored]:
-        cursor = self._records.find(
-            {"school_id": school_id, "kind": kind, "student_id": student_id}
-        ).sort("_id", ASCENDING)
-        return [
-            Stored(doc["state"], doc.get("retracted", False), doc["version"])
-            async for doc in cursor
-        ]
+    async def records_of_student(self, school_id: str, wanted: RecordsQuery) -> list[Stored]:
+        query: Document = {
+            "school_id": school_id,
+            "kind": wanted.kind,
+            "student_id": wanted.student_id,
+        }
+        if wanted.after is not None:
+            query["_id"] = {"$gt": _id(school_id, (wanted.kind, wanted.after))}
+        if wanted.subjects is not None:
+            query["state.subject_id"] = {"$in": sorted(wanted.subjects)}
+        cursor = self._records.find(query).sort("_id", ASCENDING).limit(wanted.limit)
+        return [_stored(doc) async for doc in cursor]
 
     # The outbox.
 

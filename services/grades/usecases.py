@@ -14,6 +14,7 @@ from services.grades.domain import (
     Change,
     EntryKey,
     Outcome,
+    RecordsQuery,
     Stored,
     decide,
     entry_key,
@@ -36,9 +37,7 @@ class GradesStore(Protocol):
     async def reference_book(self, school_id: str) -> ReferenceBook | None: ...
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]: ...
     async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]: ...
-    async def records_of_student(
-        self, school_id: str, student_id: str, kind: str
-    ) -> list[Stored]: ...
+    async def records_of_student(self, school_id: str, query: RecordsQuery) -> list[Stored]: ...
 
 
 class SchoolNotRegisteredError(Exception):
@@ -175,11 +174,23 @@ def _refusals(
     return {index: error for index, error in found.items() if error is not None}
 
 
+@dataclass(frozen=True)
+class Page:
+    records: list[Stored]
+    next_cursor: str | None  # the last id of this page, when more may follow
+
+
 async def student_marks(
-    school_id: str, student_id: str, *, store: GradesStore, teacher_id: str | None = None
-) -> list[Stored]:
-    """A student's marks as recorded; a teacher gets only the subjects they teach to the
-    student's class."""
+    school_id: str,
+    student_id: str,
+    *,
+    store: GradesStore,
+    limit: int,
+    cursor: str | None = None,
+    teacher_id: str | None = None,
+) -> Page:
+    """A page of a student's marks as recorded, in the order of their ids, after `cursor`;
+    a teacher gets only the subjects they teach to the student's class."""
     book = await store.reference_book(school_id)
     if book is None:
         raise SchoolNotRegisteredError(school_id)
@@ -190,8 +201,12 @@ async def student_marks(
             raise NotThisTeachersError(student_id)
     elif student_id not in book.students:
         raise StudentNotFoundError(student_id)
-    records = await store.records_of_student(school_id, student_id, "mark")
-    return [r for r in records if subjects is None or r.state.get("subject_id") in subjects]
+    # One more than asked: whether another page follows, without a count.
+    query = RecordsQuery(student_id, "mark", limit + 1, cursor, subjects)
+    records = await store.records_of_student(school_id, query)
+    more = len(records) > limit
+    records = records[:limit]
+    return Page(records, records[-1].state["mark_id"] if more else None)
 
 
 ReferenceOutcome = Literal["created", "updated", "unchanged"]

@@ -70,7 +70,8 @@ async def test_corrections_and_retractions_are_events_of_their_own(
     events = [_mark_event(record.value) for record in records]
     assert [e.type for e in events] == ["MarkPosted", "MarkCorrected", "MarkRetracted"]
     assert len({e.correlation_id for e in events}) == 3
-    assert marks.json()[0]["value"] == "4" and marks.json()[0]["retracted"] is True
+    [mark] = marks.json()["items"]
+    assert mark["value"] == "4" and mark["retracted"] is True
 
 
 async def test_a_deferred_final_mark_then_its_value_keep_when_they_were_obtained(
@@ -169,12 +170,12 @@ async def test_a_teacher_touches_and_reads_only_their_own_records(
     [moved_item] = moved.json()["items"]
     assert moved_item["status"] == "rejected"
     assert moved_item["errors"][0]["field"] == "student_id"
-    assert {(m["mark_id"], m["value"], m["retracted"]) for m in as_journal} == {
+    assert {(m["mark_id"], m["value"], m["retracted"]) for m in as_journal["items"]} == {
         ("m-1", "5", False),
         ("m-ru", "3", False),
     }
     assert as_t1.status_code == 200
-    assert [m["mark_id"] for m in as_t1.json()] == ["m-1"]
+    assert [m["mark_id"] for m in as_t1.json()["items"]] == ["m-1"]
     assert (as_t2.status_code, ghost_as_t2.status_code) == (403, 403)
     assert as_t2.json() == ghost_as_t2.json()  # the same answer whether the student exists
 
@@ -247,6 +248,38 @@ async def test_input_the_store_cannot_hold_is_a_422_or_a_rejected_item_never_a_5
     assert batch.status_code == 200
     assert [item["status"] for item in batch.json()["items"]] == ["rejected", "rejected"]
     assert batch.json()["items"][0]["errors"][0]["field"] == "comment"
+
+
+async def test_a_students_marks_come_in_pages_and_a_body_has_a_size_limit(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    """Issue 12, defect 10: every list is paged (limit + cursor), and a body too large for
+    any valid batch is refused before it is parsed."""
+    marks = f"/v1/schools/{SCHOOL}/students/st-1/marks"
+    async with running("grades", run_id, **service_env) as grades:
+        await load_grades_reference(grades)
+        await post_journal(grades, *[a_mark(f"m-{n}") for n in range(5)])
+        pages, cursor = [], None
+        while True:
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            page = (await grades.get(marks, params=params, headers=AUTH)).json()
+            pages.append([m["mark_id"] for m in page["items"]])
+            if (cursor := page["next_cursor"]) is None:
+                break
+        refused = [
+            await grades.get(marks, params=params, headers=AUTH)
+            for params in ({"limit": 0}, {"limit": 1001}, {"cursor": "../x"})
+        ]
+        huge = await grades.post(
+            f"/v1/schools/{SCHOOL}/journal",
+            content=b'{"items": [' + b" " * (17 * 2**20) + b"]}",
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+
+    assert pages == [["m-0", "m-1"], ["m-2", "m-3"], ["m-4"]]
+    assert [r.status_code for r in refused] == [422, 422, 422]
+    assert huge.status_code == 413
+    assert "detail" in huge.json()
 
 
 async def test_the_outbox_is_empty_once_published(

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, status
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import TypeAdapter
 
+from services.grades.answers import (
+    BatchOut,
+    ItemOut,
+    MarksPage,
+    RecordedMark,
+    ReferenceSaved,
+    documented,
+)
 from services.grades.domain import Outcome
 from services.grades.facts import RejectedError
 from services.grades.items import (
@@ -27,7 +35,6 @@ from services.grades.usecases import (
     ChangedConcurrentlyError,
     ForbiddenItemsError,
     NotThisTeachersError,
-    ReferenceOutcome,
     SchoolNotRegisteredError,
     StudentNotFoundError,
     put_reference,
@@ -87,45 +94,7 @@ BATCH_EXAMPLE = {
 }
 
 
-class ReferenceSaved(BaseModel):
-    status: ReferenceOutcome
-
-
-class ItemOut(BaseModel):
-    index: int
-    status: Outcome
-    id: str | None = None
-    errors: list[FieldError] = []
-
-
-class BatchOut(BaseModel):
-    summary: dict[str, int]
-    items: list[ItemOut]
-    events: Literal["queued", "queued while Kafka is unreachable"]
-
-
-class RecordedMark(BaseModel):
-    """A mark as the journal last sent it (read back, so not checked again)."""
-
-    mark_id: str
-    student_id: str
-    subject_id: str
-    teacher_id: str
-    lesson_date: date
-    value: str
-    work_type: str
-    weight: float
-    comment: str | None = None
-    retracted: bool
-
-
-class MarksPage(BaseModel):
-    items: list[RecordedMark]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page."
-    )
-
-
+REFERENCE_ERRORS = documented(401, 403, 404, 409, 413, 422)
 PAGE_LIMIT = 1000
 ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
 
@@ -158,39 +127,55 @@ def grades_router(
             ) from None
         return ReferenceSaved(status=outcome)
 
-    @router.put("", summary="Register or update the school")
+    @router.put(
+        "",
+        summary="Register or update the school",
+        responses=documented(401, 403, 409, 413, 422),
+    )
     async def put_school(
         school_id: SchoolId, body: SchoolIn, caller: Principal = principal
     ) -> ReferenceSaved:
         return await save_reference(school_id, "school", school_id, body, caller)
 
     @router.put(
-        "/periods/{period_id}", summary="Attestation period: quarter, trimester, half-year or year"
+        "/periods/{period_id}",
+        summary="Attestation period: quarter, trimester, half-year or year",
+        responses=REFERENCE_ERRORS,
     )
     async def put_period(
         school_id: SchoolId, period_id: RecordId, body: PeriodIn, caller: Principal = principal
     ) -> ReferenceSaved:
         return await save_reference(school_id, "period", period_id, body, caller)
 
-    @router.put("/classes/{class_id}", summary="Class with its education level")
+    @router.put(
+        "/classes/{class_id}",
+        summary="Class with its education level",
+        responses=REFERENCE_ERRORS,
+    )
     async def put_class(
         school_id: SchoolId, class_id: RecordId, body: ClassIn, caller: Principal = principal
     ) -> ReferenceSaved:
         return await save_reference(school_id, "class", class_id, body, caller)
 
-    @router.put("/students/{student_id}", summary="Student and their class")
+    @router.put(
+        "/students/{student_id}", summary="Student and their class", responses=REFERENCE_ERRORS
+    )
     async def put_student(
         school_id: SchoolId, student_id: RecordId, body: StudentIn, caller: Principal = principal
     ) -> ReferenceSaved:
         return await save_reference(school_id, "student", student_id, body, caller)
 
-    @router.put("/subjects/{subject_id}", summary="Subject")
+    @router.put("/subjects/{subject_id}", summary="Subject", responses=REFERENCE_ERRORS)
     async def put_subject(
         school_id: SchoolId, subject_id: RecordId, body: SubjectIn, caller: Principal = principal
     ) -> ReferenceSaved:
         return await save_reference(school_id, "subject", subject_id, body, caller)
 
-    @router.put("/teachers/{teacher_id}", summary="Teacher and what they teach to which class")
+    @router.put(
+        "/teachers/{teacher_id}",
+        summary="Teacher and what they teach to which class",
+        responses=REFERENCE_ERRORS,
+    )
     async def put_teacher(
         school_id: SchoolId, teacher_id: RecordId, body: TeacherIn, caller: Principal = principal
     ) -> ReferenceSaved:
@@ -199,10 +184,7 @@ def grades_router(
     @router.post(
         "/journal",
         summary="Send a batch of journal items: marks, retractions, absences, final marks, results",
-        responses={
-            403: {"description": "A foreign school, or items outside a teacher's classes."},
-            404: {"description": "The school is not registered yet."},
-        },
+        responses=documented(401, 403, 404, 413, 422),
     )
     async def post_journal(
         school_id: SchoolId,
@@ -238,7 +220,13 @@ def grades_router(
             events="queued" if await kafka_reachable() else "queued while Kafka is unreachable",
         )
 
-    @router.get("/students/{student_id}/marks", summary="A student's marks, as recorded")
+    @router.get(
+        "/students/{student_id}/marks",
+        summary="A student's marks, as recorded",
+        responses=documented(
+            401, 403, 404, 422, not_found="The school is not registered, or has no such student."
+        ),
+    )
     async def get_student_marks(
         school_id: SchoolId,
         student_id: RecordId,

@@ -207,6 +207,8 @@ async def test_reference_and_validation_errors_are_clear(
     assert unknown_class.json()["detail"][0]["loc"] == ["body", "class_id"]
     assert typo.status_code == 422
     assert typo.json()["detail"][0]["loc"] == ["body", "education_level"]
+    # The documented shape only: no echo of the input, no parser internals.
+    assert set(typo.json()["detail"][0]) == {"loc", "msg", "type"}
     assert unchanged.json() == {"status": "unchanged"}
     assert too_big.status_code == 422
     assert too_big.json()["detail"][0]["loc"] == ["body", "items"]

@@ -59,3 +59,50 @@ def test_the_batch_documents_each_item_type() -> None:
     for name in ("MarkItem", "FinalMarkItem", "ExamResultItem"):
         assert name in document["components"]["schemas"]
     json.dumps(document)  # serialisable as served
+
+
+SCHOOL_PATH = "/v1/schools/{school_id}"
+REFERENCE_PUTS = [
+    f"{SCHOOL_PATH}/{part}"
+    for part in (
+        "periods/{period_id}",
+        "classes/{class_id}",
+        "students/{student_id}",
+        "subjects/{subject_id}",
+        "teachers/{teacher_id}",
+    )
+]
+STATUSES = {
+    ("put", SCHOOL_PATH): {"200", "401", "403", "409", "413", "422"},
+    **{("put", path): {"200", "401", "403", "404", "409", "413", "422"} for path in REFERENCE_PUTS},
+    ("post", f"{SCHOOL_PATH}/journal"): {"200", "401", "403", "404", "413", "422"},
+    ("get", f"{SCHOOL_PATH}/students/{{student_id}}/marks"): {"200", "401", "403", "404", "422"},
+}
+
+
+def test_every_journal_operation_documents_every_status_it_can_answer() -> None:
+    """Issue 12, defect 9: each status with its content type and the error shape the
+    service really sends: `{"detail": "…"}`, or for 422 `{"detail": [{"loc", "msg",
+    "type"}]}` whether FastAPI or the service refused the input."""
+    document = grades_openapi()
+    schemas = document["components"]["schemas"]
+    operations = {
+        (method, path): operation
+        for path, methods in document["paths"].items()
+        if path.startswith("/v1/")
+        for method, operation in methods.items()
+    }
+    assert set(operations) == set(STATUSES)
+    for key, operation in operations.items():
+        responses = operation["responses"]
+        assert set(responses) == STATUSES[key], key
+        for code, response in responses.items():
+            assert response["description"], (key, code)
+            schema = response["content"]["application/json"]["schema"]
+            if code.startswith("4"):
+                detail = schemas[schema["$ref"].rsplit("/", 1)[-1]]["properties"]["detail"]
+                if code == "422":
+                    item = schemas[detail["items"]["$ref"].rsplit("/", 1)[-1]]
+                    assert set(item["required"]) == {"loc", "msg", "type"}, key
+                else:
+                    assert detail["type"] == "string", (key, code)

@@ -76,6 +76,7 @@ class Invalid(BaseModel):
 
 Responses = dict[int | str, dict[str, Any]]
 DESCRIPTIONS = {
+    400: "The body is not text in UTF-8.",
     401: "No bearer token, or one that is not valid (expired, forged).",
     403: "A token of another school or of a role that may not do this; for a teacher, a "
     "class, subject or record not theirs. The same answer whether the record exists.",

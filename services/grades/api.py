@@ -94,7 +94,7 @@ BATCH_EXAMPLE = {
 }
 
 
-REFERENCE_ERRORS = documented(401, 403, 404, 409, 413, 422)
+REFERENCE_ERRORS = documented(400, 401, 403, 404, 409, 413, 422)
 PAGE_LIMIT = 1000
 ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
 
@@ -130,7 +130,7 @@ def grades_router(
     @router.put(
         "",
         summary="Register or update the school",
-        responses=documented(401, 403, 409, 413, 422),
+        responses=documented(400, 401, 403, 409, 413, 422),
     )
     async def put_school(
         school_id: SchoolId, body: SchoolIn, caller: Principal = principal
@@ -184,7 +184,7 @@ def grades_router(
     @router.post(
         "/journal",
         summary="Send a batch of journal items: marks, retractions, absences, final marks, results",
-        responses=documented(401, 403, 404, 413, 422),
+        responses=documented(400, 401, 403, 404, 413, 422),
     )
     async def post_journal(
         school_id: SchoolId,

@@ -49,7 +49,11 @@ def _typed(text: str, info: ValidationInfo) -> str:
     return text
 
 
-TypedText = Annotated[str, AfterValidator(_typed)]
+# The same rule, stated in the OpenAPI document (the validator gives the clearer message).
+_CONTROL_FREE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+TypedText = Annotated[
+    str, AfterValidator(_typed), Field(json_schema_extra={"pattern": _CONTROL_FREE})
+]
 
 
 # Dates of a school's life. Anything else is a typo, and near the ends of the calendar a

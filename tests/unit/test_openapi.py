@@ -73,9 +73,12 @@ REFERENCE_PUTS = [
     )
 ]
 STATUSES = {
-    ("put", SCHOOL_PATH): {"200", "401", "403", "409", "413", "422"},
-    **{("put", path): {"200", "401", "403", "404", "409", "413", "422"} for path in REFERENCE_PUTS},
-    ("post", f"{SCHOOL_PATH}/journal"): {"200", "401", "403", "404", "413", "422"},
+    ("put", SCHOOL_PATH): {"200", "400", "401", "403", "409", "413", "422"},
+    **{
+        ("put", path): {"200", "400", "401", "403", "404", "409", "413", "422"}
+        for path in REFERENCE_PUTS
+    },
+    ("post", f"{SCHOOL_PATH}/journal"): {"200", "400", "401", "403", "404", "413", "422"},
     ("get", f"{SCHOOL_PATH}/students/{{student_id}}/marks"): {"200", "401", "403", "404", "422"},
 }
 

@@ -150,6 +150,8 @@ def grades_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[di
         "VESTNIK_GRADES_MONGO_DB": f"{run_id}_grades",
         "VESTNIK_GRADES_PORT": str(port),
         "VESTNIK_GRADES_OUTBOX_POLL_SECONDS": "0.5",
+        # A killed relay keeps its lease to the end of its slots: short ones for the restart.
+        "VESTNIK_GRADES_RELAY_LEASE_SECONDS": "3",
         "VESTNIK_JWT_SECRET": TEST_SECRET.get_secret_value(),
     }
     started: list[subprocess.Popen[bytes]] = []

@@ -149,5 +149,5 @@ async def post_journal(
     return await grades.post(
         f"/v1/schools/{school}/journal",
         json={"items": list(items)},
-        headers=headers or admin_of(school),
+        headers=admin_of(school) if headers is None else headers,
     )

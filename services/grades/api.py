@@ -15,7 +15,6 @@ from services.grades.answers import (
     MarksPage,
     RecordedMark,
     ReferenceSaved,
-    documented,
 )
 from services.grades.domain import Outcome
 from services.grades.facts import RejectedError
@@ -42,6 +41,7 @@ from services.grades.usecases import (
     student_marks,
 )
 from services.shared.auth import Principal, Role, forbidden, require
+from services.shared.errors import error_responses
 from services.shared.http import ID_PATTERN, RecordId, SchoolId
 
 WRITERS: tuple[Role, ...] = ("journal", "admin")
@@ -94,7 +94,7 @@ BATCH_EXAMPLE = {
 }
 
 
-REFERENCE_ERRORS = documented(400, 401, 403, 404, 409, 413, 422)
+REFERENCE_ERRORS = error_responses(403, 404, 409, 413)
 PAGE_LIMIT = 1000
 ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
 
@@ -130,7 +130,7 @@ def grades_router(
     @router.put(
         "",
         summary="Register or update the school",
-        responses=documented(400, 401, 403, 409, 413, 422),
+        responses=error_responses(403, 409, 413),
     )
     async def put_school(
         school_id: SchoolId, body: SchoolIn, caller: Principal = principal
@@ -184,7 +184,7 @@ def grades_router(
     @router.post(
         "/journal",
         summary="Send a batch of journal items: marks, retractions, absences, final marks, results",
-        responses=documented(400, 401, 403, 404, 413, 422),
+        responses=error_responses(403, 404, 413),
     )
     async def post_journal(
         school_id: SchoolId,
@@ -223,9 +223,7 @@ def grades_router(
     @router.get(
         "/students/{student_id}/marks",
         summary="A student's marks, as recorded",
-        responses=documented(
-            401, 403, 404, 422, not_found="The school is not registered, or has no such student."
-        ),
+        responses=error_responses(403, 404),
     )
     async def get_student_marks(
         school_id: SchoolId,

@@ -18,14 +18,11 @@ from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
 from services.shared.lease import MongoLease
-from services.shared.limits import BodyLimit
 from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
 
 SERVICE = "grades"
-# A batch of 1,000 items at their longest, every character \u-escaped, stays below this.
-MAX_BODY_BYTES = 16 * 2**20
 PUBLISHES = tuple(
     event
     for topic, events in EVENTS_BY_TOPIC.items()
@@ -101,5 +98,4 @@ def create_app(settings: Settings) -> FastAPI:
     )
     document_journal_items(app)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, status
+from fastapi import APIRouter, Body, FastAPI, HTTPException, status
 from pydantic import TypeAdapter
 
 from services.grades.answers import (
@@ -42,7 +42,8 @@ from services.grades.usecases import (
 )
 from services.shared.auth import Principal, Role, forbidden, require
 from services.shared.errors import error_responses
-from services.shared.http import ID_PATTERN, RecordId, SchoolId
+from services.shared.http import RecordId, SchoolId
+from services.shared.pages import Cursor, Limit
 
 WRITERS: tuple[Role, ...] = ("journal", "admin")
 READERS: tuple[Role, ...] = ("journal", "admin", "staff", "teacher")
@@ -95,7 +96,6 @@ BATCH_EXAMPLE = {
 
 
 REFERENCE_ERRORS = error_responses(403, 404, 409, 413)
-PAGE_LIMIT = 1000
 ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
 
 
@@ -228,17 +228,8 @@ def grades_router(
     async def get_student_marks(
         school_id: SchoolId,
         student_id: RecordId,
-        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="Marks per page.")] = 100,
-        cursor: Annotated[
-            str | None,
-            Query(
-                min_length=1,
-                max_length=100,
-                pattern=ID_PATTERN,
-                description="The previous page's `next_cursor`; none for the first page.",
-                examples=["m-1001"],
-            ),
-        ] = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
         caller: Principal = principal,
     ) -> MarksPage:
         """In the order of the journal's mark ids, a page at a time: ask again with the

@@ -57,7 +57,7 @@ class RecordsQuery:
     student_id: str
     kind: str
     limit: int
-    after: str | None = None  # the last id of the previous page
+    cursor: str | None = None  # the previous page's `next_cursor`
     subjects: frozenset[str] | None = None  # only these, when given
 
 

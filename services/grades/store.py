@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -37,6 +37,7 @@ from services.shared.outbox import (
     pending_fields,
     with_pending,
 )
+from services.shared.pages import find_page
 
 DUPLICATE_KEY = 11000
 # Reads by `_id` side by side: FerretDB serves several at once on its connection pool.
@@ -234,18 +235,21 @@ class MongoGradesStore:
             **pending_fields(change.events, lane_of(change.key[0])),
         }
 
-    async def records_of_student(self, school_id: str, wanted: RecordsQuery) -> list[Stored]:
+    async def records_of_student(
+        self, school_id: str, wanted: RecordsQuery
+    ) -> tuple[list[Stored], str | None]:
+        """A page of records and the next page's cursor (None on the last page)."""
         query: Document = {
             "school_id": school_id,
             "kind": wanted.kind,
             "student_id": wanted.student_id,
         }
-        if wanted.after is not None:
-            query["_id"] = {"$gt": _id(school_id, (wanted.kind, wanted.after))}
         if wanted.subjects is not None:
             query["state.subject_id"] = {"$in": sorted(wanted.subjects)}
-        cursor = self._records.find(query).sort("_id", ASCENDING).limit(wanted.limit)
-        return [_stored(doc) async for doc in cursor]
+        found, next_cursor = await find_page(
+            self._records, query, order="record_id", limit=wanted.limit, after=wanted.cursor
+        )
+        return [_stored(doc) for doc in found], next_cursor
 
     # The outbox.
 

@@ -37,7 +37,9 @@ class GradesStore(Protocol):
     async def reference_book(self, school_id: str) -> ReferenceBook | None: ...
     async def load(self, school_id: str, keys: list[EntryKey]) -> dict[EntryKey, Stored]: ...
     async def save(self, school_id: str, changes: list[Change]) -> set[EntryKey]: ...
-    async def records_of_student(self, school_id: str, query: RecordsQuery) -> list[Stored]: ...
+    async def records_of_student(
+        self, school_id: str, query: RecordsQuery
+    ) -> tuple[list[Stored], str | None]: ...
 
 
 class SchoolNotRegisteredError(Exception):
@@ -177,7 +179,7 @@ def _refusals(
 @dataclass(frozen=True)
 class Page:
     records: list[Stored]
-    next_cursor: str | None  # the last id of this page, when more may follow
+    next_cursor: str | None  # None on the last page
 
 
 async def student_marks(
@@ -201,12 +203,8 @@ async def student_marks(
             raise NotThisTeachersError(student_id)
     elif student_id not in book.students:
         raise StudentNotFoundError(student_id)
-    # One more than asked: whether another page follows, without a count.
-    query = RecordsQuery(student_id, "mark", limit + 1, cursor, subjects)
-    records = await store.records_of_student(school_id, query)
-    more = len(records) > limit
-    records = records[:limit]
-    return Page(records, records[-1].state["mark_id"] if more else None)
+    query = RecordsQuery(student_id, "mark", limit, cursor, subjects)
+    return Page(*await store.records_of_student(school_id, query))
 
 
 ReferenceOutcome = Literal["created", "updated", "unchanged"]

@@ -1,15 +1,10 @@
-"""What the journal API answers: its bodies, and its 422 in the shared error shape
-(`services.shared.errors`)."""
+"""What the journal API answers (its errors have the shape of `services.shared.errors`)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Literal
 
-from fastapi import Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.grades.domain import Outcome
@@ -54,11 +49,3 @@ class MarksPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
-
-
-async def invalid_request(request: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422 without what it adds for debugging: the input echoed back (personal
-    data, possibly megabytes) and the parser's own context."""
-    assert isinstance(error, RequestValidationError)
-    fields = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-    return JSONResponse(jsonable_encoder({"detail": fields}), status_code=422)

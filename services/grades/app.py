@@ -6,11 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from prometheus_client import Counter, Gauge
 
 from schemas.topics import EVENTS_BY_TOPIC
-from services.grades.answers import invalid_request
 from services.grades.api import document_journal_items, grades_router
 from services.grades.config import Settings
 from services.grades.store import MongoGradesStore
@@ -97,5 +95,4 @@ def create_app(settings: Settings) -> FastAPI:
         ],
     )
     document_journal_items(app)
-    app.add_exception_handler(RequestValidationError, invalid_request)
     return app

@@ -15,11 +15,11 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from schemas import MarkPosted
+from tests.builders import a_mark_posted
 from tests.kafka_tools import eventually, produce_events
 from tests.school import load_guardian
 from tests.servers import Servers
 from tests.services import running
-from tests.unit.test_schemas import a_mark
 
 STUDENTS = 40
 MARKS_EACH = 5
@@ -36,7 +36,7 @@ async def load_families(consent: httpx.AsyncClient, students: int) -> None:
 def marks(students: int, each: int) -> list[MarkPosted]:
     return [
         MarkPosted.new(
-            a_mark(student_id=f"st-{n}", mark_id=f"m-{n}-{k}", student_name=f"Ученик {n}"),
+            a_mark_posted(student_id=f"st-{n}", mark_id=f"m-{n}-{k}", student_name=f"Ученик {n}"),
             producer="grades",
         )
         for k in range(each)

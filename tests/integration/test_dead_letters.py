@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from schemas import MarkPosted, Topics
+from tests.builders import a_mark_posted
 from tests.conftest import AUTH
 from tests.kafka_tools import eventually, produce_raw, read_topic
 from tests.servers import Servers
 from tests.services import running
-from tests.unit.test_schemas import a_mark
 
 
 async def test_garbage_is_dead_lettered_and_the_next_event_is_processed(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
 ) -> None:
     topic = topics.of(MarkPosted)
-    valid = MarkPosted.new(a_mark(mark_id="m-after-garbage", value="4"), producer="test")
+    valid = MarkPosted.new(a_mark_posted(mark_id="m-after-garbage", value="4"), producer="test")
     async with running("digest", run_id, **service_env) as digest:
         await produce_raw(servers.kafka_bootstrap, topic, b"\xff not json", key=b"st-1")
         await produce_raw(servers.kafka_bootstrap, topic, b'{"type": "MarkPosted"}', key=b"st-1")

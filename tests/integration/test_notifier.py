@@ -37,12 +37,11 @@ from services.consent.domain import (
 from services.notifier.domain import PermanentFailureError
 from services.notifier.rendering import create_environment
 from services.notifier.sender import SmsRuSender, SmtpSender, SmtpServer
+from tests.builders import CONSENTING, a_mark_posted
 from tests.conftest import AUTH, free_port
 from tests.kafka_tools import eventually, produce_raw, read_topic
 from tests.servers import Servers
 from tests.services import running
-from tests.unit.test_consent_domain import CONSENTING
-from tests.unit.test_schemas import a_mark
 
 MISSED_METRIC = 'vestnik_deadlines_missed_total{kind="final_mark_posted"} 1.0'
 FAST_RETRIES = {"retry_first_delay_seconds": 1.0, "scheduler_poll_seconds": 0.3}
@@ -74,7 +73,7 @@ def flaky_smtp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flaky
 
 
 def an_email_request(mark_id: str = "m-1", address: str | None = None) -> NotificationRequested:
-    event = MarkPosted.new(a_mark(school_id="school-1", mark_id=mark_id), producer="test")
+    event = MarkPosted.new(a_mark_posted(school_id="school-1", mark_id=mark_id), producer="test")
     requests, _ = notification_requests(event, [CONSENTING], datetime.now(UTC))
     request = next(r for r in requests if r.payload.channel == "email")
     if address is None:
@@ -359,7 +358,7 @@ async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_dea
         }
     )
     file = replace(CONSENTING, preferences=by_sms)
-    mark = MarkPosted.new(a_mark(school_id="school-1"), producer="test")
+    mark = MarkPosted.new(a_mark_posted(school_id="school-1"), producer="test")
     final = FinalMarkPosted.new(
         FinalMarkPostedPayload(
             student_id="st-1",

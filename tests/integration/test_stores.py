@@ -27,9 +27,8 @@ from services.notifier.store import (
 from services.shared.mongo import Document, create_mongo_client
 from services.shared.pages import InvalidCursorError, find_page
 from services.shared.retention import purge_expired
+from tests.builders import CONSENTING, NOW, a_mark_posted
 from tests.servers import Servers
-from tests.unit.test_consent_domain import CONSENTING, NOW
-from tests.unit.test_schemas import a_mark
 
 
 @pytest.fixture
@@ -45,7 +44,9 @@ async def test_a_delivery_is_recorded_once_and_leaves_its_partition_s_queue_when
 ) -> None:
     deliveries = MongoDeliveries(database)
     await deliveries.ensure_indexes()
-    requests, _ = notification_requests(MarkPosted.new(a_mark(), producer="t"), [CONSENTING], NOW)
+    requests, _ = notification_requests(
+        MarkPosted.new(a_mark_posted(), producer="t"), [CONSENTING], NOW
+    )
     email, inbox = (Pending(request, 1, 0, NOW) for request in requests[:2])
 
     assert await deliveries.insert_new([email, inbox, email], NOW) == [True, True, False]
@@ -71,7 +72,9 @@ async def test_a_delivery_is_recorded_once_and_leaves_its_partition_s_queue_when
 async def test_the_consent_view_keeps_schools_apart(database: AsyncDatabase[Document]) -> None:
     view = MongoConsentView(database)
     await view.ensure_indexes()
-    requests, _ = notification_requests(MarkPosted.new(a_mark(), producer="t"), [CONSENTING], NOW)
+    requests, _ = notification_requests(
+        MarkPosted.new(a_mark_posted(), producer="t"), [CONSENTING], NOW
+    )
     request = requests[0]
     school = request.payload.content.school_id
     await view.revoked("another-school", "g-1", "st-1", NOW)  # the same ids, elsewhere
@@ -102,7 +105,7 @@ async def test_facts_about_one_student_written_at_once_are_all_kept(
 
     async def marks_of_a_subscriber(n: int) -> None:
         for k in range(10):
-            await store.apply([mark_slot(a_mark(mark_id=f"m-{n}-{k}"))])
+            await store.apply([mark_slot(a_mark_posted(mark_id=f"m-{n}-{k}"))])
 
     await asyncio.gather(*(marks_of_a_subscriber(n) for n in range(4)))
     book = await store.student_book("school-1", "st-1")
@@ -133,26 +136,28 @@ async def test_a_records_older_event_arriving_late_does_not_win_in_the_digest(
         book = await store.student_book("school-1", "st-1")
         return {m.mark_id: m.value for m in book.marks} if book else {}
 
-    posted = mark_slot(a_mark(mark_id="m-1", value="5", record_version=1))
+    posted = mark_slot(a_mark_posted(mark_id="m-1", value="5", record_version=1))
     await store.apply([posted])
-    await store.apply([mark_slot(a_mark(mark_id="m-1", record_version=2), retracted=True)])
+    await store.apply([mark_slot(a_mark_posted(mark_id="m-1", record_version=2), retracted=True)])
     # The stale MarkPosted again, with a new mark of the same student in the same batch.
-    await store.apply([posted, mark_slot(a_mark(mark_id="m-2", value="3", record_version=1))])
+    await store.apply(
+        [posted, mark_slot(a_mark_posted(mark_id="m-2", value="3", record_version=1))]
+    )
     assert await marks() == {"m-2": "3"}
     # Out of order within one batch.
     await store.apply(
         [
-            mark_slot(a_mark(mark_id="m-3", value="2", record_version=2)),
-            mark_slot(a_mark(mark_id="m-3", value="5", record_version=1)),
+            mark_slot(a_mark_posted(mark_id="m-3", value="2", record_version=2)),
+            mark_slot(a_mark_posted(mark_id="m-3", value="5", record_version=1)),
         ]
     )
     assert await marks() == {"m-2": "3", "m-3": "2"}
     # Events published before versions existed apply as they come, the last one winning.
-    await store.apply([mark_slot(a_mark(mark_id="m-4", value="4"))])
-    await store.apply([mark_slot(a_mark(mark_id="m-4", value="5"))])
+    await store.apply([mark_slot(a_mark_posted(mark_id="m-4", value="4"))])
+    await store.apply([mark_slot(a_mark_posted(mark_id="m-4", value="5"))])
     assert (await marks())["m-4"] == "5"
     # A redelivered event changes nothing.
-    await store.apply([mark_slot(a_mark(mark_id="m-3", value="2", record_version=2))])
+    await store.apply([mark_slot(a_mark_posted(mark_id="m-3", value="2", record_version=2))])
     assert await marks() == {"m-2": "3", "m-3": "2", "m-4": "5"}
 
 

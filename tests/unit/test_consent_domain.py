@@ -11,25 +11,16 @@ from schemas import FinalMarkPosted, MarkPosted
 from schemas.journal import FinalMarkPostedPayload
 from schemas.notify import QuietHours
 from services.consent.domain import (
-    Consent,
-    Contact,
     Preferences,
     Recipient,
     RecipientFile,
     notification_requests,
 )
-from tests.unit.test_schemas import a_mark
-
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
-GRANTED = Consent("c-1", "school-1", "g-1", "st-1", "granted", date(2026, 9, 1), None, NOW)
-EMAIL = Contact("email", "maria@example.org", "written: № 17 от 02.09.2026")
-PHONE = Contact("sms", "+79161234567", "written: № 17 от 02.09.2026")
-MOTHER = Recipient("g-1", "school-1", "Иванова Мария Петровна", "guardian", ("st-1",), "мать")
-CONSENTING = RecipientFile(MOTHER, GRANTED, {"email": EMAIL, "sms": PHONE}, Preferences())
+from tests.builders import CONSENTING, GRANTED, NOW, a_mark_posted
 
 
 def decide(file: RecipientFile, event=None):  # type: ignore[no-untyped-def]
-    event = event or MarkPosted.new(a_mark(), producer="grades")
+    event = event or MarkPosted.new(a_mark_posted(), producer="grades")
     return notification_requests(event, [file], NOW)
 
 

@@ -13,8 +13,8 @@ from services.grades.usecases import (
     SchoolNotRegisteredError,
     record_batch,
 )
+from tests.builders import a_book, with_colleague
 from tests.fakes import FakeGradesStore
-from tests.unit.test_grades_domain import a_book, with_colleague
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,6 @@ from schemas import FinalMarkDeferred, FinalMarkPosted, MarkCorrected, MarkPoste
 from services.grades.domain import Decision, Stored, decide, teacher_may_record
 from services.grades.facts import ReferenceBook
 from services.grades.items import (
-    AssignmentIn,
     ClassIn,
     JournalItem,
     PeriodIn,
@@ -23,42 +22,10 @@ from services.grades.items import (
     TeacherIn,
     parse_item,
 )
+from tests.builders import a_book, with_colleague
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OBTAINED = "2026-12-26T14:00:00+03:00"
-
-
-def a_book(**school: Any) -> ReferenceBook:
-    return ReferenceBook(
-        school=SchoolIn(name="Школа № 1", **school),
-        periods={
-            "q2": PeriodIn(
-                name="2 четверть",
-                period_kind="quarter",
-                school_year="2026/2027",
-                starts_on=date(2026, 11, 5),
-                ends_on=date(2026, 12, 28),
-            )
-        },
-        classes={"5a": ClassIn(name="5А", education_level="basic")},
-        students={"st-1": StudentIn(name="Иванов Иван", class_id="5a")},
-        subjects={"math": SubjectIn(name="Математика")},
-        teachers={
-            "t-1": TeacherIn(
-                name="Петрова Анна Сергеевна",
-                assignments=(AssignmentIn(class_id="5a", subject_id="math"),),
-            )
-        },
-    )
-
-
-def with_colleague(book: ReferenceBook) -> ReferenceBook:
-    """`book` with t-3, who teaches the same class and subject as t-1."""
-    book.teachers["t-3"] = TeacherIn(
-        name="Сидорова Мария Ивановна",
-        assignments=(AssignmentIn(class_id="5a", subject_id="math"),),
-    )
-    return book
 
 
 def item(**fields: Any) -> JournalItem:

@@ -42,6 +42,7 @@ from services.notifier.usecases import (
     run_pass,
 )
 from services.shared.russian import ru_date
+from tests.builders import CONSENTING, a_mark_posted
 from tests.fakes import (
     EventLog,
     FakeConsentView,
@@ -50,8 +51,6 @@ from tests.fakes import (
     FakeZones,
     ScriptedSender,
 )
-from tests.unit.test_consent_domain import CONSENTING
-from tests.unit.test_schemas import a_mark
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -59,7 +58,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 def requests_by_channel(**mark_changes: object) -> dict[str, NotificationRequested]:
     """One mark, told to one parent on every channel."""
-    event = MarkPosted.new(a_mark(**mark_changes), producer="grades")
+    event = MarkPosted.new(a_mark_posted(**mark_changes), producer="grades")
     everything = Preferences(channels={**DEFAULT_CHANNELS, "marks": frozenset(CHANNELS)})
     file = replace(CONSENTING, preferences=everything)
     requests, _ = notification_requests(event, [file], NOW)
@@ -547,7 +546,7 @@ async def test_outcomes_recorded_behind_keep_each_delivery_s_last_state_and_surv
     key = request.payload.dedupe_key
     later = NOW + timedelta(seconds=30)
     # A final result's channel failed (its event goes with it), then its deadline passed.
-    failed = MarkPosted.new(a_mark(), producer="a stand-in for NotificationFailed")
+    failed = MarkPosted.new(a_mark_posted(), producer="a stand-in for NotificationFailed")
     await recorder.add([Recorded(key, "failed", 1, NOW, watched=True, events=(failed,))])
     await recorder.add([Recorded(key, "failed", 1, later)])
     await recorder.drain()

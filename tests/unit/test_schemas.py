@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
 
 import pytest
 from pydantic import ValidationError
 
-from schemas import MarkPosted, MarkPostedPayload
+from schemas import MarkPosted
 from schemas.export import render_schema, schema_file
 from schemas.topics import ALL_EVENTS, EVENTS_BY_TOPIC
-
-
-def a_mark(**changes: object) -> MarkPostedPayload:
-    fields: dict[str, object] = {
-        "student_id": "st-1",
-        "mark_id": "m-1",
-        "school_id": "school-1",
-        "student_name": "Иванов Иван",
-        "class_name": "5А",
-        "subject_id": "math",
-        "subject_name": "Математика",
-        "teacher_name": "Петрова А. С.",
-        "lesson_date": date(2026, 11, 27),
-        "value": "5",
-        "work_type": "контрольная работа",
-        "weight": 2.0,
-    }
-    return MarkPostedPayload(**{**fields, **changes})
+from tests.builders import a_mark_posted
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
@@ -52,21 +34,21 @@ def test_topics_are_versioned() -> None:
 
 
 def test_an_event_survives_the_wire() -> None:
-    event = MarkPosted.new(a_mark(), producer="grades")
+    event = MarkPosted.new(a_mark_posted(), producer="grades")
     assert MarkPosted.model_validate_json(event.model_dump_json()) == event
     assert event.key == b"st-1"
     assert event.correlation_id == event.event_id
 
 
 def test_unknown_fields_are_rejected_not_dropped() -> None:
-    wire = json.loads(MarkPosted.new(a_mark(), producer="grades").model_dump_json())
+    wire = json.loads(MarkPosted.new(a_mark_posted(), producer="grades").model_dump_json())
     wire["payload"]["surprise"] = 1
     with pytest.raises(ValidationError, match=r"payload\.surprise"):
         MarkPosted.model_validate(wire)
 
 
 def test_another_event_type_is_rejected() -> None:
-    wire = json.loads(MarkPosted.new(a_mark(), producer="grades").model_dump_json())
+    wire = json.loads(MarkPosted.new(a_mark_posted(), producer="grades").model_dump_json())
     wire["type"] = "MarkRetracted"
     with pytest.raises(ValidationError, match="type"):
         MarkPosted.model_validate(wire)
@@ -75,17 +57,17 @@ def test_another_event_type_is_rejected() -> None:
 @pytest.mark.parametrize("value", ["6", "0", "", "отлично"])
 def test_mark_values_follow_the_russian_scale(value: str) -> None:
     with pytest.raises(ValidationError, match="value"):
-        a_mark(value=value)
+        a_mark_posted(value=value)
 
 
 def test_naive_timestamps_are_rejected() -> None:
-    wire = json.loads(MarkPosted.new(a_mark(), producer="grades").model_dump_json())
+    wire = json.loads(MarkPosted.new(a_mark_posted(), producer="grades").model_dump_json())
     wire["occurred_at"] = "2026-11-27T10:00:00"
     with pytest.raises(ValidationError, match="occurred_at"):
         MarkPosted.model_validate(wire)
 
 
 def test_events_are_immutable() -> None:
-    event = MarkPosted.new(a_mark(), producer="grades")
+    event = MarkPosted.new(a_mark_posted(), producer="grades")
     with pytest.raises(ValidationError):
         event.event_id = uuid.uuid4()  # type: ignore[misc]

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas import Envelope
 from schemas.topics import Topics
-from services.shared.tasks import stop_if_cancelled
+from services.shared.tasks import keep_running, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,8 @@ async def watch_consumer_lag(
     """Keep `gauge{topic,group}` at how far the group is behind: the end offset minus the
     committed offset, summed over each topic's partitions. Runs until cancelled; an outage
     only leaves the last value standing (and logs it)."""
-    while True:
+
+    async def session() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vestnik-lag")
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         try:
@@ -349,12 +350,10 @@ async def watch_consumer_lag(
                 for topic, behind in lag.items():
                     gauge.labels(topic, group_id).set(behind)
                 await asyncio.sleep(interval)
-        except Exception as error:  # Kafka away: try again later
-            stop_if_cancelled()
-            log.warning("consumer lag: %s", type(error).__name__)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
             with contextlib.suppress(Exception):
                 await admin.close()
-        await asyncio.sleep(interval)
+
+    await keep_running(session, name="consumer lag", retry_seconds=interval)

@@ -31,7 +31,7 @@ from schemas import Envelope
 from schemas.topics import EVENTS_BY_TYPE
 from services.shared.lease import Lease
 from services.shared.mongo import Document, bulk_write
-from services.shared.tasks import stop_if_cancelled
+from services.shared.tasks import keep_running
 
 log = logging.getLogger(__name__)
 
@@ -355,25 +355,24 @@ class OutboxRelay:
                     await self._lease.release()
 
     async def _run(self) -> None:
-        while True:
-            stop_if_cancelled()  # a library may have swallowed our cancellation
-            # Cleared before the work, so a wake-up that arrives during it is not lost.
-            self._wake.clear()
-            try:
-                await self.publish_pending()
-                self._on_backlog(self._backlog())
-                if self._backlog():
-                    continue  # more is waiting
-            except Exception as error:  # Kafka or MongoDB away: keep the events, retry later
-                stop_if_cancelled()
-                log.warning(
-                    "outbox relay: %s: %s; retrying in %ss",
-                    type(error).__name__,
-                    error,
-                    self._poll_seconds,
-                )
-                # The backlog grows while Kafka is away: that is when ops must see it.
-                with contextlib.suppress(Exception):
-                    self._on_backlog(await self._outbox.outbox_backlog())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+        await keep_running(
+            self._step,
+            name="outbox relay",
+            retry_seconds=self._poll_seconds,
+            on_error=self._after_failure,
+        )
+
+    async def _step(self) -> None:
+        # Cleared before the work, so a wake-up that arrives during it is not lost.
+        self._wake.clear()
+        await self.publish_pending()
+        self._on_backlog(self._backlog())
+        if self._backlog():
+            return  # more is waiting
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+    async def _after_failure(self, error: BaseException) -> None:
+        """Kafka or MongoDB away: the events stay in the store, and the backlog grows; that is
+        when ops must see it."""
+        self._on_backlog(await self._outbox.outbox_backlog())

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.digest import WeeklyDigestPayload
-from services.digest.domain import compile_range, compile_week, period_on
+from services.digest.domain import compile_week
 from services.digest.forecast import ForecastRules
-from services.digest.paper import extract
+from services.digest.service import Digest
+from services.digest.usecases import extract_pdf
 from services.shared.auth import Principal, Role, require
 from services.shared.http import RecordId
-
-if TYPE_CHECKING:
-    from services.digest.app import Digest
 
 Week = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])]
 READERS: tuple[Role, ...] = ("admin", "staff", "teacher")
@@ -156,24 +152,3 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         return {"ran": report is not None, **(vars(report) if report else {})}
 
     return router
-
-
-async def extract_pdf(
-    digest: Digest, school_id: str, student_id: str, first: date, last: date
-) -> bytes | None:
-    store = digest.store
-    book = await store.student_book(school_id, student_id)
-    if book is None:
-        return None
-    periods = await store.periods(school_id)
-    results = compile_range(
-        book,
-        first,
-        last,
-        rules=await store.forecast_rules(school_id),
-        period=period_on(periods, last),
-        week=f"{first:%G}-W{first:%V}",
-    )
-    school = await store.school(school_id)
-    render = partial(extract, digest.paper, str(school.get("name", "")), results)
-    return await asyncio.to_thread(render, digest.now().date())

@@ -1,10 +1,8 @@
-"""Kafka entrypoints of the digest service (its read model), and the weekly scheduler."""
+"""Kafka entrypoints of the digest service: its read model."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from faststream.kafka import KafkaBroker
 
@@ -32,7 +30,6 @@ from services.digest.store import (
     mark_slot,
 )
 from services.shared.kafka import DeadLetters, batch_subscriptions, subscribe
-from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +85,3 @@ def register_handlers(
         if isinstance(change, PreferencesChanged):
             p = change.payload
             await store.set_paper_only(p.school_id, p.recipient_id, p.student_ids, p.paper_only)
-
-
-async def run_scheduler(run_due: Callable[[], Awaitable[None]], *, poll_seconds: float) -> None:
-    """Look for due weekly runs (including ones missed while the service was down) and run
-    them; a failed pass is tried again at the next look."""
-    while True:
-        stop_if_cancelled()  # a library may have swallowed our cancellation
-        try:
-            await run_due()
-        except Exception:
-            stop_if_cancelled()
-            log.exception("weekly scheduler pass failed")
-        await asyncio.sleep(poll_seconds)

@@ -17,11 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from schemas.digest import WeeklyDigestCompiled, WeeklyDigestPayload
 from services.digest.domain import Schedule, compile_week, iso_week, week_bounds
 from services.digest.store import MongoDigestStore
+from services.shared.timezones import school_zone
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +43,13 @@ class RunReport:
     seconds: float
 
 
-def zone_of(school: dict[str, object], default: ZoneInfo) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(school["timezone"])) if "timezone" in school else default
-    except (ZoneInfoNotFoundError, ValueError):
-        return default
-
-
 async def due_runs(
     store: MongoDigestStore, schedule: Schedule, now: datetime, default_zone: ZoneInfo
 ) -> list[tuple[str, str]]:
     """(school, week) pairs whose scheduled time has passed and whose run is not done."""
     due = []
     for school in await store.schools():
-        when = schedule.last_due(now, zone_of(school, default_zone))
+        when = schedule.last_due(now, school_zone(school.get("timezone"), default_zone))
         week = iso_week(when.date())
         if not await store.run_done(school["_id"], week):
             due.append((school["_id"], week))
@@ -120,7 +114,9 @@ async def run_week(
     # Handed over by the end of the next Monday, in the school's zone.
     monday, _ = week_bounds(week)
     hand_over_by = datetime.combine(
-        monday + timedelta(days=8), datetime.min.time(), tzinfo=zone_of(school, default_zone)
+        monday + timedelta(days=8),
+        datetime.min.time(),
+        tzinfo=school_zone(school.get("timezone"), default_zone),
     )
     pages = 0
     for class_id, digests in sorted(on_paper.items()):

@@ -50,6 +50,17 @@ class Schedule:
         due = datetime.combine(local.date() - timedelta(days=days_back), self.at, tzinfo=zone)
         return due if due <= local else due - timedelta(days=7)
 
+    def week_due(self, now: datetime, zone: ZoneInfo, registered_at: datetime | None) -> str | None:
+        """The week whose run is due at `now`: the week of the latest scheduled moment, unless
+        the school was registered after it. A school's first run is at its first scheduled
+        time, so a school whose students are still being loaded never gets a partial digest
+        of a week that was over before it came. None for a school the journal never
+        registered (the digest may have heard of it only from its forecast rules)."""
+        if registered_at is None:
+            return None
+        due = self.last_due(now, zone)
+        return iso_week(due.date()) if registered_at <= due else None
+
 
 @dataclass(frozen=True)
 class Period:

@@ -70,8 +70,8 @@ def register_handlers(
     async def on_reference(event: ReferenceEvent) -> None:
         """Schools (name, time zone), periods (for the forecast) and students (their class)."""
         match event:
-            case SchoolChanged(payload=p):
-                await store.put_school(p.school_id, p.name, p.timezone)
+            case SchoolChanged(payload=p, occurred_at=registered_at):
+                await store.put_school(p.school_id, p.name, p.timezone, registered_at)
             case PeriodChanged(payload=p):
                 await store.put_period(
                     p.school_id, Period(p.period_id, p.name, p.starts_on, p.ends_on)

@@ -9,8 +9,9 @@ their periods and forecast rules, who declared paper only, the weekly runs and t
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from bson import Binary
@@ -29,7 +30,7 @@ from schemas.journal import (
 )
 from services.digest.domain import Absence, ExamResult, FinalMark, Period, StudentBook
 from services.digest.forecast import ForecastRules, Mark
-from services.shared.mongo import Document, bulk_write
+from services.shared.mongo import Document, bulk_write, insert_new
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ def exam_result_slot(result: ExamResultPostedPayload) -> Slot:
     return Slot(result, "exams", result.result_id, value, result.result_id)
 
 
+# What a school registered before the digest recorded registrations counts as: long ago.
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _slot(key: str) -> str:
     # Map keys are the hex of the journal's ids: field names may not hold '.' or '$'.
     return key.encode().hex()
@@ -149,6 +154,7 @@ class MongoDigestStore:
         self._periods = db["periods"]
         self._paper_only = db["paper_only"]
         self._runs = db["weekly_runs"]
+        self._published = db["weekly_published"]  # who has had which week: one per student
         self._printouts = db["printouts"]
         # FerretDB (the local stack) updates a document by reading, changing and writing it
         # back, without a lock: two subscribers updating one student at once could lose a
@@ -160,6 +166,11 @@ class MongoDigestStore:
         await self._periods.create_index([("school_id", 1)])
         await self._paper_only.create_index([("school_id", 1)])
         await self._printouts.create_index([("hand_over_by", 1)])
+        await self._published.create_index([("run", 1)])
+        await self._schools.update_many(
+            {"timezone": {"$exists": True}, "registered_at": {"$exists": False}},
+            {"$set": {"registered_at": LONG_AGO}},
+        )
 
     # The journal's facts.
 
@@ -184,17 +195,20 @@ class MongoDigestStore:
             UpdateOne({"_id": student_id, **_none_as_new(changes)}, _update(facts, changes))
             for student_id, (facts, changes) in students.items()
         ]
+        added: Counter[str] = Counter()
         async with self._updating:
             if await bulk_write(self._students, operations) == len(operations):
                 return
             for student_id, (facts, changes) in students.items():
-                await self._apply_newer(student_id, facts, changes)
+                if await self._apply_newer(student_id, facts, changes):
+                    added[facts.school_id] += 1
+        await self._count_added(added)
 
     async def _apply_newer(
         self, student_id: str, facts: StudentFacts, changes: dict[str, Slot]
-    ) -> None:
+    ) -> bool:
         """Only the slots newer than what the student's document holds (under `_updating`;
-        one consumer writes a student's facts of a topic)."""
+        one consumer writes a student's facts of a topic). True when the student is new."""
         doc = await self._students.find_one({"_id": student_id}, {"versions": 1}) or {}
         held = doc.get("versions", {})
         newer = {
@@ -203,11 +217,14 @@ class MongoDigestStore:
             if slot.version is None
             or held.get(slot.field, {}).get(_slot(slot.record), 0) < slot.version
         }
-        await self._students.update_one({"_id": student_id}, _update(facts, newer), upsert=True)
+        result = await self._students.update_one(
+            {"_id": student_id}, _update(facts, newer), upsert=True
+        )
+        return result.upserted_id is not None
 
     async def put_student(self, student: StudentChangedPayload) -> None:
         async with self._updating:
-            await self._students.update_one(
+            result = await self._students.update_one(
                 {"_id": f"{student.school_id}/{student.student_id}"},
                 {
                     "$set": {
@@ -220,10 +237,29 @@ class MongoDigestStore:
                 },
                 upsert=True,
             )
+        if result.upserted_id is not None:
+            await self._count_added({student.school_id: 1})
 
-    async def put_school(self, school_id: str, name: str, timezone: str) -> None:
+    async def _count_added(self, schools: dict[str, int]) -> None:
+        """A student new to the read model moves their school's count on: a week whose run saw
+        a lower count is due again, for the students it did not know (see `weekly.due_runs`)."""
+        for school_id, count in schools.items():
+            await self._schools.update_one(
+                {"_id": school_id}, {"$inc": {"students_added": count}}, upsert=True
+            )
+
+    async def put_school(
+        self, school_id: str, name: str, timezone: str, registered_at: datetime
+    ) -> None:
+        """`registered_at` is when the journal's change happened: the first of them (the
+        registration) stays, so a replay of the topic gives the same value."""
         await self._schools.update_one(
-            {"_id": school_id}, {"$set": {"name": name, "timezone": timezone}}, upsert=True
+            {"_id": school_id},
+            {
+                "$set": {"name": name, "timezone": timezone},
+                "$min": {"registered_at": registered_at},
+            },
+            upsert=True,
         )
 
     async def put_period(self, school_id: str, period: Period) -> None:
@@ -299,13 +335,15 @@ class MongoDigestStore:
         cursor = self._paper_only.find({"school_id": school_id})
         return {student_id async for doc in cursor for student_id in doc["student_ids"]}
 
-    # The weekly runs: one per school and week, leased so that replicas do not race.
+    # The weekly runs: one per school and week, leased so that replicas do not race, and
+    # done per student.
 
     async def claim_run(
         self, school_id: str, week: str, now: datetime, lease_until: datetime
     ) -> bool:
-        """Take the run of this week, unless it is done or another process holds a live
-        lease on it."""
+        """Take the run of this week, unless another process holds a live lease on it. A done
+        run is taken again: it then does what its earlier passes did not (students who came
+        later), which may be nothing."""
         run_id = f"{school_id}/{week}"
         try:
             await self._runs.insert_one(
@@ -321,23 +359,67 @@ class MongoDigestStore:
             return True
         except DuplicateKeyError:
             taken = await self._runs.find_one_and_update(
-                {"_id": run_id, "status": "running", "lease_until": {"$lte": now}},
-                {"$set": {"started_at": now, "lease_until": lease_until}},
+                {
+                    "_id": run_id,
+                    "$or": [
+                        {"status": "done"},
+                        {"status": "running", "lease_until": {"$lte": now}},
+                    ],
+                },
+                {"$set": {"status": "running", "started_at": now, "lease_until": lease_until}},
                 return_document=ReturnDocument.AFTER,
             )
             return taken is not None
 
-    async def run_progress(self, school_id: str, week: str, **counts: Any) -> None:
-        await self._runs.update_one({"_id": f"{school_id}/{week}"}, {"$set": counts})
-
-    async def finish_run(self, school_id: str, week: str, now: datetime, **counts: Any) -> None:
+    async def record_published(
+        self,
+        school_id: str,
+        week: str,
+        student_ids: list[str],
+        now: datetime,
+        *,
+        lease_until: datetime,
+    ) -> None:
+        """These students have had their week (recorded after Kafka acknowledged it: a crash
+        in between publishes the same event again, which is folded); the lease goes on."""
+        run_id = f"{school_id}/{week}"
+        await insert_new(
+            self._published,
+            [
+                {
+                    "_id": f"{run_id}/{student_id}",
+                    "run": run_id,
+                    "school_id": school_id,
+                    "student_id": student_id,
+                    "published_at": now,
+                }
+                for student_id in student_ids
+            ],
+        )
         await self._runs.update_one(
-            {"_id": f"{school_id}/{week}"},
-            {"$set": {"status": "done", "finished_at": now, **counts}},
+            {"_id": run_id},
+            {"$inc": {"students": len(student_ids)}, "$set": {"lease_until": lease_until}},
         )
 
-    async def run_done(self, school_id: str, week: str) -> bool:
-        return bool(await self._runs.find_one({"_id": f"{school_id}/{week}", "status": "done"}))
+    async def published_students(self, school_id: str, week: str) -> set[str]:
+        cursor = self._published.find({"run": f"{school_id}/{week}"}, {"student_id": 1})
+        return {doc["student_id"] async for doc in cursor}
+
+    async def finish_run(
+        self, school_id: str, week: str, now: datetime, *, students_seen: int, **counts: Any
+    ) -> None:
+        """`students_seen`: the school's count of students added, read before the pass read
+        its students; `counts` add up over the week's passes."""
+        await self._runs.update_one(
+            {"_id": f"{school_id}/{week}"},
+            {
+                "$set": {"status": "done", "finished_at": now, "students_seen": students_seen},
+                "$inc": {"passes": 1, **counts},
+            },
+        )
+
+    async def run(self, school_id: str, week: str) -> Document | None:
+        return await self._runs.find_one({"_id": f"{school_id}/{week}"})
 
     async def runs(self, school_id: str) -> list[Document]:
         cursor = self._runs.find({"school_id": school_id}, {"_id": 0}).sort("week", -1)

@@ -5,6 +5,8 @@ Exactly once per recipient and week, without a distributed transaction:
 - each student's digest is published as *the same event* however often it is compiled (its id
   is derived from school, student and week), and the consent service and the notifier fold a
   repeat by that id, so a second run, a crash mid-run or two racing processes send nothing twice;
+- "done" is recorded per student: a student the read model learns of after the week's run (a
+  school still loading its classes) gets that week at the next pass, and nobody gets it twice;
 - a class's printout is one document per class and week, replaced, never appended.
 A run missed while the service was down is found by `due_runs` when it comes back.
 """
@@ -20,8 +22,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.digest import WeeklyDigestCompiled, WeeklyDigestPayload
-from services.digest.domain import Schedule, compile_week, iso_week, week_bounds
+from services.digest.domain import Schedule, StudentBook, compile_week, week_bounds
 from services.digest.store import MongoDigestStore
+from services.shared.mongo import Document
 from services.shared.timezones import school_zone
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ PrintClass = Callable[[str, str, str, list[WeeklyDigestPayload]], bytes]
 
 @dataclass(frozen=True)
 class RunReport:
+    """One pass of a school's week: what it published and printed."""
+
     school_id: str
     week: str
     students: int
@@ -43,15 +48,23 @@ class RunReport:
     seconds: float
 
 
+def pass_needed(run: Document | None, students_added: int) -> bool:
+    """A week needs a pass until one has finished that knew every student the school has."""
+    return run is None or run["status"] != "done" or run.get("students_seen", 0) < students_added
+
+
 async def due_runs(
     store: MongoDigestStore, schedule: Schedule, now: datetime, default_zone: ZoneInfo
 ) -> list[tuple[str, str]]:
-    """(school, week) pairs whose scheduled time has passed and whose run is not done."""
+    """(school, week) pairs whose scheduled time has passed and that still have students to
+    tell: a run not done, or students who came after it."""
     due = []
     for school in await store.schools():
-        when = schedule.last_due(now, school_zone(school.get("timezone"), default_zone))
-        week = iso_week(when.date())
-        if not await store.run_done(school["_id"], week):
+        zone = school_zone(school.get("timezone"), default_zone)
+        week = schedule.week_due(now, zone, school.get("registered_at"))
+        if week is None:
+            continue
+        if pass_needed(await store.run(school["_id"], week), school.get("students_added", 0)):
             due.append((school["_id"], week))
     return due
 
@@ -67,50 +80,95 @@ async def run_week(
     default_zone: ZoneInfo,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> RunReport | None:
-    """Run the week of one school, unless it is done or another process is running it."""
+    """Run the week of one school for the students who have not had it; None when there are
+    none, or when another process is running it."""
     started = time.monotonic()
     if not await store.claim_run(school_id, week, now(), now() + RUN_LEASE):
-        log.info("weekly run %s %s: done already or running elsewhere", school_id, week)
+        log.info("weekly run %s %s: running elsewhere", school_id, week)
         return None
+    # The count first, the students second: a student added in between is in both this pass
+    # and the next one's reason to look, never in neither.
     school = await store.school(school_id)
-    school_name = str(school.get("name", ""))
+    students_seen = int(school.get("students_added", 0))
     books = await store.student_books(school_id)
+    had_it = await store.published_students(school_id, week)
+    to_tell = [book for book in books if book.student_id not in had_it]
     rules = await store.forecast_rules(school_id)
     periods = await store.periods(school_id)
     paper_only = await store.paper_only_students(school_id)
     log.info(
-        "weekly run %s %s: %d students, %d on paper",
+        "weekly run %s %s: %d of %d students to tell, %d on paper",
         school_id,
         week,
+        len(to_tell),
         len(books),
-        len(paper_only & {b.student_id for b in books}),
+        len(paper_only & {b.student_id for b in to_tell}),
     )
 
-    on_paper: dict[str, list[WeeklyDigestPayload]] = {}
-    class_names: dict[str, str] = {}
-    for start in range(0, len(books), PROGRESS_EVERY):
-        chunk = books[start : start + PROGRESS_EVERY]
-        events = []
-        for book in chunk:
-            digest = compile_week(book, week, rules=rules, periods=periods)
-            events.append(
-                WeeklyDigestCompiled.new(
-                    digest,
-                    producer=PRODUCER,
-                    event_id=WeeklyDigestCompiled.id_for(school_id, book.student_id, week),
-                )
+    for start in range(0, len(to_tell), PROGRESS_EVERY):
+        chunk = to_tell[start : start + PROGRESS_EVERY]
+        events = [
+            WeeklyDigestCompiled.new(
+                compile_week(book, week, rules=rules, periods=periods),
+                producer=PRODUCER,
+                event_id=WeeklyDigestCompiled.id_for(school_id, book.student_id, week),
             )
-            if book.student_id in paper_only:
-                on_paper.setdefault(book.class_id, []).append(digest)
-                class_names[book.class_id] = book.class_name
+            for book in chunk
+        ]
         await publish_all(events)
-        done = start + len(chunk)
-        on_progress(done, len(books))
-        log.info("weekly run %s %s: %d/%d students published", school_id, week, done, len(books))
-        await store.run_progress(
-            school_id, week, students_published=done, lease_until=now() + RUN_LEASE
+        await store.record_published(
+            school_id,
+            week,
+            [book.student_id for book in chunk],
+            now(),
+            lease_until=now() + RUN_LEASE,
         )
+        done = start + len(chunk)
+        on_progress(done, len(to_tell))
+        log.info("weekly run %s %s: %d/%d students published", school_id, week, done, len(to_tell))
 
+    # A class is printed again, whole, when a student of it on paper is new to this week.
+    reprint = {book.class_id for book in to_tell if book.student_id in paper_only}
+    on_paper: dict[str, list[StudentBook]] = {}
+    for book in books:
+        if book.class_id in reprint and book.student_id in paper_only:
+            on_paper.setdefault(book.class_id, []).append(book)
+    pages = await print_classes(
+        school,
+        week,
+        on_paper,
+        store=store,
+        print_class=print_class,
+        compile_book=lambda book: compile_week(book, week, rules=rules, periods=periods),
+        default_zone=default_zone,
+    )
+    report = RunReport(
+        school_id, week, len(to_tell), pages, len(on_paper), time.monotonic() - started
+    )
+    await store.finish_run(
+        school_id,
+        week,
+        now(),
+        students_seen=students_seen,
+        paper_pages=pages,
+        classes_printed=len(on_paper),
+        seconds=round(report.seconds, 3),
+    )
+    log.info("weekly run %s %s: done in %.1f s", school_id, week, report.seconds)
+    return report if to_tell else None
+
+
+async def print_classes(
+    school: Document,
+    week: str,
+    on_paper: dict[str, list[StudentBook]],
+    *,
+    store: MongoDigestStore,
+    print_class: PrintClass,
+    compile_book: Callable[[StudentBook], WeeklyDigestPayload],
+    default_zone: ZoneInfo,
+) -> int:
+    """One PDF per class for its paper-only families; returns the pages printed."""
     # Handed over by the end of the next Monday, in the school's zone.
     monday, _ = week_bounds(week)
     hand_over_by = datetime.combine(
@@ -119,16 +177,17 @@ async def run_week(
         tzinfo=school_zone(school.get("timezone"), default_zone),
     )
     pages = 0
-    for class_id, digests in sorted(on_paper.items()):
-        digests.sort(key=lambda d: d.student_name)
+    for class_id, books in sorted(on_paper.items()):
+        digests = sorted((compile_book(book) for book in books), key=lambda d: d.student_name)
+        class_name = books[0].class_name
         pdf = await asyncio.to_thread(
-            print_class, school_name, class_names[class_id], week, digests
+            print_class, str(school.get("name", "")), class_name, week, digests
         )
         await store.save_printout(
-            school_id,
+            school["_id"],
             class_id,
             week,
-            class_name=class_names[class_id],
+            class_name=class_name,
             pdf=pdf,
             students=[{"student_id": d.student_id, "name": d.student_name} for d in digests],
             hand_over_by=hand_over_by,
@@ -136,22 +195,9 @@ async def run_week(
         pages += len(digests)
         log.info(
             "weekly run %s %s: class %s printed, %d pages",
-            school_id,
+            school["_id"],
             week,
-            class_names[class_id],
+            class_name,
             len(digests),
         )
-    report = RunReport(
-        school_id, week, len(books), pages, len(on_paper), time.monotonic() - started
-    )
-    await store.finish_run(
-        school_id,
-        week,
-        now(),
-        students=report.students,
-        paper_pages=pages,
-        classes_printed=len(on_paper),
-        seconds=round(report.seconds, 3),
-    )
-    log.info("weekly run %s %s: done in %.1f s", school_id, week, report.seconds)
-    return report
+    return pages

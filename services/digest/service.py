@@ -25,7 +25,7 @@ from services.digest.config import WEEKDAYS, Settings
 from services.digest.domain import Schedule
 from services.digest.paper import class_printout, create_environment
 from services.digest.store import MongoDigestStore
-from services.digest.weekly import RunReport, due_runs, run_week
+from services.digest.weekly import RunReport, run_due_weeks, run_week
 from services.shared.runtime import Runtime
 from services.shared.tasks import keep_running
 from services.shared.timezones import zone_named
@@ -84,6 +84,12 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     published = Counter(
         "vestnik_digest_students_published", "Weekly digests published.", registry=runtime.registry
     )
+    student_failures = Counter(
+        "vestnik_digest_student_failures",
+        "Students a weekly run could not tell, by step (read, compile, paper).",
+        ["step"],
+        registry=runtime.registry,
+    )
     pages = Counter("vestnik_paper_pages", "Weekly paper pages printed.", registry=runtime.registry)
     last_run = Gauge(
         "vestnik_digest_last_run_timestamp_seconds",
@@ -120,6 +126,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             runs.labels("skipped").inc()
             return None
         runs.labels("done").inc()
+        for failure in report.failures:
+            student_failures.labels(failure.step).inc()
         duration.observe(report.seconds)
         published.inc(report.students)
         pages.inc(report.paper_pages)
@@ -127,8 +135,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         return report
 
     async def run_due() -> None:
-        for school_id, week in await due_runs(store, schedule, now(), zone):
-            await run(school_id, week)
+        await run_due_weeks(store, schedule, now(), zone, run=run)
         not_handed.set(len(await store.not_handed_over(now())))
 
     return Digest(settings, runtime, store, now, env, run, run_due)

@@ -293,14 +293,23 @@ class MongoDigestStore:
     # What the weekly run and the extracts read.
 
     async def schools(self) -> list[Document]:
-        return [doc async for doc in self._schools.find({})]
+        return [doc async for doc in self._schools.find({}).sort("_id", 1)]
 
     async def school(self, school_id: str) -> Document:
         return await self._schools.find_one({"_id": school_id}) or {"_id": school_id}
 
-    async def student_books(self, school_id: str) -> list[StudentBook]:
-        cursor = self._students.find({"school_id": school_id}).sort("_id", 1)
-        return [_book(doc) async for doc in cursor]
+    async def student_books(
+        self, school_id: str
+    ) -> tuple[list[StudentBook], list[tuple[str, str]]]:
+        """The school's students, and the (student, error type) of records that cannot be
+        read: one damaged document must not keep the others from their digest."""
+        books, unreadable = [], []
+        async for doc in self._students.find({"school_id": school_id}).sort("_id", 1):
+            try:
+                books.append(_book(doc))
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                unreadable.append((str(doc.get("student_id", doc["_id"])), type(error).__name__))
+        return books, unreadable
 
     async def student_book(self, school_id: str, student_id: str) -> StudentBook | None:
         doc = await self._students.find_one({"_id": f"{school_id}/{student_id}"})
@@ -406,14 +415,27 @@ class MongoDigestStore:
         return {doc["student_id"] async for doc in cursor}
 
     async def finish_run(
-        self, school_id: str, week: str, now: datetime, *, students_seen: int, **counts: Any
+        self,
+        school_id: str,
+        week: str,
+        now: datetime,
+        *,
+        students_seen: int,
+        failures: list[Document],
+        **counts: Any,
     ) -> None:
         """`students_seen`: the school's count of students added, read before the pass read
-        its students; `counts` add up over the week's passes."""
+        its students; `failures`: the students this pass could not tell; `counts` add up over
+        the week's passes."""
         await self._runs.update_one(
             {"_id": f"{school_id}/{week}"},
             {
-                "$set": {"status": "done", "finished_at": now, "students_seen": students_seen},
+                "$set": {
+                    "status": "done",
+                    "finished_at": now,
+                    "students_seen": students_seen,
+                    "failures": failures,
+                },
                 "$inc": {"passes": 1, **counts},
             },
         )

@@ -19,12 +19,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from schemas.digest import WeeklyDigestCompiled, WeeklyDigestPayload
-from services.digest.domain import Schedule, StudentBook, compile_week, week_bounds
+from services.digest.domain import Schedule, compile_week, week_bounds
 from services.digest.store import MongoDigestStore
 from services.shared.mongo import Document
+from services.shared.tasks import stop_if_cancelled
 from services.shared.timezones import school_zone
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,18 @@ PrintClass = Callable[[str, str, str, list[WeeklyDigestPayload]], bytes]
 
 
 @dataclass(frozen=True)
+class StudentFailure:
+    """A student the pass could not tell: `step` is where (`read`: their record in the read
+    model, `compile`: their week, `paper`: their printed page), `error` the exception's type."""
+
+    student_id: str
+    step: str
+    error: str
+
+
+@dataclass(frozen=True)
 class RunReport:
-    """One pass of a school's week: what it published and printed."""
+    """One pass of a school's week: what it published and printed, and whom it could not."""
 
     school_id: str
     week: str
@@ -46,6 +58,7 @@ class RunReport:
     paper_pages: int
     classes_printed: int
     seconds: float
+    failures: tuple[StudentFailure, ...] = ()
 
 
 def pass_needed(run: Document | None, students_added: int) -> bool:
@@ -69,6 +82,28 @@ async def due_runs(
     return due
 
 
+async def run_due_weeks(
+    store: MongoDigestStore,
+    schedule: Schedule,
+    now: datetime,
+    default_zone: ZoneInfo,
+    *,
+    run: Callable[[str, str], Awaitable[object]],
+) -> list[tuple[str, str]]:
+    """Run every due week, each school on its own: a school whose run fails is logged (by the
+    error's type: its message may hold personal data) and tried again when its lease ends,
+    and the other schools go on. Returns the (school, week) runs that failed."""
+    failed = []
+    for school_id, week in await due_runs(store, schedule, now, default_zone):
+        try:
+            await run(school_id, week)
+        except Exception as error:
+            stop_if_cancelled()
+            log.warning("weekly run %s %s failed: %s", school_id, week, type(error).__name__)
+            failed.append((school_id, week))
+    return failed
+
+
 async def run_week(
     school_id: str,
     week: str,
@@ -90,7 +125,8 @@ async def run_week(
     # and the next one's reason to look, never in neither.
     school = await store.school(school_id)
     students_seen = int(school.get("students_added", 0))
-    books = await store.student_books(school_id)
+    books, unreadable = await store.student_books(school_id)
+    failures = [StudentFailure(student_id, "read", error) for student_id, error in unreadable]
     had_it = await store.published_students(school_id, week)
     to_tell = [book for book in books if book.student_id not in had_it]
     rules = await store.forecast_rules(school_id)
@@ -105,11 +141,19 @@ async def run_week(
         len(paper_only & {b.student_id for b in to_tell}),
     )
 
+    compiled: dict[str, WeeklyDigestPayload] = {}
+    for book in books:
+        try:
+            compiled[book.student_id] = compile_week(book, week, rules=rules, periods=periods)
+        except Exception as error:  # one student's week must not stop the school's
+            failures.append(StudentFailure(book.student_id, "compile", type(error).__name__))
+    to_tell = [book for book in to_tell if book.student_id in compiled]
+
     for start in range(0, len(to_tell), PROGRESS_EVERY):
         chunk = to_tell[start : start + PROGRESS_EVERY]
         events = [
             WeeklyDigestCompiled.new(
-                compile_week(book, week, rules=rules, periods=periods),
+                compiled[book.student_id],
                 producer=PRODUCER,
                 event_id=WeeklyDigestCompiled.id_for(school_id, book.student_id, week),
             )
@@ -129,46 +173,66 @@ async def run_week(
 
     # A class is printed again, whole, when a student of it on paper is new to this week.
     reprint = {book.class_id for book in to_tell if book.student_id in paper_only}
-    on_paper: dict[str, list[StudentBook]] = {}
+    on_paper: dict[str, list[WeeklyDigestPayload]] = {}
+    class_names: dict[str, str] = {}
     for book in books:
-        if book.class_id in reprint and book.student_id in paper_only:
-            on_paper.setdefault(book.class_id, []).append(book)
-    pages = await print_classes(
+        if book.class_id in reprint and book.student_id in paper_only & set(compiled):
+            on_paper.setdefault(book.class_id, []).append(compiled[book.student_id])
+            class_names[book.class_id] = book.class_name
+    pages, unprintable = await print_classes(
         school,
         week,
         on_paper,
+        class_names,
         store=store,
         print_class=print_class,
-        compile_book=lambda book: compile_week(book, week, rules=rules, periods=periods),
         default_zone=default_zone,
     )
+    failures += unprintable
     report = RunReport(
-        school_id, week, len(to_tell), pages, len(on_paper), time.monotonic() - started
+        school_id,
+        week,
+        len(to_tell),
+        pages,
+        len(on_paper),
+        time.monotonic() - started,
+        tuple(failures),
     )
     await store.finish_run(
         school_id,
         week,
         now(),
         students_seen=students_seen,
+        failures=[vars(failure) for failure in failures],
         paper_pages=pages,
         classes_printed=len(on_paper),
         seconds=round(report.seconds, 3),
     )
+    for failure in failures:
+        log.warning(
+            "weekly run %s %s: student %s failed at %s: %s",
+            school_id,
+            week,
+            failure.student_id,
+            failure.step,
+            failure.error,
+        )
     log.info("weekly run %s %s: done in %.1f s", school_id, week, report.seconds)
-    return report if to_tell else None
+    return report if to_tell or failures else None
 
 
 async def print_classes(
     school: Document,
     week: str,
-    on_paper: dict[str, list[StudentBook]],
+    on_paper: dict[str, list[WeeklyDigestPayload]],
+    class_names: dict[str, str],
     *,
     store: MongoDigestStore,
     print_class: PrintClass,
-    compile_book: Callable[[StudentBook], WeeklyDigestPayload],
     default_zone: ZoneInfo,
-) -> int:
-    """One PDF per class for its paper-only families; returns the pages printed."""
+) -> tuple[int, list[StudentFailure]]:
+    """One PDF per class for its paper-only families; returns the pages printed and the
+    students whose page could not be."""
     # Handed over by the end of the next Monday, in the school's zone.
     monday, _ = week_bounds(week)
     hand_over_by = datetime.combine(
@@ -176,18 +240,34 @@ async def print_classes(
         datetime.min.time(),
         tzinfo=school_zone(school.get("timezone"), default_zone),
     )
-    pages = 0
-    for class_id, books in sorted(on_paper.items()):
-        digests = sorted((compile_book(book) for book in books), key=lambda d: d.student_name)
-        class_name = books[0].class_name
-        pdf = await asyncio.to_thread(
-            print_class, str(school.get("name", "")), class_name, week, digests
-        )
+    school_name = str(school.get("name", ""))
+    pages, failures = 0, []
+    for class_id, digests in sorted(on_paper.items()):
+        digests = sorted(digests, key=lambda d: d.student_name)
+        render = partial(print_class, school_name, class_names[class_id], week)
+        try:
+            pdf = await asyncio.to_thread(render, digests)
+        except Exception:
+            # Find the pages that fail alone (only now: rendering a page costs as much as a
+            # class's share of one), and print the class without them.
+            printable = []
+            for digest in digests:
+                try:
+                    await asyncio.to_thread(render, [digest])
+                    printable.append(digest)
+                except Exception as error:
+                    failures.append(
+                        StudentFailure(digest.student_id, "paper", type(error).__name__)
+                    )
+            digests = printable
+            if not digests:
+                continue
+            pdf = await asyncio.to_thread(render, digests)
         await store.save_printout(
             school["_id"],
             class_id,
             week,
-            class_name=class_name,
+            class_name=class_names[class_id],
             pdf=pdf,
             students=[{"student_id": d.student_id, "name": d.student_name} for d in digests],
             hand_over_by=hand_over_by,
@@ -197,7 +277,7 @@ async def print_classes(
             "weekly run %s %s: class %s printed, %d pages",
             school["_id"],
             week,
-            class_name,
+            class_names[class_id],
             len(digests),
         )
-    return pages
+    return pages, failures

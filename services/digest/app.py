@@ -13,6 +13,7 @@ from services.digest.config import Settings
 from services.digest.handlers import register_handlers
 from services.digest.service import CONSUMES, PUBLISHES, SERVICE, build
 from services.shared.auth import authenticated
+from services.shared.errors import install_validation_handler
 from services.shared.http import create_http_app
 from services.shared.tasks import in_background
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         ):
             yield
 
-    return create_http_app(
+    app = create_http_app(
         title="Vestnik digest",
         description="Weekly summaries by e-mail and on paper, the forecast, and extracts.",
         lifespan=lifespan,
@@ -48,3 +49,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             runtime.operations_router(),
         ],
     )
+    install_validation_handler(app)
+    return app

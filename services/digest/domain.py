@@ -26,14 +26,38 @@ from services.digest.forecast import ForecastRules, Mark, forecast
 def iso_week(day: date) -> str:
     """The school week a day belongs to, as `2026-W48`."""
     year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
+
+
+# The days the digest works with: four-digit years, with a week to spare before the first and
+# after the last (a forecast looks a week back; `date.max` is 9999-12-31).
+FIRST_DAY = date(1000, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def checked_day(day: date) -> date:
+    """`day`, or ValueError when it is outside the years the digest works with."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def week_bounds(week: str) -> tuple[date, date]:
-    """Monday and Sunday of an ISO week such as `2026-W48`."""
+    """Monday and Sunday of an ISO week such as `2026-W48`; ValueError for a label that is not
+    one: `2026-W00`, `2026-W54`, `2027-W53` (2026 has 53 ISO weeks, 2027 has 52)."""
     year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1)
+    try:
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise ValueError(f"{week} is not an ISO week") from None
+    checked_day(monday)
     return monday, monday + timedelta(days=6)
+
+
+def checked_week(week: str) -> str:
+    """`week`, or ValueError when it is not an ISO week the digest works with."""
+    week_bounds(week)
+    return week
 
 
 @dataclass(frozen=True)

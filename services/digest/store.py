@@ -443,8 +443,15 @@ class MongoDigestStore:
     async def run(self, school_id: str, week: str) -> Document | None:
         return await self._runs.find_one({"_id": f"{school_id}/{week}"})
 
-    async def runs(self, school_id: str) -> list[Document]:
-        cursor = self._runs.find({"school_id": school_id}, {"_id": 0}).sort("week", -1)
+    async def runs(
+        self, school_id: str, *, limit: int, before: str | None = None
+    ) -> list[Document]:
+        """Up to `limit` of the school's runs, the latest week first, from the week before
+        `before` on."""
+        query: Document = {"school_id": school_id}
+        if before is not None:
+            query["week"] = {"$lt": before}
+        cursor = self._runs.find(query, {"_id": 0}).sort("week", -1).limit(limit)
         return [doc async for doc in cursor]
 
     # Paper printouts: one PDF per class and week, and who has been handed theirs.
@@ -494,26 +501,41 @@ class MongoDigestStore:
         )
         return True
 
-    async def not_handed_over(self, now: datetime, school_id: str | None = None) -> list[Document]:
+    async def not_handed_over(
+        self,
+        now: datetime,
+        school_id: str | None = None,
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> list[Document]:
         """Students whose printout was due by the Monday after its week and is not handed
-        over yet."""
+        over yet: by printout (class and week), then student; at most `limit`, from the one
+        after `after` (printout id, student id) on."""
         query: Document = {"hand_over_by": {"$lte": now}}
         if school_id is not None:
             query["school_id"] = school_id
+        if after is not None:
+            query["_id"] = {"$gte": after[0]}
         late: list[Document] = []
-        async for doc in self._printouts.find(query, {"pdf": 0}):
+        async for doc in self._printouts.find(query, {"pdf": 0}).sort("_id", 1):
             handed = set(doc.get("handed_over", []))
-            late.extend(
-                {
-                    "school_id": doc["school_id"],
-                    "class_id": doc["class_id"],
-                    "class_name": doc["class_name"],
-                    "week": doc["week"],
-                    **student,
-                }
-                for student in doc["students"]
-                if student["student_id"] not in handed
-            )
+            for student in sorted(doc["students"], key=lambda s: str(s["student_id"])):
+                key = (doc["_id"], student["student_id"])
+                if student["student_id"] in handed or (after is not None and key <= after):
+                    continue
+                late.append(
+                    {
+                        "printout": doc["_id"],
+                        "school_id": doc["school_id"],
+                        "class_id": doc["class_id"],
+                        "class_name": doc["class_name"],
+                        "week": doc["week"],
+                        **student,
+                    }
+                )
+                if limit is not None and len(late) >= limit:
+                    return late
         return late
 
 

@@ -226,7 +226,7 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
                 if marks < 3 or (n == 1 and not week.json()["final_marks"]):
                     return False
             on_paper = await digest.get(f"/v1/schools/{SCHOOL}/paper/students", headers=AUTH)
-            return len(on_paper.json()) == len(expected["paper"])
+            return len(on_paper.json()["items"]) == len(expected["paper"])
 
         await eventually(read_model_ready, timeout=60)
 
@@ -243,7 +243,7 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
         assert [process.returncode for process in racing] == [0, 0], outputs
         assert sum("25 students, 5 paper pages" in output for output in outputs) == 1, outputs
         again = await digest.post(f"/v1/schools/{SCHOOL}/weekly-runs/{WEEK}", headers=AUTH)
-        assert again.json() == {"ran": False}
+        assert again.json()["ran"] is False
 
         async def digests() -> list[Any]:
             found = [m for m in received(mail_dir) if m["Subject"].startswith("Итоги недели")]
@@ -290,7 +290,7 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
         )
         assert unknown.status_code == 404 and "student_id" in unknown.json()["detail"]
         late = await digest.get(f"/v1/schools/{SCHOOL}/paper/not-handed-over", headers=TEACHER)
-        assert sorted(s["student_id"] for s in late.json()) == [
+        assert sorted(s["student_id"] for s in late.json()["items"]) == [
             f"st-{n:02d}" for n in sorted(expected["paper"] - {1})
         ]
         await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)  # readable by staff
@@ -399,7 +399,7 @@ async def test_a_run_missed_while_the_service_was_down_is_made_up_once(
 
                 async def done() -> list[Any]:
                     runs = await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)
-                    return [r for r in runs.json() if r["status"] == "done"]
+                    return [r for r in runs.json()["items"] if r["status"] == "done"]
 
                 [run] = await eventually(done, timeout=60)
                 assert run["students"] == students
@@ -472,7 +472,7 @@ async def test_a_school_registered_after_the_scheduled_time_waits_for_its_next_o
         await eventually(students_known, timeout=60)
         await asyncio.sleep(2)  # four passes of the scheduler
         runs = await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)
-        assert runs.status_code == 200 and runs.json() == [], runs.text
+        assert runs.status_code == 200 and runs.json()["items"] == [], runs.text
 
 
 async def test_a_student_who_joins_after_the_week_s_run_gets_that_week_at_the_next_pass(
@@ -484,7 +484,9 @@ async def test_a_student_who_joins_after_the_week_s_run_gets_that_week_at_the_ne
     async with running("digest", run_id, **due_a_minute_ago(), **service_env) as digest:
 
         async def published(students: int) -> Any:
-            runs = (await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)).json()
+            runs = (await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)).json()[
+                "items"
+            ]
             return [r for r in runs if r["status"] == "done" and r["students"] == students]
 
         await produce_events(

@@ -9,8 +9,9 @@ from collections.abc import Awaitable
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,7 +27,7 @@ from services.digest.domain import checked_day, checked_week
 from services.digest.forecast import ForecastRules
 from services.digest.service import Digest
 from services.shared.auth import Principal, Role, require
-from services.shared.errors import error_responses
+from services.shared.errors import ErrorOut, error_responses, install_validation_handler
 from services.shared.http import RecordId
 
 T = TypeVar("T")
@@ -42,6 +43,8 @@ Cursor = Annotated[
     str | None,
     Query(max_length=200, description="`next_cursor` of the previous page; none for the first."),
 ]
+# Teachers read only the classes they teach, and of a student only their own subjects; the
+# paper of a class is for every teacher of it to hand over (the journal names no class teacher).
 READERS: tuple[Role, ...] = ("admin", "staff", "teacher")
 PDF = {
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
@@ -118,7 +121,8 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     ) -> WeeklyDigestPayload:
         """Marks, averages and forecast, absences, final marks and exam results."""
         require(caller, school_id, READERS)
-        found = await usecases.student_week(digest, school_id, student_id, week)
+        reader = await usecases.reader_of(store, caller)
+        found = await usecases.student_week(digest, school_id, student_id, week, reader=reader)
         if found is None:
             raise HTTPException(404, f"no results for student {student_id}")
         return found
@@ -140,7 +144,8 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         require(caller, school_id, READERS)
         if last < first:
             raise invalid(("query", "to"), "must not be before from")
-        pdf = await usecases.extract_pdf(digest, school_id, student_id, first, last)
+        reader = await usecases.reader_of(store, caller)
+        pdf = await usecases.extract_pdf(digest, school_id, student_id, first, last, reader=reader)
         if pdf is None:
             raise HTTPException(404, f"no results for student {student_id}")
         return Response(
@@ -173,6 +178,7 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     ) -> Response:
         """The week's printout for the class's paper-only families, one page per student."""
         require(caller, school_id, READERS)
+        (await usecases.reader_of(store, caller)).check_class(class_id)
         printout = await store.printout(school_id, class_id, week)
         if printout is None:
             raise HTTPException(404, f"no printout for class {class_id} in {week}")
@@ -192,7 +198,8 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         caller: Principal = principal,
     ) -> None:
         """The class teacher handed the printout over (repeating it changes nothing)."""
-        require(caller, school_id, ("teacher", "staff", "admin"))
+        require(caller, school_id, READERS)
+        (await usecases.reader_of(store, caller)).check_class(class_id)
         if not await store.record_hand_over(school_id, class_id, week, body.student_id):
             raise HTTPException(404, f"student_id: {body.student_id} is not in that printout")
 
@@ -210,7 +217,14 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         """Printouts not handed over by the Monday after their week, by class and week."""
         require(caller, school_id, READERS)
         return await page_of(
-            usecases.late_printouts(store, digest.now(), school_id, limit=limit, cursor=cursor)
+            usecases.late_printouts(
+                store,
+                digest.now(),
+                school_id,
+                reader=await usecases.reader_of(store, caller),
+                limit=limit,
+                cursor=cursor,
+            )
         )
 
     @router.get(
@@ -226,7 +240,10 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     ) -> Page[str]:
         """The students of paper-only families (clause 2): they get a printout each week."""
         require(caller, school_id, READERS)
-        return await page_of(usecases.paper_students(store, school_id, limit=limit, cursor=cursor))
+        reader = await usecases.reader_of(store, caller)
+        return await page_of(
+            usecases.paper_students(store, school_id, reader=reader, limit=limit, cursor=cursor)
+        )
 
     @router.get("/weekly-runs", summary="The weekly runs", responses=error_responses(403))
     async def weekly_runs(
@@ -236,8 +253,8 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         caller: Principal = principal,
     ) -> Page[dict[str, Any]]:
         """Each week's run, the latest first: when, how many students, pages and classes, how
-        long, and the students it could not tell."""
-        require(caller, school_id, READERS)
+        long, and the students it could not tell (not for teachers: they span every class)."""
+        require(caller, school_id, ("admin", "staff"))
         return await page_of(usecases.weekly_runs(store, school_id, limit=limit, cursor=cursor))
 
     @router.post(
@@ -270,3 +287,13 @@ async def page_of(page: Awaitable[usecases.Page[T]]) -> Page[T]:
     except usecases.InvalidCursorError:
         raise invalid(("query", "cursor"), "not a cursor this list gave") from None
     return Page(items=items, next_cursor=next_cursor)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """What the use cases refuse, in the documented shapes."""
+
+    async def not_theirs(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(ErrorOut(detail="not allowed for this token").model_dump(), 403)
+
+    app.add_exception_handler(usecases.NotTheirsError, not_theirs)
+    install_validation_handler(app)

@@ -8,12 +8,11 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from services.digest.api import digest_router
+from services.digest.api import digest_router, install_error_handlers
 from services.digest.config import Settings
 from services.digest.handlers import register_handlers
 from services.digest.service import CONSUMES, PUBLISHES, SERVICE, build
 from services.shared.auth import authenticated
-from services.shared.errors import install_validation_handler
 from services.shared.http import create_http_app
 from services.shared.tasks import in_background
 
@@ -49,5 +48,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             runtime.operations_router(),
         ],
     )
-    install_validation_handler(app)
+    install_error_handlers(app)
     return app

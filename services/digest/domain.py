@@ -7,7 +7,7 @@ paper page and the extract all show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -105,6 +105,7 @@ class Absence:
     lesson_date: date
     subject_name: str
     code_label: str
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class FinalMark:
     obtained_on: date
     value: str | None = None
     deferred_until: date | None = None
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class ExamResult:
     title: str
     value: str
     obtained_on: date
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,20 @@ class StudentBook:
     absences: list[Absence] = field(default_factory=list)
     final_marks: list[FinalMark] = field(default_factory=list)
     exam_results: list[ExamResult] = field(default_factory=list)
+
+
+def only_subjects(book: StudentBook, subjects: frozenset[str]) -> StudentBook:
+    """The book as a teacher of `subjects` may read it: their subjects' marks, absences, final
+    marks and exam results; whatever names no subject (an olympiad in general) is not theirs."""
+    marks = [m for m in book.marks if m.subject_id in subjects]
+    return replace(
+        book,
+        marks=marks,
+        comments={k: v for k, v in book.comments.items() if k in {m.mark_id for m in marks}},
+        absences=[a for a in book.absences if a.subject_id in subjects],
+        final_marks=[f for f in book.final_marks if f.subject_id in subjects],
+        exam_results=[e for e in book.exam_results if e.subject_id in subjects],
+    )
 
 
 def compile_range(

@@ -18,6 +18,7 @@ from schemas import (
     ReferenceEvent,
     SchoolChanged,
     StudentChanged,
+    TeacherChanged,
     Topics,
 )
 from schemas.consent import ConsentChange, ConsentRevoked, PreferencesChanged
@@ -68,7 +69,8 @@ def register_handlers(
 
     @subscribe(broker, topics, SchoolChanged, group_id=group_id)
     async def on_reference(event: ReferenceEvent) -> None:
-        """Schools (name, time zone), periods (for the forecast) and students (their class)."""
+        """Schools (name, time zone), periods (for the forecast), students (their class) and
+        teachers (what they teach: what they may read)."""
         match event:
             case SchoolChanged(payload=p, occurred_at=registered_at):
                 await store.put_school(p.school_id, p.name, p.timezone, registered_at)
@@ -78,6 +80,9 @@ def register_handlers(
                 )
             case StudentChanged(payload=p):
                 await store.put_student(p)
+            case TeacherChanged(payload=p):
+                assignments = [(a.class_id, a.subject_id) for a in p.assignments]
+                await store.put_teacher(p.school_id, p.teacher_id, assignments)
 
     @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
     async def on_consent_change(change: ConsentChange) -> None:

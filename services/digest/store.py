@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -68,13 +69,16 @@ def mark_slot(mark: MarkFacts, *, retracted: bool = False) -> Slot:
 
 
 def absence_slot(absence: AbsenceRecordedPayload) -> Slot:
-    value = absence.model_dump(mode="json", include={"lesson_date", "subject_name", "code_label"})
+    value = absence.model_dump(
+        mode="json", include={"lesson_date", "subject_id", "subject_name", "code_label"}
+    )
     return Slot(absence, "absences", absence.absence_id, value, absence.absence_id)
 
 
 def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) -> Slot:
     # One slot per subject and period: the mark that follows a deferral replaces it.
     value: Document = {
+        "subject_id": final.subject_id,
         "subject_name": final.subject_name,
         "period_name": final.period_name,
         "obtained_on": final.obtained_at.date().isoformat(),
@@ -91,6 +95,7 @@ def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) ->
 
 def exam_result_slot(result: ExamResultPostedPayload) -> Slot:
     value = {
+        "subject_id": result.subject_id,
         "title": result.title,
         "value": result.value,
         "obtained_on": result.obtained_at.date().isoformat(),
@@ -156,6 +161,7 @@ class MongoDigestStore:
         self._runs = db["weekly_runs"]
         self._published = db["weekly_published"]  # who has had which week: one per student
         self._printouts = db["printouts"]
+        self._teachers = db["teachers"]  # who teaches which subject to which class
         # FerretDB (the local stack) updates a document by reading, changing and writing it
         # back, without a lock: two subscribers updating one student at once could lose a
         # fact. Updates of students take turns here (MongoDB needs none).
@@ -273,6 +279,31 @@ class MongoDigestStore:
             },
             upsert=True,
         )
+
+    async def put_teacher(
+        self, school_id: str, teacher_id: str, assignments: list[tuple[str, str]]
+    ) -> None:
+        await self._teachers.replace_one(
+            {"_id": f"{school_id}/{teacher_id}"},
+            {
+                "school_id": school_id,
+                "assignments": [{"class_id": c, "subject_id": s} for c, s in assignments],
+            },
+            upsert=True,
+        )
+
+    async def teaching(self, school_id: str, teacher_id: str) -> dict[str, frozenset[str]]:
+        """The classes a teacher teaches, each with its subjects; none for a teacher the
+        journal has not named."""
+        doc = await self._teachers.find_one({"_id": f"{school_id}/{teacher_id}"})
+        classes: dict[str, set[str]] = {}
+        for assignment in doc["assignments"] if doc else []:
+            classes.setdefault(assignment["class_id"], set()).add(assignment["subject_id"])
+        return {class_id: frozenset(subjects) for class_id, subjects in classes.items()}
+
+    async def classes_of_students(self, school_id: str) -> dict[str, str]:
+        cursor = self._students.find({"school_id": school_id}, {"student_id": 1, "class_id": 1})
+        return {doc["student_id"]: doc.get("class_id", "") async for doc in cursor}
 
     async def set_paper_only(
         self, school_id: str, recipient_id: str, student_ids: tuple[str, ...], paper_only: bool
@@ -508,6 +539,7 @@ class MongoDigestStore:
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        classes: Collection[str] | None = None,
     ) -> list[Document]:
         """Students whose printout was due by the Monday after its week and is not handed
         over yet: by printout (class and week), then student; at most `limit`, from the one
@@ -519,6 +551,8 @@ class MongoDigestStore:
             query["_id"] = {"$gte": after[0]}
         late: list[Document] = []
         async for doc in self._printouts.find(query, {"pdf": 0}).sort("_id", 1):
+            if classes is not None and doc["class_id"] not in classes:
+                continue
             handed = set(doc.get("handed_over", []))
             for student in sorted(doc["students"], key=lambda s: str(s["student_id"])):
                 key = (doc["_id"], student["student_id"])
@@ -563,7 +597,12 @@ def _book(doc: Document) -> StudentBook:
             m["mark_id"]: m["comment"] for m in doc.get("marks", {}).values() if m.get("comment")
         },
         absences=[
-            Absence(date.fromisoformat(a["lesson_date"]), a["subject_name"], a["code_label"])
+            Absence(
+                date.fromisoformat(a["lesson_date"]),
+                a["subject_name"],
+                a["code_label"],
+                a.get("subject_id"),
+            )
             for a in doc.get("absences", {}).values()
         ],
         final_marks=[
@@ -573,11 +612,14 @@ def _book(doc: Document) -> StudentBook:
                 date.fromisoformat(f["obtained_on"]),
                 f["value"],
                 date.fromisoformat(f["deferred_until"]) if f["deferred_until"] else None,
+                f.get("subject_id"),
             )
             for f in doc.get("finals", {}).values()
         ],
         exam_results=[
-            ExamResult(e["title"], e["value"], date.fromisoformat(e["obtained_on"]))
+            ExamResult(
+                e["title"], e["value"], date.fromisoformat(e["obtained_on"]), e.get("subject_id")
+            )
             for e in doc.get("exams", {}).values()
         ],
     )

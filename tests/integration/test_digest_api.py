@@ -210,3 +210,34 @@ async def test_inputs_are_bounded_and_every_list_comes_in_pages(
     assert names_the_field(bad, "query", "cursor"), bad.text
     too_many = await digest.get(f"{base}/weekly-runs", params={"limit": 100_000}, headers=AUTH)
     assert names_the_field(too_many, "query", "limit"), too_many.text
+
+
+async def test_a_teacher_reads_only_the_classes_and_subjects_they_teach(
+    digest: httpx.AsyncClient,
+) -> None:
+    base = f"/v1/schools/{SCHOOL}"
+    mine = await digest.get(f"{base}/students/st-1/weeks/{WEEK}", headers=TEACHER)
+    assert mine.status_code == 200, mine.text
+    assert [s["subject_id"] for s in mine.json()["subjects"]] == ["math"]
+    assert (await digest.post(f"{base}/weekly-runs/{WEEK}", headers=AUTH)).json()["ran"]
+    # Another class, a student nobody has heard of, the runs: the same 403 for all.
+    for path in (
+        f"students/st-3/weeks/{WEEK}",
+        f"students/st-9/weeks/{WEEK}",
+        "students/st-3/extract.pdf?from=2026-11-01&to=2026-11-30",
+        f"paper/5b/{WEEK}.pdf",
+        "weekly-runs",
+    ):
+        answer = await digest.get(f"{base}/{path}", headers=TEACHER)
+        assert answer.status_code == 403, (path, answer.text)
+    handed = await digest.post(
+        f"{base}/paper/5b/{WEEK}/hand-overs", json={"student_id": "st-3"}, headers=TEACHER
+    )
+    assert handed.status_code == 403, handed.text
+    late = await digest.get(f"{base}/paper/not-handed-over", headers=TEACHER)
+    assert [s["student_id"] for s in late.json()["items"]] == ["st-1", "st-2"]
+    on_paper = await digest.get(f"{base}/paper/students", headers=TEACHER)
+    assert on_paper.json()["items"] == ["st-1", "st-2"]
+    assert (await digest.get(f"{base}/paper/5a/{WEEK}.pdf", headers=TEACHER)).status_code == 200
+    unknown = await digest.get(f"{base}/students/st-9/weeks/{WEEK}", headers=AUTH)
+    assert unknown.status_code == 404  # staff may know that there is no such student

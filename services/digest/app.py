@@ -36,6 +36,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         async with (
             runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group),
             in_background(scheduler, name="weekly-scheduler"),
+            in_background(digest.retention(), name="retention"),
         ):
             yield
 

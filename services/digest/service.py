@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from jinja2 import Environment
@@ -26,6 +26,7 @@ from services.digest.domain import Schedule
 from services.digest.paper import class_printout, create_environment
 from services.digest.store import MongoDigestStore
 from services.digest.weekly import RunReport, run_due_weeks, run_week
+from services.shared.retention import run_retention
 from services.shared.runtime import Runtime
 from services.shared.tasks import keep_running
 from services.shared.timezones import zone_named
@@ -53,6 +54,7 @@ class Digest:
     paper: Environment  # the templates of the printouts and extracts, loaded once
     run: Callable[[str, str], Awaitable[RunReport | None]]
     run_due: Callable[[], Awaitable[None]]
+    on_purged: Callable[[str, int], None]
 
     async def scheduler(self) -> None:
         """Look for due weekly runs (including ones missed while the service was down) and
@@ -63,6 +65,19 @@ class Digest:
             await asyncio.sleep(self.settings.poll_seconds)
 
         await keep_running(step, name="weekly scheduler", retry_seconds=self.settings.poll_seconds)
+
+    async def retention(self) -> None:
+        """Delete what the digest wrote about students once its period has passed, until
+        cancelled (152-FZ art. 21; FerretDB has no TTL indexes)."""
+        days = self.settings
+        rules = self.store.retention_rules(
+            printouts=timedelta(days=days.printouts_retention_days),
+            published=timedelta(days=days.published_retention_days),
+            runs=timedelta(days=days.runs_retention_days),
+        )
+        await run_retention(
+            rules, every_seconds=self.settings.retention_every_seconds, on_purged=self.on_purged
+        )
 
 
 def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Digest:
@@ -94,6 +109,12 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     last_run = Gauge(
         "vestnik_digest_last_run_timestamp_seconds",
         "When the last weekly run finished.",
+        registry=runtime.registry,
+    )
+    purged = Counter(
+        "vestnik_retention_purged",
+        "Personal data deleted because its retention period passed, by collection.",
+        ["collection"],
         registry=runtime.registry,
     )
     not_handed = Gauge(
@@ -138,4 +159,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         await run_due_weeks(store, schedule, now(), zone, run=run)
         not_handed.set(len(await store.not_handed_over(now())))
 
-    return Digest(settings, runtime, store, now, env, run, run_due)
+    def on_purged(collection: str, count: int) -> None:
+        purged.labels(collection).inc(count)
+
+    return Digest(settings, runtime, store, now, env, run, run_due, on_purged)

@@ -12,7 +12,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import Binary
@@ -32,6 +32,7 @@ from schemas.journal import (
 from services.digest.domain import Absence, ExamResult, FinalMark, Period, StudentBook
 from services.digest.forecast import ForecastRules, Mark
 from services.shared.mongo import Document, bulk_write, insert_new
+from services.shared.retention import RetentionRule
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,25 @@ class MongoDigestStore:
         # fact. Updates of students take turns here (MongoDB needs none).
         self._updating = asyncio.Lock()
 
+    def retention_rules(
+        self, *, printouts: timedelta, published: timedelta, runs: timedelta
+    ) -> list[RetentionRule]:
+        """What the digest wrote about students, and how long each is kept (the read model
+        itself mirrors the journal, and goes when grades lets it go)."""
+        return [
+            RetentionRule(self._printouts, "hand_over_by", printouts),
+            RetentionRule(self._published, "published_at", published),
+            RetentionRule(self._runs, "started_at", runs),
+        ]
+
     async def ensure_indexes(self) -> None:
         await self._students.create_index([("school_id", 1)])
         await self._periods.create_index([("school_id", 1)])
         await self._paper_only.create_index([("school_id", 1)])
         await self._printouts.create_index([("hand_over_by", 1)])
         await self._published.create_index([("run", 1)])
+        await self._published.create_index([("published_at", 1)])
+        await self._runs.create_index([("started_at", 1)])
         await self._schools.update_many(
             {"timezone": {"$exists": True}, "registered_at": {"$exists": False}},
             {"$set": {"registered_at": LONG_AGO}},

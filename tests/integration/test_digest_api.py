@@ -24,11 +24,11 @@ from schemas.journal import (
     TeacherChangedPayload,
     TeachingAssignment,
 )
+from tests.builders import a_mark_posted
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import eventually, produce_events
 from tests.servers import Servers
 from tests.services import running
-from tests.unit.test_schemas import a_mark
 
 SCHOOL = "school-1"
 WEEK = "2026-W48"
@@ -82,7 +82,7 @@ def the_school() -> list[Envelope[Any]]:
         for subject_id, subject_name in (("math", "Математика"), ("rus", "Русский язык")):
             events.append(
                 MarkPosted.new(
-                    a_mark(
+                    a_mark_posted(
                         student_id=student_id,
                         mark_id=f"m-{student_id}-{subject_id}",
                         student_name=name,

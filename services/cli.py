@@ -202,9 +202,9 @@ def digest_run(
     import asyncio
     from datetime import date
 
-    from services.digest.app import CONSUMES, PUBLISHES, build
     from services.digest.config import Settings
     from services.digest.domain import iso_week
+    from services.digest.service import CONSUMES, PUBLISHES, build
     from services.shared.logging import configure_logging
 
     settings = Settings()
@@ -236,9 +236,9 @@ def digest_extract(
     """Clause 4's paper extract: a student's marks, absences and final marks for a range."""
     import asyncio
 
-    from services.digest.api import extract_pdf
-    from services.digest.app import build
     from services.digest.config import Settings
+    from services.digest.service import build
+    from services.digest.usecases import extract_pdf
 
     if last < first:
         raise typer.BadParameter("--to must not be before --from")

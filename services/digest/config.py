@@ -28,3 +28,17 @@ class Settings(ServiceSettings):
     # How often the scheduler looks for a due (or missed) run; false turns it off in a replica.
     poll_seconds: float = Field(60.0, gt=0, validation_alias="VESTNIK_DIGEST_POLL_SECONDS")
     scheduler: bool = Field(True, validation_alias="VESTNIK_DIGEST_SCHEDULER")
+    # 152-FZ art. 21: how long what the digest wrote about students is kept, in days (printouts
+    # after their hand-over day), and how often the purge runs.
+    printouts_retention_days: float = Field(
+        120, gt=0, validation_alias="VESTNIK_DIGEST_PRINTOUTS_RETENTION_DAYS"
+    )
+    published_retention_days: float = Field(
+        35, gt=0, validation_alias="VESTNIK_DIGEST_PUBLISHED_RETENTION_DAYS"
+    )
+    runs_retention_days: float = Field(
+        400, gt=0, validation_alias="VESTNIK_DIGEST_RUNS_RETENTION_DAYS"
+    )
+    retention_every_seconds: float = Field(
+        86_400, gt=0, validation_alias="VESTNIK_DIGEST_RETENTION_EVERY_SECONDS"
+    )

@@ -7,7 +7,7 @@ paper page and the extract all show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,14 +26,38 @@ from services.digest.forecast import ForecastRules, Mark, forecast
 def iso_week(day: date) -> str:
     """The school week a day belongs to, as `2026-W48`."""
     year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
+
+
+# The days the digest works with: four-digit years, with a week to spare before the first and
+# after the last (a forecast looks a week back; `date.max` is 9999-12-31).
+FIRST_DAY = date(1000, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def checked_day(day: date) -> date:
+    """`day`, or ValueError when it is outside the years the digest works with."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def week_bounds(week: str) -> tuple[date, date]:
-    """Monday and Sunday of an ISO week such as `2026-W48`."""
+    """Monday and Sunday of an ISO week such as `2026-W48`; ValueError for a label that is not
+    one: `2026-W00`, `2026-W54`, `2027-W53` (2026 has 53 ISO weeks, 2027 has 52)."""
     year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1)
+    try:
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise ValueError(f"{week} is not an ISO week") from None
+    checked_day(monday)
     return monday, monday + timedelta(days=6)
+
+
+def checked_week(week: str) -> str:
+    """`week`, or ValueError when it is not an ISO week the digest works with."""
+    week_bounds(week)
+    return week
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,17 @@ class Schedule:
         days_back = (local.weekday() - self.weekday) % 7
         due = datetime.combine(local.date() - timedelta(days=days_back), self.at, tzinfo=zone)
         return due if due <= local else due - timedelta(days=7)
+
+    def week_due(self, now: datetime, zone: ZoneInfo, registered_at: datetime | None) -> str | None:
+        """The week whose run is due at `now`: the week of the latest scheduled moment, unless
+        the school was registered after it. A school's first run is at its first scheduled
+        time, so a school whose students are still being loaded never gets a partial digest
+        of a week that was over before it came. None for a school the journal never
+        registered (the digest may have heard of it only from its forecast rules)."""
+        if registered_at is None:
+            return None
+        due = self.last_due(now, zone)
+        return iso_week(due.date()) if registered_at <= due else None
 
 
 @dataclass(frozen=True)
@@ -70,6 +105,7 @@ class Absence:
     lesson_date: date
     subject_name: str
     code_label: str
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +115,7 @@ class FinalMark:
     obtained_on: date
     value: str | None = None
     deferred_until: date | None = None
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +123,7 @@ class ExamResult:
     title: str
     value: str
     obtained_on: date
+    subject_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +140,20 @@ class StudentBook:
     absences: list[Absence] = field(default_factory=list)
     final_marks: list[FinalMark] = field(default_factory=list)
     exam_results: list[ExamResult] = field(default_factory=list)
+
+
+def only_subjects(book: StudentBook, subjects: frozenset[str]) -> StudentBook:
+    """The book as a teacher of `subjects` may read it: their subjects' marks, absences, final
+    marks and exam results; whatever names no subject (an olympiad in general) is not theirs."""
+    marks = [m for m in book.marks if m.subject_id in subjects]
+    return replace(
+        book,
+        marks=marks,
+        comments={k: v for k, v in book.comments.items() if k in {m.mark_id for m in marks}},
+        absences=[a for a in book.absences if a.subject_id in subjects],
+        final_marks=[f for f in book.final_marks if f.subject_id in subjects],
+        exam_results=[e for e in book.exam_results if e.subject_id in subjects],
+    )
 
 
 def compile_range(

@@ -1,10 +1,8 @@
-"""Kafka entrypoints of the digest service (its read model), and the weekly scheduler."""
+"""Kafka entrypoints of the digest service: its read model."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from faststream.kafka import KafkaBroker
 
@@ -20,6 +18,7 @@ from schemas import (
     ReferenceEvent,
     SchoolChanged,
     StudentChanged,
+    TeacherChanged,
     Topics,
 )
 from schemas.consent import ConsentChange, ConsentRevoked, PreferencesChanged
@@ -32,7 +31,6 @@ from services.digest.store import (
     mark_slot,
 )
 from services.shared.kafka import DeadLetters, batch_subscriptions, subscribe
-from services.shared.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +69,20 @@ def register_handlers(
 
     @subscribe(broker, topics, SchoolChanged, group_id=group_id)
     async def on_reference(event: ReferenceEvent) -> None:
-        """Schools (name, time zone), periods (for the forecast) and students (their class)."""
+        """Schools (name, time zone), periods (for the forecast), students (their class) and
+        teachers (what they teach: what they may read)."""
         match event:
-            case SchoolChanged(payload=p):
-                await store.put_school(p.school_id, p.name, p.timezone)
+            case SchoolChanged(payload=p, occurred_at=registered_at):
+                await store.put_school(p.school_id, p.name, p.timezone, registered_at)
             case PeriodChanged(payload=p):
                 await store.put_period(
                     p.school_id, Period(p.period_id, p.name, p.starts_on, p.ends_on)
                 )
             case StudentChanged(payload=p):
                 await store.put_student(p)
+            case TeacherChanged(payload=p):
+                assignments = [(a.class_id, a.subject_id) for a in p.assignments]
+                await store.put_teacher(p.school_id, p.teacher_id, assignments)
 
     @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
     async def on_consent_change(change: ConsentChange) -> None:
@@ -88,16 +90,3 @@ def register_handlers(
         if isinstance(change, PreferencesChanged):
             p = change.payload
             await store.set_paper_only(p.school_id, p.recipient_id, p.student_ids, p.paper_only)
-
-
-async def run_scheduler(run_due: Callable[[], Awaitable[None]], *, poll_seconds: float) -> None:
-    """Look for due weekly runs (including ones missed while the service was down) and run
-    them; a failed pass is tried again at the next look."""
-    while True:
-        stop_if_cancelled()  # a library may have swallowed our cancellation
-        try:
-            await run_due()
-        except Exception:
-            stop_if_cancelled()
-            log.exception("weekly scheduler pass failed")
-        await asyncio.sleep(poll_seconds)

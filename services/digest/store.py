@@ -9,8 +9,10 @@ their periods and forecast rules, who declared paper only, the weekly runs and t
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import Binary
@@ -29,7 +31,8 @@ from schemas.journal import (
 )
 from services.digest.domain import Absence, ExamResult, FinalMark, Period, StudentBook
 from services.digest.forecast import ForecastRules, Mark
-from services.shared.mongo import Document, bulk_write
+from services.shared.mongo import Document, bulk_write, insert_new
+from services.shared.retention import RetentionRule
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,16 @@ def mark_slot(mark: MarkFacts, *, retracted: bool = False) -> Slot:
 
 
 def absence_slot(absence: AbsenceRecordedPayload) -> Slot:
-    value = absence.model_dump(mode="json", include={"lesson_date", "subject_name", "code_label"})
+    value = absence.model_dump(
+        mode="json", include={"lesson_date", "subject_id", "subject_name", "code_label"}
+    )
     return Slot(absence, "absences", absence.absence_id, value, absence.absence_id)
 
 
 def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) -> Slot:
     # One slot per subject and period: the mark that follows a deferral replaces it.
     value: Document = {
+        "subject_id": final.subject_id,
         "subject_name": final.subject_name,
         "period_name": final.period_name,
         "obtained_on": final.obtained_at.date().isoformat(),
@@ -90,11 +96,16 @@ def final_mark_slot(final: FinalMarkPostedPayload | FinalMarkDeferredPayload) ->
 
 def exam_result_slot(result: ExamResultPostedPayload) -> Slot:
     value = {
+        "subject_id": result.subject_id,
         "title": result.title,
         "value": result.value,
         "obtained_on": result.obtained_at.date().isoformat(),
     }
     return Slot(result, "exams", result.result_id, value, result.result_id)
+
+
+# What a school registered before the digest recorded registrations counts as: long ago.
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _slot(key: str) -> str:
@@ -149,17 +160,37 @@ class MongoDigestStore:
         self._periods = db["periods"]
         self._paper_only = db["paper_only"]
         self._runs = db["weekly_runs"]
+        self._published = db["weekly_published"]  # who has had which week: one per student
         self._printouts = db["printouts"]
+        self._teachers = db["teachers"]  # who teaches which subject to which class
         # FerretDB (the local stack) updates a document by reading, changing and writing it
         # back, without a lock: two subscribers updating one student at once could lose a
         # fact. Updates of students take turns here (MongoDB needs none).
         self._updating = asyncio.Lock()
+
+    def retention_rules(
+        self, *, printouts: timedelta, published: timedelta, runs: timedelta
+    ) -> list[RetentionRule]:
+        """What the digest wrote about students, and how long each is kept (the read model
+        itself mirrors the journal, and goes when grades lets it go)."""
+        return [
+            RetentionRule(self._printouts, "hand_over_by", printouts),
+            RetentionRule(self._published, "published_at", published),
+            RetentionRule(self._runs, "started_at", runs),
+        ]
 
     async def ensure_indexes(self) -> None:
         await self._students.create_index([("school_id", 1)])
         await self._periods.create_index([("school_id", 1)])
         await self._paper_only.create_index([("school_id", 1)])
         await self._printouts.create_index([("hand_over_by", 1)])
+        await self._published.create_index([("run", 1)])
+        await self._published.create_index([("published_at", 1)])
+        await self._runs.create_index([("started_at", 1)])
+        await self._schools.update_many(
+            {"timezone": {"$exists": True}, "registered_at": {"$exists": False}},
+            {"$set": {"registered_at": LONG_AGO}},
+        )
 
     # The journal's facts.
 
@@ -184,17 +215,20 @@ class MongoDigestStore:
             UpdateOne({"_id": student_id, **_none_as_new(changes)}, _update(facts, changes))
             for student_id, (facts, changes) in students.items()
         ]
+        added: Counter[str] = Counter()
         async with self._updating:
             if await bulk_write(self._students, operations) == len(operations):
                 return
             for student_id, (facts, changes) in students.items():
-                await self._apply_newer(student_id, facts, changes)
+                if await self._apply_newer(student_id, facts, changes):
+                    added[facts.school_id] += 1
+        await self._count_added(added)
 
     async def _apply_newer(
         self, student_id: str, facts: StudentFacts, changes: dict[str, Slot]
-    ) -> None:
+    ) -> bool:
         """Only the slots newer than what the student's document holds (under `_updating`;
-        one consumer writes a student's facts of a topic)."""
+        one consumer writes a student's facts of a topic). True when the student is new."""
         doc = await self._students.find_one({"_id": student_id}, {"versions": 1}) or {}
         held = doc.get("versions", {})
         newer = {
@@ -203,11 +237,14 @@ class MongoDigestStore:
             if slot.version is None
             or held.get(slot.field, {}).get(_slot(slot.record), 0) < slot.version
         }
-        await self._students.update_one({"_id": student_id}, _update(facts, newer), upsert=True)
+        result = await self._students.update_one(
+            {"_id": student_id}, _update(facts, newer), upsert=True
+        )
+        return result.upserted_id is not None
 
     async def put_student(self, student: StudentChangedPayload) -> None:
         async with self._updating:
-            await self._students.update_one(
+            result = await self._students.update_one(
                 {"_id": f"{student.school_id}/{student.student_id}"},
                 {
                     "$set": {
@@ -220,10 +257,29 @@ class MongoDigestStore:
                 },
                 upsert=True,
             )
+        if result.upserted_id is not None:
+            await self._count_added({student.school_id: 1})
 
-    async def put_school(self, school_id: str, name: str, timezone: str) -> None:
+    async def _count_added(self, schools: dict[str, int]) -> None:
+        """A student new to the read model moves their school's count on: a week whose run saw
+        a lower count is due again, for the students it did not know (see `weekly.due_runs`)."""
+        for school_id, count in schools.items():
+            await self._schools.update_one(
+                {"_id": school_id}, {"$inc": {"students_added": count}}, upsert=True
+            )
+
+    async def put_school(
+        self, school_id: str, name: str, timezone: str, registered_at: datetime
+    ) -> None:
+        """`registered_at` is when the journal's change happened: the first of them (the
+        registration) stays, so a replay of the topic gives the same value."""
         await self._schools.update_one(
-            {"_id": school_id}, {"$set": {"name": name, "timezone": timezone}}, upsert=True
+            {"_id": school_id},
+            {
+                "$set": {"name": name, "timezone": timezone},
+                "$min": {"registered_at": registered_at},
+            },
+            upsert=True,
         )
 
     async def put_period(self, school_id: str, period: Period) -> None:
@@ -237,6 +293,31 @@ class MongoDigestStore:
             },
             upsert=True,
         )
+
+    async def put_teacher(
+        self, school_id: str, teacher_id: str, assignments: list[tuple[str, str]]
+    ) -> None:
+        await self._teachers.replace_one(
+            {"_id": f"{school_id}/{teacher_id}"},
+            {
+                "school_id": school_id,
+                "assignments": [{"class_id": c, "subject_id": s} for c, s in assignments],
+            },
+            upsert=True,
+        )
+
+    async def teaching(self, school_id: str, teacher_id: str) -> dict[str, frozenset[str]]:
+        """The classes a teacher teaches, each with its subjects; none for a teacher the
+        journal has not named."""
+        doc = await self._teachers.find_one({"_id": f"{school_id}/{teacher_id}"})
+        classes: dict[str, set[str]] = {}
+        for assignment in doc["assignments"] if doc else []:
+            classes.setdefault(assignment["class_id"], set()).add(assignment["subject_id"])
+        return {class_id: frozenset(subjects) for class_id, subjects in classes.items()}
+
+    async def classes_of_students(self, school_id: str) -> dict[str, str]:
+        cursor = self._students.find({"school_id": school_id}, {"student_id": 1, "class_id": 1})
+        return {doc["student_id"]: doc.get("class_id", "") async for doc in cursor}
 
     async def set_paper_only(
         self, school_id: str, recipient_id: str, student_ids: tuple[str, ...], paper_only: bool
@@ -257,14 +338,23 @@ class MongoDigestStore:
     # What the weekly run and the extracts read.
 
     async def schools(self) -> list[Document]:
-        return [doc async for doc in self._schools.find({})]
+        return [doc async for doc in self._schools.find({}).sort("_id", 1)]
 
     async def school(self, school_id: str) -> Document:
         return await self._schools.find_one({"_id": school_id}) or {"_id": school_id}
 
-    async def student_books(self, school_id: str) -> list[StudentBook]:
-        cursor = self._students.find({"school_id": school_id}).sort("_id", 1)
-        return [_book(doc) async for doc in cursor]
+    async def student_books(
+        self, school_id: str
+    ) -> tuple[list[StudentBook], list[tuple[str, str]]]:
+        """The school's students, and the (student, error type) of records that cannot be
+        read: one damaged document must not keep the others from their digest."""
+        books, unreadable = [], []
+        async for doc in self._students.find({"school_id": school_id}).sort("_id", 1):
+            try:
+                books.append(_book(doc))
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                unreadable.append((str(doc.get("student_id", doc["_id"])), type(error).__name__))
+        return books, unreadable
 
     async def student_book(self, school_id: str, student_id: str) -> StudentBook | None:
         doc = await self._students.find_one({"_id": f"{school_id}/{student_id}"})
@@ -299,13 +389,15 @@ class MongoDigestStore:
         cursor = self._paper_only.find({"school_id": school_id})
         return {student_id async for doc in cursor for student_id in doc["student_ids"]}
 
-    # The weekly runs: one per school and week, leased so that replicas do not race.
+    # The weekly runs: one per school and week, leased so that replicas do not race, and
+    # done per student.
 
     async def claim_run(
         self, school_id: str, week: str, now: datetime, lease_until: datetime
     ) -> bool:
-        """Take the run of this week, unless it is done or another process holds a live
-        lease on it."""
+        """Take the run of this week, unless another process holds a live lease on it. A done
+        run is taken again: it then does what its earlier passes did not (students who came
+        later), which may be nothing."""
         run_id = f"{school_id}/{week}"
         try:
             await self._runs.insert_one(
@@ -321,26 +413,90 @@ class MongoDigestStore:
             return True
         except DuplicateKeyError:
             taken = await self._runs.find_one_and_update(
-                {"_id": run_id, "status": "running", "lease_until": {"$lte": now}},
-                {"$set": {"started_at": now, "lease_until": lease_until}},
+                {
+                    "_id": run_id,
+                    "$or": [
+                        {"status": "done"},
+                        {"status": "running", "lease_until": {"$lte": now}},
+                    ],
+                },
+                {"$set": {"status": "running", "started_at": now, "lease_until": lease_until}},
                 return_document=ReturnDocument.AFTER,
             )
             return taken is not None
 
-    async def run_progress(self, school_id: str, week: str, **counts: Any) -> None:
-        await self._runs.update_one({"_id": f"{school_id}/{week}"}, {"$set": counts})
-
-    async def finish_run(self, school_id: str, week: str, now: datetime, **counts: Any) -> None:
+    async def record_published(
+        self,
+        school_id: str,
+        week: str,
+        student_ids: list[str],
+        now: datetime,
+        *,
+        lease_until: datetime,
+    ) -> None:
+        """These students have had their week (recorded after Kafka acknowledged it: a crash
+        in between publishes the same event again, which is folded); the lease goes on."""
+        run_id = f"{school_id}/{week}"
+        await insert_new(
+            self._published,
+            [
+                {
+                    "_id": f"{run_id}/{student_id}",
+                    "run": run_id,
+                    "school_id": school_id,
+                    "student_id": student_id,
+                    "published_at": now,
+                }
+                for student_id in student_ids
+            ],
+        )
         await self._runs.update_one(
-            {"_id": f"{school_id}/{week}"},
-            {"$set": {"status": "done", "finished_at": now, **counts}},
+            {"_id": run_id},
+            {"$inc": {"students": len(student_ids)}, "$set": {"lease_until": lease_until}},
         )
 
-    async def run_done(self, school_id: str, week: str) -> bool:
-        return bool(await self._runs.find_one({"_id": f"{school_id}/{week}", "status": "done"}))
+    async def published_students(self, school_id: str, week: str) -> set[str]:
+        cursor = self._published.find({"run": f"{school_id}/{week}"}, {"student_id": 1})
+        return {doc["student_id"] async for doc in cursor}
 
-    async def runs(self, school_id: str) -> list[Document]:
-        cursor = self._runs.find({"school_id": school_id}, {"_id": 0}).sort("week", -1)
+    async def finish_run(
+        self,
+        school_id: str,
+        week: str,
+        now: datetime,
+        *,
+        students_seen: int,
+        failures: list[Document],
+        **counts: Any,
+    ) -> None:
+        """`students_seen`: the school's count of students added, read before the pass read
+        its students; `failures`: the students this pass could not tell; `counts` add up over
+        the week's passes."""
+        await self._runs.update_one(
+            {"_id": f"{school_id}/{week}"},
+            {
+                "$set": {
+                    "status": "done",
+                    "finished_at": now,
+                    "students_seen": students_seen,
+                    "failures": failures,
+                },
+                "$inc": {"passes": 1, **counts},
+            },
+        )
+
+    async def run(self, school_id: str, week: str) -> Document | None:
+        return await self._runs.find_one({"_id": f"{school_id}/{week}"})
+
+    async def runs(
+        self, school_id: str, *, limit: int, before: str | None = None
+    ) -> list[Document]:
+        """Up to `limit` of the school's runs, the latest week first, from the week before
+        `before` on."""
+        query: Document = {"school_id": school_id}
+        if before is not None:
+            query["week"] = {"$lt": before}
+        cursor = self._runs.find(query, {"_id": 0}).sort("week", -1).limit(limit)
         return [doc async for doc in cursor]
 
     # Paper printouts: one PDF per class and week, and who has been handed theirs.
@@ -390,26 +546,44 @@ class MongoDigestStore:
         )
         return True
 
-    async def not_handed_over(self, now: datetime, school_id: str | None = None) -> list[Document]:
+    async def not_handed_over(
+        self,
+        now: datetime,
+        school_id: str | None = None,
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+        classes: Collection[str] | None = None,
+    ) -> list[Document]:
         """Students whose printout was due by the Monday after its week and is not handed
-        over yet."""
+        over yet: by printout (class and week), then student; at most `limit`, from the one
+        after `after` (printout id, student id) on."""
         query: Document = {"hand_over_by": {"$lte": now}}
         if school_id is not None:
             query["school_id"] = school_id
+        if after is not None:
+            query["_id"] = {"$gte": after[0]}
         late: list[Document] = []
-        async for doc in self._printouts.find(query, {"pdf": 0}):
+        async for doc in self._printouts.find(query, {"pdf": 0}).sort("_id", 1):
+            if classes is not None and doc["class_id"] not in classes:
+                continue
             handed = set(doc.get("handed_over", []))
-            late.extend(
-                {
-                    "school_id": doc["school_id"],
-                    "class_id": doc["class_id"],
-                    "class_name": doc["class_name"],
-                    "week": doc["week"],
-                    **student,
-                }
-                for student in doc["students"]
-                if student["student_id"] not in handed
-            )
+            for student in sorted(doc["students"], key=lambda s: str(s["student_id"])):
+                key = (doc["_id"], student["student_id"])
+                if student["student_id"] in handed or (after is not None and key <= after):
+                    continue
+                late.append(
+                    {
+                        "printout": doc["_id"],
+                        "school_id": doc["school_id"],
+                        "class_id": doc["class_id"],
+                        "class_name": doc["class_name"],
+                        "week": doc["week"],
+                        **student,
+                    }
+                )
+                if limit is not None and len(late) >= limit:
+                    return late
         return late
 
 
@@ -437,7 +611,12 @@ def _book(doc: Document) -> StudentBook:
             m["mark_id"]: m["comment"] for m in doc.get("marks", {}).values() if m.get("comment")
         },
         absences=[
-            Absence(date.fromisoformat(a["lesson_date"]), a["subject_name"], a["code_label"])
+            Absence(
+                date.fromisoformat(a["lesson_date"]),
+                a["subject_name"],
+                a["code_label"],
+                a.get("subject_id"),
+            )
             for a in doc.get("absences", {}).values()
         ],
         final_marks=[
@@ -447,11 +626,14 @@ def _book(doc: Document) -> StudentBook:
                 date.fromisoformat(f["obtained_on"]),
                 f["value"],
                 date.fromisoformat(f["deferred_until"]) if f["deferred_until"] else None,
+                f.get("subject_id"),
             )
             for f in doc.get("finals", {}).values()
         ],
         exam_results=[
-            ExamResult(e["title"], e["value"], date.fromisoformat(e["obtained_on"]))
+            ExamResult(
+                e["title"], e["value"], date.fromisoformat(e["obtained_on"]), e.get("subject_id")
+            )
             for e in doc.get("exams", {}).values()
         ],
     )

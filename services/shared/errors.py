@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.status import HTTP_422_UNPROCESSABLE_CONTENT
 
 
 class FieldErrorOut(BaseModel):
@@ -53,3 +57,20 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 def field_error(loc: tuple[str | int, ...], message: str, kind: str = "value_error") -> Any:
     """The body of a 422 naming one field."""
     return {"detail": [{"loc": list(loc), "msg": message, "type": kind}]}
+
+
+async def validation_failed(request: Request, error: Exception) -> JSONResponse:
+    """A request that fails validation, in the documented shape: where and why, never the
+    input it was given (it may not even be JSON-serialisable: a NaN) nor the parser's context."""
+    assert isinstance(error, RequestValidationError)
+    fields = [
+        FieldErrorOut(loc=list(e["loc"]), msg=str(e["msg"]), type=str(e["type"]))
+        for e in error.errors()
+    ]
+    return JSONResponse(
+        ValidationErrorOut(detail=fields).model_dump(), status_code=HTTP_422_UNPROCESSABLE_CONTENT
+    )
+
+
+def install_validation_handler(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_failed)

@@ -25,13 +25,18 @@ async def in_background(
     coroutine: Coroutine[Any, Any, None] | None, *, name: str
 ) -> AsyncIterator[None]:
     """Run `coroutine` as a task for the duration of the block (nothing when it is None),
-    then cancel it and wait until it has ended."""
+    then cancel it and wait until it has ended. A cancellation can be lost inside a library
+    (Python 3.11's `asyncio.wait_for` drops one that races with its result), and a loop that
+    lost it would go on to its next, maybe day-long, sleep: the task is asked again each second
+    until it ends."""
     task = asyncio.create_task(coroutine, name=name) if coroutine is not None else None
     try:
         yield
     finally:
         if task is not None:
-            task.cancel()
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with suppress(asyncio.CancelledError):
                 await task
 

@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo
 import httpx
 from aiosmtpd.controller import Controller
 
+from schemas import Envelope, SchoolChanged, StudentChanged
+from schemas.digest import WeeklyDigestCompiled
+from schemas.journal import SchoolChangedPayload, StudentChangedPayload
 from tests.conftest import AUTH, bearer
 from tests.e2e.test_thin_path import received
-from tests.kafka_tools import eventually
+from tests.kafka_tools import eventually, produce_events, read_topic
 from tests.school import load_guardian, post_journal
 from tests.servers import Servers
 from tests.services import running
@@ -223,7 +226,7 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
                 if marks < 3 or (n == 1 and not week.json()["final_marks"]):
                     return False
             on_paper = await digest.get(f"/v1/schools/{SCHOOL}/paper/students", headers=AUTH)
-            return len(on_paper.json()) == len(expected["paper"])
+            return len(on_paper.json()["items"]) == len(expected["paper"])
 
         await eventually(read_model_ready, timeout=60)
 
@@ -240,7 +243,7 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
         assert [process.returncode for process in racing] == [0, 0], outputs
         assert sum("25 students, 5 paper pages" in output for output in outputs) == 1, outputs
         again = await digest.post(f"/v1/schools/{SCHOOL}/weekly-runs/{WEEK}", headers=AUTH)
-        assert again.json() == {"ran": False}
+        assert again.json()["ran"] is False
 
         async def digests() -> list[Any]:
             found = [m for m in received(mail_dir) if m["Subject"].startswith("Итоги недели")]
@@ -287,7 +290,7 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
         )
         assert unknown.status_code == 404 and "student_id" in unknown.json()["detail"]
         late = await digest.get(f"/v1/schools/{SCHOOL}/paper/not-handed-over", headers=TEACHER)
-        assert sorted(s["student_id"] for s in late.json()) == [
+        assert sorted(s["student_id"] for s in late.json()["items"]) == [
             f"st-{n:02d}" for n in sorted(expected["paper"] - {1})
         ]
         await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)  # readable by staff
@@ -335,7 +338,6 @@ async def test_a_run_missed_while_the_service_was_down_is_made_up_once(
     mail_dir: Path,
 ) -> None:
     students = 2
-    moscow = ZoneInfo("Europe/Moscow")
     async with AsyncExitStack() as stack:
         grades = await stack.enter_async_context(running("grades", run_id, **service_env))
         consent = await stack.enter_async_context(running("consent", run_id, **service_env))
@@ -343,6 +345,12 @@ async def test_a_run_missed_while_the_service_was_down_is_made_up_once(
             running("notifier", run_id, smtp_port=smtp_server.port, **service_env)
         )
         await load_class(grades, students)
+        # Registered yesterday, as far as the digest knows (the first registration counts).
+        await produce_events(
+            servers.kafka_bootstrap,
+            reference_events(datetime.now(UTC) - timedelta(days=1), range(0)),
+            str(service_env["topic_prefix"]),
+        )
         for n in range(1, students + 1):
             await load_guardian(
                 consent,
@@ -385,18 +393,13 @@ async def test_a_run_missed_while_the_service_was_down_is_made_up_once(
 
             await eventually(read_model_ready, timeout=60)
         # It was due a minute ago, with nobody running.
-        scheduled = datetime.now(moscow) - timedelta(minutes=1)
-        schedule = {
-            "weekly_day": scheduled.strftime("%A").lower(),
-            "weekly_time": scheduled.strftime("%H:%M"),
-            "poll_seconds": 0.5,
-        }
+        schedule = due_a_minute_ago()
         for _ in range(2):  # started after it, then restarted: the week goes out once
             async with running("digest", run_id, **schedule, **service_env) as digest:
 
                 async def done() -> list[Any]:
                     runs = await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)
-                    return [r for r in runs.json() if r["status"] == "done"]
+                    return [r for r in runs.json()["items"] if r["status"] == "done"]
 
                 [run] = await eventually(done, timeout=60)
                 assert run["students"] == students
@@ -409,3 +412,93 @@ async def test_a_run_missed_while_the_service_was_down_is_made_up_once(
         await asyncio.sleep(3)
     mails = [m for m in received(mail_dir) if m["Subject"].startswith("Итоги недели")]
     assert sorted(m["To"] for m in mails) == ["parent01@example.org", "parent02@example.org"]
+
+
+def reference_events(
+    registered_at: datetime, students: range, school_id: str = SCHOOL
+) -> list[Envelope[Any]]:
+    """What grades publishes when a school and its students are registered."""
+    school = SchoolChanged.new(
+        SchoolChangedPayload(school_id=school_id, name="Школа", timezone="Europe/Moscow"),
+        producer="grades",
+        occurred_at=registered_at,
+    )
+    return [
+        school,
+        *(
+            StudentChanged.new(
+                StudentChangedPayload(
+                    school_id=school_id,
+                    student_id=f"st-{n:02d}",
+                    name=student_name(n),
+                    class_id="5a",
+                    class_name="5А",
+                    education_level="basic",
+                ),
+                producer="grades",
+            )
+            for n in students
+        ),
+    ]
+
+
+def due_a_minute_ago() -> dict[str, object]:
+    """Settings that make the weekly run due a minute ago, looked for twice a second."""
+    scheduled = datetime.now(ZoneInfo("Europe/Moscow")) - timedelta(minutes=1)
+    return {
+        "weekly_day": scheduled.strftime("%A").lower(),
+        "weekly_time": scheduled.strftime("%H:%M"),
+        "poll_seconds": 0.5,
+    }
+
+
+async def test_a_school_registered_after_the_scheduled_time_waits_for_its_next_one(
+    servers: Servers, service_env: dict[str, object], run_id: str
+) -> None:
+    async with running("digest", run_id, **due_a_minute_ago(), **service_env) as digest:
+        await produce_events(
+            servers.kafka_bootstrap, reference_events(datetime.now(UTC), range(1, 3)), f"{run_id}."
+        )
+
+        async def students_known() -> bool:
+            weeks = [
+                await digest.get(
+                    f"/v1/schools/{SCHOOL}/students/st-{n:02d}/weeks/{WEEK}", headers=AUTH
+                )
+                for n in (1, 2)
+            ]
+            return all(week.status_code == 200 for week in weeks)
+
+        await eventually(students_known, timeout=60)
+        await asyncio.sleep(2)  # four passes of the scheduler
+        runs = await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)
+        assert runs.status_code == 200 and runs.json()["items"] == [], runs.text
+
+
+async def test_a_student_who_joins_after_the_week_s_run_gets_that_week_at_the_next_pass(
+    servers: Servers, service_env: dict[str, object], run_id: str
+) -> None:
+    prefix = f"{run_id}."
+    digests = f"{prefix}{WeeklyDigestCompiled.topic}"
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    async with running("digest", run_id, **due_a_minute_ago(), **service_env) as digest:
+
+        async def published(students: int) -> Any:
+            runs = (await digest.get(f"/v1/schools/{SCHOOL}/weekly-runs", headers=AUTH)).json()[
+                "items"
+            ]
+            return [r for r in runs if r["status"] == "done" and r["students"] == students]
+
+        await produce_events(
+            servers.kafka_bootstrap, reference_events(yesterday, range(1, 3)), prefix
+        )
+        [run] = await eventually(lambda: published(2), timeout=60)
+        await produce_events(
+            servers.kafka_bootstrap, reference_events(yesterday, range(3, 4))[1:], prefix
+        )
+        [run] = await eventually(lambda: published(3), timeout=60)
+
+    records = await read_topic(servers.kafka_bootstrap, digests, at_least=3, settle=2)
+    weeks = [WeeklyDigestCompiled.model_validate_json(r.value).payload for r in records]
+    assert sorted(w.student_id for w in weeks) == ["st-01", "st-02", "st-03"]
+    assert {w.week for w in weeks} == {run["week"]}

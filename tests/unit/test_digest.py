@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas import NotificationRequested
@@ -38,6 +38,19 @@ def test_the_run_is_due_at_the_last_friday_16_00_in_the_school_s_zone() -> None:
     # 13:30 UTC is 16:30 in Moscow but 18:30 in Yekaterinburg: both past 16:00 there.
     in_utc = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)
     assert schedule.last_due(in_utc, ZoneInfo("Asia/Yekaterinburg")).day == 27
+
+
+def test_a_school_s_first_run_is_at_its_first_scheduled_time_after_registration() -> None:
+    schedule = Schedule(weekday=4, at=time(16, 0))
+    monday = datetime(2026, 11, 30, 9, 0, tzinfo=MOSCOW)
+    friday_1600 = datetime(2026, 11, 27, 16, 0, tzinfo=MOSCOW)
+    assert schedule.week_due(monday, MOSCOW, friday_1600) == "2026-W48"
+    # Registered on Saturday, while its students were still being loaded: nothing until the
+    # next Friday, not a partial digest of a week that was over.
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=MOSCOW)
+    assert schedule.week_due(monday, MOSCOW, saturday) is None
+    assert schedule.week_due(monday + timedelta(days=4, hours=7), MOSCOW, saturday) == "2026-W49"
+    assert schedule.week_due(monday, MOSCOW, None) is None  # never registered by the journal
 
 
 def test_weeks_are_iso_weeks() -> None:

@@ -53,6 +53,8 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	@# The formatter owns the layout: no line opts out of it.
 	@! grep -rn --include='*.py' 'fmt: skip' bench deploy schemas services tests
+	@# Test modules share helpers through tests/builders.py and friends, never each other.
+	@! grep -rnE --include='*.py' '^from tests\.(unit|integration|e2e)\b' tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -111,7 +111,7 @@ def consent_routers(
     @recipients.get(
         "/{recipient_id}/history",
         summary="Every change, for an audit",
-        response_model=Page,
+        response_model=Page[dict[str, Any]],
         responses={**error_responses(403), 200: {"content": CSV}},
     )
     async def history(
@@ -180,7 +180,7 @@ def consent_routers(
     @school.get(
         "/students/{student_id}/decisions",
         summary="Why was who told what (or not)",
-        response_model=Page,
+        response_model=Page[dict[str, Any]],
         responses=error_responses(403),
     )
     async def decisions(
@@ -192,7 +192,7 @@ def consent_routers(
         limit: Limit = 500,
         cursor: Cursor = None,
         caller: Principal = principal,
-    ) -> Page:
+    ) -> Page[dict[str, Any]]:
         """Answers the support question «why did this parent get nothing?». Oldest first."""
         usecases.require_staff(caller, school_id)
         items, next_cursor = await registry.decisions(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import date
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,8 +27,9 @@ from services.digest.domain import checked_day, checked_week
 from services.digest.forecast import ForecastRules
 from services.digest.service import Digest
 from services.shared.auth import Principal, Role, require
-from services.shared.errors import ErrorOut, error_responses, install_validation_handler
+from services.shared.errors import ErrorOut, error_responses
 from services.shared.http import RecordId
+from services.shared.pages import Cursor, Limit, Page
 
 T = TypeVar("T")
 
@@ -38,11 +39,6 @@ Week = Annotated[
     AfterValidator(checked_week),
 ]
 Day = Annotated[date, AfterValidator(checked_day)]
-Limit = Annotated[int, Query(ge=1, le=500, description="At most this many per page.")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=200, description="`next_cursor` of the previous page; none for the first."),
-]
 # Teachers read only the classes they teach, and of a student only their own subjects; the
 # paper of a class is for every teacher of it to hand over (the journal names no class teacher).
 READERS: tuple[Role, ...] = ("admin", "staff", "teacher")
@@ -50,13 +46,6 @@ PDF = {
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     "description": "An A4 PDF in Russian.",
 }
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list, in a stable order."""
-
-    items: list[T]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null last.")
 
 
 WorkType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -281,11 +270,8 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
 
 
 async def page_of(page: Awaitable[usecases.Page[T]]) -> Page[T]:
-    """A use case's page as the answer; a cursor it did not give is a 422 naming `cursor`."""
-    try:
-        items, next_cursor = await page
-    except usecases.InvalidCursorError:
-        raise invalid(("query", "cursor"), "not a cursor this list gave") from None
+    """A use case's page as the answer (a cursor it did not give is the shared 422)."""
+    items, next_cursor = await page
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -296,4 +282,3 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(ErrorOut(detail="not allowed for this token").model_dump(), 403)
 
     app.add_exception_handler(usecases.NotTheirsError, not_theirs)
-    install_validation_handler(app)

@@ -4,12 +4,10 @@ domain: read the read model, compile, render."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from schemas.digest import WeeklyDigestPayload
 from services.digest.domain import (
@@ -25,6 +23,7 @@ from services.digest.service import Digest
 from services.digest.store import MongoDigestStore
 from services.shared.auth import Principal
 from services.shared.mongo import Document
+from services.shared.pages import InvalidCursorError, decode_cursor, encode_cursor
 
 T = TypeVar("T")
 
@@ -110,28 +109,8 @@ async def student_week(
     )
 
 
-# Lists come in pages: `limit` items and an opaque cursor naming the last one, in an order
-# that does not change as documents are added (a key, not an offset).
-
-
-class InvalidCursorError(ValueError):
-    """A cursor this list did not give."""
-
-
-def encode_cursor(*key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def decode_cursor(cursor: str, parts: int) -> tuple[str, ...]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, UnicodeError):
-        raise InvalidCursorError(cursor) from None
-    if not (isinstance(key, list) and len(key) == parts and all(isinstance(k, str) for k in key)):
-        raise InvalidCursorError(cursor)
-    return tuple(key)
-
-
+# Lists come in pages (services.shared.pages): `limit` items and an opaque cursor naming the
+# last one, in an order that does not change as documents are added (a key, not an offset).
 Page = tuple[list[T], str | None]
 
 
@@ -139,7 +118,7 @@ async def weekly_runs(
     store: MongoDigestStore, school_id: str, *, limit: int, cursor: str | None
 ) -> Page[Document]:
     """The school's runs, the latest week first."""
-    before = decode_cursor(cursor, 1)[0] if cursor else None
+    before = _text(decode_cursor(cursor, parts=1)[0]) if cursor else None
     runs = await store.runs(school_id, limit=limit + 1, before=before)
     more = len(runs) > limit
     return runs[:limit], encode_cursor(runs[limit - 1]["week"]) if more else None
@@ -155,7 +134,7 @@ async def late_printouts(
     cursor: str | None,
 ) -> Page[Document]:
     """Pages not handed over by the Monday after their week, by class and week, then student."""
-    after = decode_cursor(cursor, 2) if cursor else None
+    after = tuple(map(_text, decode_cursor(cursor, parts=2))) if cursor else None
     late = await store.not_handed_over(
         now,
         school_id,
@@ -173,10 +152,17 @@ async def paper_students(
     store: MongoDigestStore, school_id: str, *, reader: Reader, limit: int, cursor: str | None
 ) -> Page[str]:
     """The students of paper-only families, by id."""
-    after = decode_cursor(cursor, 1)[0] if cursor else ""
+    after = _text(decode_cursor(cursor, parts=1)[0]) if cursor else ""
     students = sorted(s for s in await store.paper_only_students(school_id) if s > after)
     if (classes := reader.classes) is not None:
         class_of = await store.classes_of_students(school_id)
         students = [s for s in students if class_of.get(s) in classes]
     more = len(students) > limit
     return students[:limit], encode_cursor(students[limit - 1]) if more else None
+
+
+def _text(part: Any) -> str:
+    """A cursor part that must be text (a week, an id)."""
+    if not isinstance(part, str):
+        raise InvalidCursorError(str(part))
+    return part

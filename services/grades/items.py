@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +24,7 @@ from pydantic import (
 
 from schemas import FinalValue, MarkValue
 from schemas.journal import EducationLevel, PeriodKind
+from services.shared.timezones import zone_named
 
 JournalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
 BATCH_LIMIT = 1000
@@ -123,8 +123,8 @@ class SchoolIn(_Input):
         if not _new_input(info):
             return timezone
         try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+            zone_named(timezone)
+        except ValueError:
             raise ValueError("not an IANA time zone, such as Europe/Moscow") from None
         return timezone
 

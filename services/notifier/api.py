@@ -66,7 +66,7 @@ def notifier_router(
         limit: Limit = 100,
         cursor: Cursor = None,
         caller: Principal = principal,
-    ) -> Page:
+    ) -> Page[dict[str, Any]]:
         """For staff: what was sent to whom, what failed and why, newest first. Addresses are
         not shown."""
         require(caller, school_id, STAFF)
@@ -92,7 +92,7 @@ def notifier_router(
         limit: Limit = 100,
         cursor: Cursor = None,
         caller: Principal = principal,
-    ) -> Page:
+    ) -> Page[dict[str, Any]]:
         """Clause 9: final marks and exam results reach parents within 24 hours. These did not,
         on any channel: staff inform them by other means (a call, a letter)."""
         require(caller, school_id, STAFF)
@@ -110,7 +110,7 @@ def notifier_router(
         limit: Limit = 50,
         cursor: Cursor = None,
         caller: Principal = principal,
-    ) -> Page:
+    ) -> Page[dict[str, Any]]:
         """Newest first."""
         require(caller, school_id, STAFF, or_parent=recipient_id)
         items, next_cursor = await inbox.messages(

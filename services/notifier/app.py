@@ -9,7 +9,6 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -43,6 +42,7 @@ from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.retention import run_retention
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background
+from services.shared.timezones import zone_named
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     deliveries = MongoDeliveries(db, updating=updating, on_written=lambda r: relay.enqueue(r))
     misses = MongoDeadlineMisses(db, on_written=lambda records: relay.enqueue(records))
     inbox, consent_view = MongoInbox(db), MongoConsentView(db)
-    zones = MongoSchoolZones(db, default=ZoneInfo(settings.school_timezone))
+    zones = MongoSchoolZones(db, default=zone_named(settings.school_timezone))
     outcomes = Counter(
         "vestnik_notifications",
         "Notification attempts and their outcome.",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,6 +28,7 @@ from services.shared.mongo import Document, bulk_write, insert_new
 from services.shared.outbox import MongoOutbox, PendingRecord, pending_fields, with_pending
 from services.shared.pages import find_page
 from services.shared.retention import RetentionRule
+from services.shared.timezones import school_zone
 
 
 @dataclass(frozen=True)
@@ -408,10 +409,7 @@ class MongoSchoolZones:
         if time.monotonic() - self._loaded_at > self.REFRESH_SECONDS:
             self._known = {doc["_id"]: doc["timezone"] async for doc in self._zones.find({})}
             self._loaded_at = time.monotonic()
-        try:
-            return ZoneInfo(self._known[school_id]) if school_id in self._known else self._default
-        except (ZoneInfoNotFoundError, ValueError):
-            return self._default
+        return school_zone(self._known.get(school_id), self._default)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -70,7 +70,3 @@ async def validation_failed(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         ValidationErrorOut(detail=fields).model_dump(), status_code=HTTP_422_UNPROCESSABLE_CONTENT
     )
-
-
-def install_validation_handler(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, validation_failed)

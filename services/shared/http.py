@@ -8,13 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.shared.errors import field_error
+from services.shared.errors import field_error, validation_failed
 from services.shared.pages import InvalidCursorError
 
 HealthCheck = Callable[[], Awaitable[None]]
@@ -111,18 +110,8 @@ def create_http_app(
         )
 
     app.add_exception_handler(InvalidCursorError, invalid_cursor)
-    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     return app
-
-
-async def invalid_request(request: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422 without what it adds for debugging: the input echoed back (personal
-    data, possibly megabytes) and the parser's own context."""
-    assert isinstance(error, RequestValidationError)
-    fields = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-    return JSONResponse(
-        jsonable_encoder({"detail": fields}), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
-    )
 
 
 class RequestGuard:

@@ -8,11 +8,11 @@ are inserted meanwhile, and costs the same on page 1,000 as on page 1 (no `skip`
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from bson import json_util
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.shared.mongo import Document
@@ -28,9 +28,16 @@ Cursor = Annotated[
 ]
 
 
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, in a stable order."""
+
+    items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
 
 
 class InvalidCursorError(ValueError):
@@ -51,7 +58,7 @@ async def find_page(
     """One page of `query` sorted by `order` then `_id` (both ascending or both descending),
     starting after the document `after` names; and the cursor of the next page."""
     if after is not None:
-        value, last_id = _decode(after)
+        value, last_id = decode_cursor(after, parts=2)
         beyond = "$gt" if direction == 1 else "$lt"
         query = {
             "$and": [
@@ -64,21 +71,25 @@ async def find_page(
     next_cursor = None
     if len(documents) > limit:
         last = documents[limit - 1]
-        next_cursor = _encode(last.get(order), last["_id"])
+        next_cursor = encode_cursor(last.get(order), last["_id"])
     page = documents[:limit]
     if not keep_id:
         page = [{key: value for key, value in doc.items() if key != "_id"} for doc in page]
     return page, next_cursor
 
 
-def _encode(value: Any, last_id: Any) -> str:
-    return base64.urlsafe_b64encode(json_util.dumps([value, last_id]).encode()).decode()
+def encode_cursor(*key: Any) -> str:
+    """An opaque cursor naming the last item of a page by its sort key."""
+    return base64.urlsafe_b64encode(json_util.dumps(list(key)).encode()).decode()
 
 
-def _decode(cursor: str) -> tuple[Any, Any]:
+def decode_cursor(cursor: str, *, parts: int) -> tuple[Any, ...]:
+    """The sort key a cursor names; InvalidCursorError if this service did not make it."""
     try:
-        value, last_id = json_util.loads(base64.urlsafe_b64decode(cursor.encode()))
+        key = json_util.loads(base64.urlsafe_b64decode(cursor.encode()))
     # Whatever a made-up cursor breaks in the decoders, it is the caller's mistake.
     except Exception as error:
         raise InvalidCursorError(cursor) from error
-    return value, last_id
+    if not isinstance(key, list) or len(key) != parts:
+        raise InvalidCursorError(cursor)
+    return tuple(key)

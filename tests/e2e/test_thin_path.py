@@ -18,16 +18,10 @@ from aiosmtpd.controller import Controller
 from schemas import NotificationRequested, NotificationSent, Topics
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import eventually, produce_raw, read_topic
+from tests.mailbox import received
 from tests.school import a_mark, load_grades_reference, load_guardian, post_journal
 from tests.servers import Servers
 from tests.services import running
-
-
-def received(mail_dir: Path) -> list[EmailMessage]:
-    return [
-        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
-        for path in sorted(mail_dir.glob("*.eml"))
-    ]
 
 
 async def test_a_posted_mark_reaches_the_consenting_guardian_on_every_chosen_channel_once(

@@ -21,8 +21,8 @@ from schemas import Envelope, SchoolChanged, StudentChanged
 from schemas.digest import WeeklyDigestCompiled
 from schemas.journal import SchoolChangedPayload, StudentChangedPayload
 from tests.conftest import AUTH, bearer
-from tests.e2e.test_thin_path import received
 from tests.kafka_tools import eventually, produce_events, read_topic
+from tests.mailbox import received
 from tests.school import load_guardian, post_journal
 from tests.servers import Servers
 from tests.services import running

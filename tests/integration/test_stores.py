@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import MarkPosted
@@ -24,19 +22,10 @@ from services.notifier.store import (
     RetentionPeriods,
     retention_rules,
 )
-from services.shared.mongo import Document, create_mongo_client
+from services.shared.mongo import Document
 from services.shared.pages import InvalidCursorError, find_page
 from services.shared.retention import purge_expired
 from tests.builders import CONSENTING, NOW, a_mark_posted
-from tests.servers import Servers
-
-
-@pytest.fixture
-async def database(servers: Servers, run_id: str) -> AsyncIterator[AsyncDatabase[Document]]:
-    client: AsyncMongoClient[Document] = create_mongo_client(servers.mongo_url)
-    yield client[f"{run_id}_stores"]
-    await client.drop_database(f"{run_id}_stores")
-    await client.close()
 
 
 async def test_a_delivery_is_recorded_once_and_leaves_its_partition_s_queue_when_it_ends(

@@ -21,3 +21,14 @@ def test_a_school_s_zone_falls_back_to_the_default_for_any_name_that_is_not_a_zo
 def test_a_setting_that_is_not_a_zone_is_refused_with_its_name() -> None:
     with pytest.raises(ValueError, match="Europe"):
         zone_named("Europe")
+
+
+def test_a_school_named_after_a_folder_of_zones_is_a_422_in_grades() -> None:
+    """Before: PUT of a school with "timezone": "Europe" raised IsADirectoryError (a 500)."""
+    import pydantic
+    import pytest
+
+    from services.grades.items import SchoolIn
+
+    with pytest.raises(pydantic.ValidationError, match="IANA time zone"):
+        SchoolIn.model_validate({"name": "Школа", "timezone": "Europe"})

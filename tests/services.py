@@ -60,7 +60,13 @@ async def on_a_port(app: Any) -> AsyncIterator[str]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()  # raises what stopped it
+            try:
+                task.result()  # raises what stopped it
+            except SystemExit as stopped:
+                # uvicorn exits when the app's startup fails; as SystemExit it would escape
+                # pytest's fixture teardown and leave this test's fixtures to the next tests.
+                raise RuntimeError(f"the app did not start (uvicorn exit {stopped.code})") from None
+            raise RuntimeError("the server stopped before it started")
         await asyncio.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -242,7 +242,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             in_background(
                 run_retention(
                     retention,
-                    every_seconds=settings.retention_every_hours * 3600,
+                    every_seconds=settings.retention_every_seconds,
                     on_purged=lambda collection, count: purged.labels(collection).inc(count),
                 ),
                 name="retention",

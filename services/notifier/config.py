@@ -57,7 +57,7 @@ class Settings(ServiceSettings):
     )
 
     # Retention (152-FZ art. 21): days a finished delivery, an inbox message and a deadline
-    # miss are kept; the purge runs every `retention_every_hours`.
+    # miss are kept; the purge runs every `retention_every_seconds`.
     keep_deliveries_days: float = Field(
         365.0, gt=0, validation_alias="VESTNIK_NOTIFIER_KEEP_DELIVERIES_DAYS"
     )
@@ -65,8 +65,8 @@ class Settings(ServiceSettings):
     keep_misses_days: float = Field(
         365.0, gt=0, validation_alias="VESTNIK_NOTIFIER_KEEP_MISSES_DAYS"
     )
-    retention_every_hours: float = Field(
-        24.0, gt=0, validation_alias="VESTNIK_NOTIFIER_RETENTION_EVERY_HOURS"
+    retention_every_seconds: float = Field(
+        86_400, gt=0, validation_alias="VESTNIK_NOTIFIER_RETENTION_EVERY_SECONDS"
     )
 
     @field_validator("fallback_order", mode="before")

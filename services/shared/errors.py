@@ -64,9 +64,14 @@ async def validation_failed(request: Request, error: Exception) -> JSONResponse:
     input it was given (it may not even be JSON-serialisable: a NaN) nor the parser's context."""
     assert isinstance(error, RequestValidationError)
     fields = [
-        FieldErrorOut(loc=list(e["loc"]), msg=str(e["msg"]), type=str(e["type"]))
+        FieldErrorOut(loc=list(e["loc"]), msg=_plain(str(e["msg"])), type=str(e["type"]))
         for e in error.errors()
     ]
     return JSONResponse(
         ValidationErrorOut(detail=fields).model_dump(), status_code=HTTP_422_UNPROCESSABLE_CONTENT
     )
+
+
+def _plain(message: str) -> str:
+    """A validator's own words, without the prefix pydantic puts before them."""
+    return message.removeprefix("Value error, ")

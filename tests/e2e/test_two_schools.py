@@ -4,8 +4,6 @@ revocation or registration never touches the other's, and no token crosses over.
 
 from __future__ import annotations
 
-import email
-import email.policy
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from aiosmtpd.controller import Controller
 from schemas import NotificationSent, Topics
 from tests.conftest import bearer
 from tests.kafka_tools import eventually, read_topic
+from tests.mailbox import received
 from tests.school import a_mark, admin_of, load_grades_reference, load_guardian, post_journal
 from tests.servers import Servers
 from tests.services import running
@@ -24,11 +23,7 @@ A, B = "school-a", "school-b"
 
 def mail_to(mail_dir: Path) -> dict[str, str]:
     """Recipient address → subject of every e-mail received."""
-    found = {}
-    for path in sorted(mail_dir.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        found[str(message["To"])] = str(message["Subject"])
-    return found
+    return {str(message["To"]): str(message["Subject"]) for message in received(mail_dir)}
 
 
 async def test_two_schools_with_the_same_ids_never_touch_each_others_families(

@@ -129,6 +129,14 @@ class Input(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def with_examples(*examples: dict[str, Any]) -> ConfigDict:
+    """An `Input`'s configuration with whole examples for the OpenAPI document."""
+    return ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [*examples]})
+
+
+LessonNumber = Annotated[int, Field(ge=0, le=12, description="0 is the zero lesson.")]
+
+
 # Reference records, upserted whole by the journal.
 
 

@@ -40,6 +40,19 @@ class SchoolPayload(Payload):
         return self.school_id
 
 
+class ClassPayload(Payload):
+    """A fact about a class or a group in it (its timetable, its tests, its homework): keyed
+    by school and class, so a class's facts stay in order and two schools' `5a` stay apart
+    (journal ids never contain '/')."""
+
+    school_id: str = Field(min_length=1)
+    class_id: str = Field(min_length=1)
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.school_id}/{self.class_id}"
+
+
 P = TypeVar("P", bound=Payload)
 
 

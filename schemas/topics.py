@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import consent, digest, journal
+from schemas import classwork, consent, digest, journal, timetable
 from schemas.envelope import Envelope
 from schemas.notify import (
     DeadlineMissed,
@@ -27,6 +27,24 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     journal.ClassChanged,
     journal.StudentChanged,
     journal.TeacherChanged,
+    timetable.GroupChanged,
+    timetable.IndividualCurriculumChanged,
+    timetable.BellScheduleChanged,
+    timetable.TimetableLessonChanged,
+    timetable.TimetableLessonRemoved,
+    timetable.LessonChangePosted,
+    timetable.LessonChangeCorrected,
+    timetable.LessonChangeRetracted,
+    timetable.SchoolCalendarChanged,
+    classwork.AssessmentPlanned,
+    classwork.AssessmentRescheduled,
+    classwork.AssessmentCancelled,
+    classwork.HomeworkAssigned,
+    classwork.HomeworkCorrected,
+    classwork.HomeworkRetracted,
+    classwork.RecommendationPosted,
+    classwork.RecommendationCorrected,
+    classwork.RecommendationRetracted,
     consent.ConsentGranted,
     consent.ConsentRefused,
     consent.ConsentRevoked,

@@ -7,6 +7,7 @@ them. A batch is validated item by item, so one bad item never costs its neighbo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -77,6 +78,33 @@ SchoolDate = Annotated[date, AfterValidator(_school_date)]
 SchoolMoment = Annotated[AwareDatetime, AfterValidator(_school_moment)]
 
 
+def not_before(earlier: str) -> AfterValidator:
+    """A date (or time) that must not come before the model's field `earlier` (declared
+    before it): an end, a due date, a valid-to."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        first = info.data.get(earlier)
+        if _new_input(info) and first is not None and value < first:
+            raise ValueError(f"must not be before {earlier}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _consecutive_years(school_year: str, info: ValidationInfo) -> str:
+    first, second = map(int, school_year.split("/"))
+    if _new_input(info) and second != first + 1:
+        raise ValueError("must be two consecutive years, such as 2026/2027")
+    return school_year
+
+
+SchoolYear = Annotated[
+    str,
+    Field(pattern=r"^\d{4}/\d{4}$", examples=["2026/2027"]),
+    AfterValidator(_consecutive_years),
+]
+
+
 def _field_name(key: str, info: ValidationInfo) -> str:
     # Kept as keys of a document: no store takes '.' or a leading '$' in a field name.
     if _new_input(info) and ("." in key or key.startswith("$")):
@@ -95,14 +123,24 @@ DEFAULT_ABSENCE_CODES = {
 }
 
 
-class _Input(BaseModel):
+class Input(BaseModel):
+    """Base of what the journal sends: immutable, and an unknown field is an error."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def with_examples(*examples: dict[str, Any]) -> ConfigDict:
+    """An `Input`'s configuration with whole examples for the OpenAPI document."""
+    return ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [*examples]})
+
+
+LessonNumber = Annotated[int, Field(ge=0, le=12, description="0 is the zero lesson.")]
 
 
 # Reference records, upserted whole by the journal.
 
 
-class SchoolIn(_Input):
+class SchoolIn(Input):
     name: TypedText = Field(min_length=1, max_length=300, examples=["МБОУ «Школа № 1»"])
     timezone: str = Field("Europe/Moscow", min_length=1, max_length=64)
     mark_values: tuple[MarkValue, ...] = Field(
@@ -129,50 +167,34 @@ class SchoolIn(_Input):
         return timezone
 
 
-class PeriodIn(_Input):
+class PeriodIn(Input):
     name: TypedText = Field(min_length=1, max_length=100, examples=["1 четверть"])
     period_kind: PeriodKind
-    school_year: str = Field(pattern=r"^\d{4}/\d{4}$", examples=["2026/2027"])
+    school_year: SchoolYear
     starts_on: SchoolDate
-    ends_on: SchoolDate
-
-    @field_validator("school_year")
-    @classmethod
-    def _consecutive_years(cls, school_year: str, info: ValidationInfo) -> str:
-        first, second = map(int, school_year.split("/"))
-        if _new_input(info) and second != first + 1:
-            raise ValueError("must be two consecutive years, such as 2026/2027")
-        return school_year
-
-    @field_validator("ends_on")
-    @classmethod
-    def _not_before_start(cls, ends_on: date, info: ValidationInfo) -> date:
-        starts_on = info.data.get("starts_on")
-        if _new_input(info) and starts_on is not None and ends_on < starts_on:
-            raise ValueError("must not be before starts_on")
-        return ends_on
+    ends_on: Annotated[SchoolDate, not_before("starts_on")]
 
 
-class ClassIn(_Input):
+class ClassIn(Input):
     name: TypedText = Field(min_length=1, max_length=50, examples=["5А"])
     education_level: EducationLevel
 
 
-class StudentIn(_Input):
+class StudentIn(Input):
     name: TypedText = Field(min_length=1, max_length=300, examples=["Иванов Иван"])
     class_id: JournalId
 
 
-class SubjectIn(_Input):
+class SubjectIn(Input):
     name: TypedText = Field(min_length=1, max_length=200, examples=["Математика"])
 
 
-class AssignmentIn(_Input):
+class AssignmentIn(Input):
     class_id: JournalId
     subject_id: JournalId
 
 
-class TeacherIn(_Input):
+class TeacherIn(Input):
     name: TypedText = Field(min_length=1, max_length=300, examples=["Петрова Анна Сергеевна"])
     assignments: tuple[AssignmentIn, ...] = Field(
         (), max_length=500, description="Which subject the teacher teaches to which class."
@@ -182,7 +204,7 @@ class TeacherIn(_Input):
 # Journal items.
 
 
-class MarkItem(_Input):
+class MarkItem(Input):
     kind: Literal["mark"] = "mark"
     mark_id: JournalId
     student_id: JournalId
@@ -195,13 +217,13 @@ class MarkItem(_Input):
     comment: TypedText | None = Field(None, max_length=2000)
 
 
-class MarkRetractionItem(_Input):
+class MarkRetractionItem(Input):
     kind: Literal["mark_retraction"] = "mark_retraction"
     mark_id: JournalId
     reason: TypedText | None = Field(None, max_length=500)
 
 
-class AbsenceItem(_Input):
+class AbsenceItem(Input):
     kind: Literal["absence"] = "absence"
     absence_id: JournalId
     student_id: JournalId
@@ -211,7 +233,7 @@ class AbsenceItem(_Input):
     code: TypedText = Field(min_length=1, max_length=10, examples=["Б"])
 
 
-class FinalMarkItem(_Input):
+class FinalMarkItem(Input):
     """A final mark for a period or the year: a value (or «н/а»), or deferred for illness."""
 
     kind: Literal["final_mark"] = "final_mark"
@@ -227,7 +249,7 @@ class FinalMarkItem(_Input):
     obtained_at: SchoolMoment = Field(description="When the result was obtained (clause 9).")
 
 
-class ExamResultItem(_Input):
+class ExamResultItem(Input):
     kind: Literal["exam_result"] = "exam_result"
     result_id: JournalId
     student_id: JournalId
@@ -245,7 +267,7 @@ JournalItem = Annotated[
 _ITEM = TypeAdapter[JournalItem](JournalItem)
 
 
-class FieldError(_Input):
+class FieldError(Input):
     field: str
     reason: str
 
@@ -255,15 +277,20 @@ def parse_item(raw: Any) -> JournalItem | list[FieldError]:
     try:
         item = _ITEM.validate_python(raw)
     except ValidationError as error:
-        return [FieldError(field=_field_path(e["loc"]), reason=e["msg"]) for e in error.errors()]
+        return field_errors(error, _KINDS)
     if isinstance(item, FinalMarkItem) and (item.value is None) == (item.deferred_until is None):
         return [FieldError(field="value", reason="give either value or deferred_until")]
     return item
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
+def field_errors(error: ValidationError, kinds: Collection[str]) -> list[FieldError]:
+    """What is wrong with an item of a union tagged by `kind`, by field path."""
+    return [FieldError(field=_field_path(e["loc"], kinds), reason=e["msg"]) for e in error.errors()]
+
+
+def _field_path(loc: tuple[int | str, ...], kinds: Collection[str]) -> str:
     # Drop the union tag pydantic puts first (e.g. "mark"): the journal never wrote it.
-    parts = list(loc[1:]) if loc and loc[0] in _KINDS else list(loc)
+    parts = list(loc[1:]) if loc and loc[0] in kinds else list(loc)
     return ".".join(map(str, parts)) or "kind"
 
 

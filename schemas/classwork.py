@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.envelope import Envelope
 from schemas.journal import Id, StudentFacts
-from schemas.timetable import ClassFacts
+from schemas.timetable import Announce, ClassFacts
 
 # test: контрольная работа; check: проверочная работа; national_check: ВПР.
 AssessmentKind = Literal["test", "check", "national_check", "other"]
@@ -27,6 +27,7 @@ class AssessmentFacts(ClassFacts):
     period_id: str | None = Field(None, min_length=1, max_length=100)
     assessment_date: date
     lesson_number: int | None = Field(None, ge=0, le=12)
+    announce: bool = Announce
 
 
 class AssessmentPlannedPayload(AssessmentFacts):
@@ -62,6 +63,7 @@ class HomeworkFacts(ClassFacts):
     due_on: date
     text: str = Field(min_length=1, examples=["№ 245, 247; повторить правило на с. 63"])
     attachments: tuple[Attachment, ...] = ()
+    announce: bool = Announce
 
 
 class HomeworkAssignedPayload(HomeworkFacts):

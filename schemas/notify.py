@@ -8,6 +8,17 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.classwork import (
+    AssessmentCancelledPayload,
+    AssessmentPlannedPayload,
+    AssessmentRescheduledPayload,
+    HomeworkAssignedPayload,
+    HomeworkCorrectedPayload,
+    HomeworkRetractedPayload,
+    RecommendationCorrectedPayload,
+    RecommendationPostedPayload,
+    RecommendationRetractedPayload,
+)
 from schemas.digest import WeeklyDigestPayload
 from schemas.envelope import Envelope, StudentPayload
 from schemas.journal import (
@@ -19,13 +30,21 @@ from schemas.journal import (
     MarkPostedPayload,
     MarkRetractedPayload,
 )
+from schemas.timetable import (
+    LessonChangeCorrectedPayload,
+    LessonChangePostedPayload,
+    LessonChangeRetractedPayload,
+)
 
 Channel = Literal["email", "sms", "inbox"]
 # What a parent can switch on or off, per channel (clause 4's list, and the weekly digest).
+# `lesson_changes`: substitutions, moves, cancellations and extra lessons; `schedule`: the
+# schedule of tests (a new, moved or cancelled test).
 Category = Literal[
     "marks",
     "attendance",
     "final_results",
+    "lesson_changes",
     "schedule",
     "homework",
     "recommendations",
@@ -41,6 +60,18 @@ NotifiableFacts = Annotated[
     | FinalMarkPostedPayload
     | FinalMarkDeferredPayload
     | ExamResultPostedPayload
+    | LessonChangePostedPayload
+    | LessonChangeCorrectedPayload
+    | LessonChangeRetractedPayload
+    | AssessmentPlannedPayload
+    | AssessmentRescheduledPayload
+    | AssessmentCancelledPayload
+    | HomeworkAssignedPayload
+    | HomeworkCorrectedPayload
+    | HomeworkRetractedPayload
+    | RecommendationPostedPayload
+    | RecommendationCorrectedPayload
+    | RecommendationRetractedPayload
     | WeeklyDigestPayload,
     Field(discriminator="kind"),
 ]
@@ -48,7 +79,8 @@ NotifiableFacts = Annotated[
 
 class QuietHours(BaseModel):
     """SMS is not sent between `start` and `end` in the school's time zone (unless it cannot
-    wait: a final result whose deadline would be missed)."""
+    wait: a final result whose deadline would be missed). A request without quiet hours (a
+    change to the next morning's lessons) is sent at once."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     start: time = time(21, 0)
@@ -73,6 +105,11 @@ class NotificationRequestedPayload(StudentPayload):
         default=None, description="Final marks and exams: obtained + 24 h (clause 9)."
     )
     content: NotifiableFacts = Field(description="The fact to tell the recipient about.")
+    student_ids: tuple[str, ...] = Field(
+        (),
+        description="A class's fact (a lesson change, a test, homework): every child of this "
+        "recipient it concerns, `student_id` first. Siblings share one notice.",
+    )
     quiet_hours: QuietHours | None = Field(default=None, description="For SMS only.")
 
 

@@ -23,6 +23,11 @@ LessonChangeKind = Literal["substitution", "move", "cancellation", "extra"]
 NonSchoolDaysKind = Literal["holidays", "public_holiday", "quarantine", "other"]
 
 Version = Field(default=None, ge=1, description="The journal record's version after this change.")
+Announce = Field(
+    default=True,
+    description="False when the journal loaded it with a schedule (a term's tests, say): "
+    "families see it in their week and digest, but it is not news.",
+)
 
 
 class _Part(BaseModel):
@@ -127,6 +132,7 @@ class LessonChangeFacts(ClassFacts):
     room: str | None = None
     new_room: str | None = None
     reason: str = Field(min_length=1, examples=["болезнь учителя"])
+    announce: bool = Announce
 
 
 class LessonChangePostedPayload(LessonChangeFacts):

@@ -155,8 +155,17 @@ def grades_import(
         str, typer.Option(envvar="VESTNIK_TOKEN", help="A journal or admin JWT.")
     ] = "",
     show_errors: Annotated[int, typer.Option(help="How many rejected rows to list.")] = 20,
+    kind: Annotated[
+        str,
+        typer.Option(help="The kind of rows without a `kind` cell: timetable_lesson for a term."),
+    ] = "mark",
+    announce: Annotated[
+        bool,
+        typer.Option(help="--no-announce: loaded with a schedule (a term's tests), not news."),
+    ] = True,
 ) -> None:
-    """Send a CSV of journal items (one per row; a `kind` column, `mark` by default)."""
+    """Send a CSV of journal items (one per row; a `kind` column, or --kind, `mark` by
+    default)."""
     import httpx
 
     from services.grades.importer import ImportFailedError, count_rows, import_csv
@@ -176,7 +185,14 @@ def grades_import(
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
         try:
-            report = import_csv(file, client=client, school_id=school, on_progress=progress)
+            report = import_csv(
+                file,
+                client=client,
+                school_id=school,
+                on_progress=progress,
+                kind=kind,
+                announce=announce,
+            )
         except ImportFailedError as error:
             typer.echo(f"\nstopped: {error}", err=True)
             raise typer.Exit(1) from None

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, status
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Path, status
 from pydantic import TypeAdapter
 
 from services.grades.answers import (
@@ -22,7 +22,6 @@ from services.grades.items import (
     BatchIn,
     ClassIn,
     FieldError,
-    JournalItem,
     PeriodIn,
     SchoolIn,
     StudentIn,
@@ -39,6 +38,15 @@ from services.grades.usecases import (
     put_reference,
     record_batch,
     student_marks,
+)
+from services.grades.week_examples import WEEK_BATCH_EXAMPLE
+from services.grades.week_facts import calendar_year_error
+from services.grades.week_items import WEEK_KINDS, BatchItem
+from services.grades.week_references import (
+    BellScheduleIn,
+    GroupIn,
+    IndividualCurriculumIn,
+    SchoolCalendarIn,
 )
 from services.shared.auth import Principal, Role, forbidden, require
 from services.shared.errors import error_responses
@@ -96,7 +104,11 @@ BATCH_EXAMPLE = {
 
 
 REFERENCE_ERRORS = error_responses(403, 404, 409, 413)
-ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"})
+ITEM_KINDS = frozenset({"mark", "mark_retraction", "absence", "final_mark", "exam_result"}) | (
+    WEEK_KINDS
+)
+# The first calendar year of a school year: 2026 for 2026/2027.
+SchoolYearStart = Annotated[int, Path(ge=1990, le=2099, examples=[2026])]
 
 
 def grades_router(
@@ -181,25 +193,93 @@ def grades_router(
     ) -> ReferenceSaved:
         return await save_reference(school_id, "teacher", teacher_id, body, caller)
 
+    @router.put(
+        "/groups/{group_id}",
+        summary="Group inside a class: a subject split into groups, or an elective",
+        responses=REFERENCE_ERRORS,
+    )
+    async def put_group(
+        school_id: SchoolId, group_id: RecordId, body: GroupIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "group", group_id, body, caller)
+
+    @router.put(
+        "/curricula/{student_id}",
+        summary="A student's individual curriculum (ИУП), at their own programme level",
+        responses=REFERENCE_ERRORS,
+    )
+    async def put_curriculum(
+        school_id: SchoolId,
+        student_id: RecordId,
+        body: IndividualCurriculumIn,
+        caller: Principal = principal,
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "curriculum", student_id, body, caller)
+
+    @router.put(
+        "/bell-schedules/{bell_schedule_id}",
+        summary="Bell schedule: when each lesson starts and ends",
+        responses=REFERENCE_ERRORS,
+    )
+    async def put_bell_schedule(
+        school_id: SchoolId,
+        bell_schedule_id: RecordId,
+        body: BellScheduleIn,
+        caller: Principal = principal,
+    ) -> ReferenceSaved:
+        return await save_reference(school_id, "bell_schedule", bell_schedule_id, body, caller)
+
+    @router.put(
+        "/calendars/{year}",
+        summary="School calendar of a school year (by its first year): holidays, non-school days",
+        responses=REFERENCE_ERRORS,
+    )
+    async def put_calendar(
+        school_id: SchoolId,
+        year: SchoolYearStart,
+        body: SchoolCalendarIn,
+        caller: Principal = principal,
+    ) -> ReferenceSaved:
+        require(caller, school_id, WRITERS)
+        mismatch = calendar_year_error(year, body)
+        if mismatch is not None:
+            raise _unprocessable(mismatch.error)
+        return await save_reference(school_id, "calendar", str(year), body, caller)
+
     @router.post(
         "/journal",
-        summary="Send a batch of journal items: marks, retractions, absences, final marks, results",
+        summary="Send a batch of journal items: marks, absences, results, the timetable, "
+        "lesson changes, tests, homework, recommendations",
         responses=error_responses(403, 404, 413),
     )
     async def post_journal(
         school_id: SchoolId,
-        body: Annotated[BatchIn, Body(openapi_examples={"mixed": {"value": BATCH_EXAMPLE}})],
+        body: Annotated[
+            BatchIn,
+            Body(
+                openapi_examples={
+                    "mixed": {"summary": "Marks and results", "value": BATCH_EXAMPLE},
+                    "week": {"summary": "The school week (clause 4)", "value": WEEK_BATCH_EXAMPLE},
+                }
+            ),
+        ],
         caller: Principal = principal,
     ) -> BatchOut:
         """Up to 1,000 items, each answered on its own: `accepted`, `duplicate` (sent before,
         nothing changes), `corrected` (known id, new content), `retracted`, or `rejected`
         with the field and the reason. Valid items are never dropped because a neighbour was
-        bad. Teachers may send items only for the classes and subjects they teach."""
+        bad. Teachers may send items only for the classes, groups and subjects they teach.
+        `announce: false` marks the batch as loaded with a schedule: not news."""
         require(caller, school_id, (*WRITERS, "teacher"))
         teacher_id = caller.person_id if caller.role == "teacher" else None
         try:
             results = await record_batch(
-                school_id, body.items, store=store, now=datetime.now(UTC), teacher_id=teacher_id
+                school_id,
+                body.items,
+                store=store,
+                now=datetime.now(UTC),
+                teacher_id=teacher_id,
+                announce=body.announce,
             )
         except SchoolNotRegisteredError:
             raise _school_not_registered(school_id) from None
@@ -289,7 +369,7 @@ def document_journal_items(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
-        items = TypeAdapter(JournalItem).json_schema(ref_template="#/components/schemas/{model}")
+        items = TypeAdapter(BatchItem).json_schema(ref_template="#/components/schemas/{model}")
         schema["components"]["schemas"].update(items.pop("$defs"))
         schema["components"]["schemas"]["BatchIn"]["properties"]["items"]["items"] = items
         app.openapi_schema = schema

@@ -8,9 +8,12 @@ its own operation and event. Everything here is pure: the store and the clock ar
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from schemas import Envelope
 from services.grades import facts
@@ -103,20 +106,36 @@ def decide(
                 "this id is recorded for another student; a record never moves "
                 "(retract a mark and send it under a new id)",
             )
-        state = item.model_dump(mode="json")
-        previous = None if stored is None or stored.retracted else stored.state
-        version = stored.version + 1 if stored else 1
-        # Built even for a duplicate: it checks the item still fits the reference data.
-        event = facts.event_for(item, previous, context, record_version=version)
-        if previous == state:
-            return Decision("duplicate")
-        return Decision(
-            "accepted" if previous is None else "corrected",
-            (event,),
-            Stored(state, retracted=False, version=version),
+        return post_or_correct(
+            item,
+            stored,
+            lambda previous, version: facts.event_for(
+                item, previous, context, record_version=version
+            ),
         )
     except RejectedError as rejected:
         return Decision("rejected", errors=(rejected.error,))
+
+
+def post_or_correct(
+    item: BaseModel,
+    stored: Stored | None,
+    event_for: Callable[[dict[str, Any] | None, int], Envelope[Any]],
+) -> Decision:
+    """A record sent whole: new (or sent again after its retraction), a correction of what is
+    stored, or a duplicate. `event_for(previous, version)` builds the event."""
+    state = item.model_dump(mode="json")
+    previous = None if stored is None or stored.retracted else stored.state
+    version = stored.version + 1 if stored else 1
+    # Built even for a duplicate: it checks the item still fits the reference data.
+    event = event_for(previous, version)
+    if previous == state:
+        return Decision("duplicate")
+    return Decision(
+        "accepted" if previous is None else "corrected",
+        (event,),
+        Stored(state, retracted=False, version=version),
+    )
 
 
 def _retract(item: MarkRetractionItem, stored: Stored | None, context: facts.Context) -> Decision:

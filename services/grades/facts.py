@@ -52,6 +52,12 @@ from services.grades.items import (
     SubjectIn,
     TeacherIn,
 )
+from services.grades.week_references import (
+    BellScheduleIn,
+    GroupIn,
+    IndividualCurriculumIn,
+    SchoolCalendarIn,
+)
 
 PRODUCER = "grades"
 
@@ -66,6 +72,10 @@ class ReferenceBook:
     students: dict[str, StudentIn] = field(default_factory=dict)
     subjects: dict[str, SubjectIn] = field(default_factory=dict)
     teachers: dict[str, TeacherIn] = field(default_factory=dict)
+    groups: dict[str, GroupIn] = field(default_factory=dict)
+    curricula: dict[str, IndividualCurriculumIn] = field(default_factory=dict)  # by student
+    bell_schedules: dict[str, BellScheduleIn] = field(default_factory=dict)
+    calendars: dict[str, SchoolCalendarIn] = field(default_factory=dict)  # by first year
 
 
 class RejectedError(Exception):
@@ -80,6 +90,8 @@ class Context:
     school_id: str
     now: datetime
     correlation_id: uuid.UUID
+    # False: the batch was loaded with a schedule, not news (copied into the facts that say).
+    announce: bool = True
 
     def new(self, event_type: type[Envelope[Any]], payload: Any) -> Envelope[Any]:
         return event_type.new(

@@ -1,8 +1,9 @@
 """`vestnik grades import FILE.csv`: for schools without an API integration.
 
-Each CSV row is one journal item (a `kind` column chooses which; `mark` by default), sent
-through the same HTTP API as any journal, in batches, so the import gets the same checks,
-idempotency and events. Re-running an import is safe: known rows come back as duplicates.
+Each CSV row is one journal item (a `kind` column chooses which; `mark` by default, or the
+kind given with `--kind`, such as `timetable_lesson` for a term's timetable), sent through the
+same HTTP API as any journal, in batches, so the import gets the same checks, idempotency and
+events. Re-running an import is safe: known rows come back as duplicates.
 """
 
 from __future__ import annotations
@@ -43,9 +44,27 @@ class Row:
     error: str | None = None  # why the row cannot become an item, if it cannot
 
 
-def read_items(path: Path) -> Iterator[Row]:
-    """Row by row; empty cells are left out, as if the column were absent. A file that is
-    not UTF-8 or not a CSV stops the import at the line where it stops being one."""
+# The columns of a term's timetable (`--kind timetable_lesson`); `group_id`, `week` and `room`
+# may be left empty.
+TIMETABLE_COLUMNS = (
+    "lesson_id",
+    "class_id",
+    "group_id",
+    "weekday",
+    "lesson_number",
+    "week",
+    "subject_id",
+    "teacher_id",
+    "room",
+    "valid_from",
+    "valid_to",
+)
+
+
+def read_items(path: Path, kind: str = "mark") -> Iterator[Row]:
+    """Row by row; empty cells are left out, as if the column were absent; a row without a
+    `kind` is of `kind`. A file that is not UTF-8 or not a CSV stops the import at the line
+    where it stops being one."""
     with path.open("rb") as file:
         reader = csv.DictReader(_decoded_lines(file))
         try:
@@ -54,7 +73,7 @@ def read_items(path: Path) -> Iterator[Row]:
                     yield Row(reader.line_num, {}, "more cells than the header names")
                     continue
                 item = {key.strip(): value.strip() for key, value in row.items() if key and value}
-                item.setdefault("kind", "mark")
+                item.setdefault("kind", kind)
                 yield Row(reader.line_num, item)
         except csv.Error as error:
             raise ImportFailedError(f"line {reader.line_num + 1}: not a CSV row: {error}") from None
@@ -85,9 +104,13 @@ def import_csv(
     school_id: str,
     on_progress: Callable[[int], None] = lambda rows: None,
     batch_size: int = BATCH_LIMIT,
+    kind: str = "mark",
+    announce: bool = True,
 ) -> ImportReport:
+    """`kind`: of the rows without a `kind` cell; `announce` False: the rows are loaded with
+    a schedule (a term's tests), not news."""
     report = ImportReport()
-    rows = read_items(path)
+    rows = read_items(path, kind)
     while batch := list(islice(rows, batch_size)):
         for row in batch:
             if row.error is not None:
@@ -96,7 +119,8 @@ def import_csv(
         to_send = [row for row in batch if row.error is None]
         if to_send:
             response = client.post(
-                f"/v1/schools/{school_id}/journal", json={"items": [row.item for row in to_send]}
+                f"/v1/schools/{school_id}/journal",
+                json={"items": [row.item for row in to_send], "announce": announce},
             )
             if response.status_code != 200:
                 raise ImportFailedError(

@@ -301,3 +301,8 @@ class BatchIn(BaseModel):
     """Up to 1,000 journal items; each is validated and answered on its own."""
 
     items: list[dict[str, Any]] = Field(min_length=1, max_length=BATCH_LIMIT)
+    announce: bool = Field(
+        True,
+        description="False: loaded with a schedule (a term's tests, say), not news. Copied "
+        "into the `announce` of the lesson changes, assessments and homework it publishes.",
+    )

@@ -1,8 +1,9 @@
 """The grades repository on MongoDB: every journal and reference record, with its outbox.
 
 A record is a document `{school}/{kind}/{id}`, written with the events its change produced by
-one single-document operation (`services.shared.outbox`): final results and exam results in the
-urgent lane, the rest in the normal one.
+one single-document operation (`services.shared.outbox`): final results, exam results and lesson
+changes in the urgent lane, a term's timetable and clause 4's reference records in the bulk lane,
+the rest in the normal one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from services.grades.items import (
     SubjectIn,
     TeacherIn,
 )
+from services.grades.week_references import (
+    BellScheduleIn,
+    GroupIn,
+    IndividualCurriculumIn,
+    SchoolCalendarIn,
+)
 from services.shared.mongo import Document
 from services.shared.outbox import (
     Lane,
@@ -44,12 +51,18 @@ DUPLICATE_KEY = 11000
 LOAD_CONCURRENCY = 8
 
 
-# Final results and exam results go out first (clause 9's 24 hours); the rest in order.
-URGENT_KINDS = frozenset({"final_mark", "exam_result"})
+# Final results and exam results go out first (clause 9's 24 hours), and lesson changes (they
+# must reach families before the lesson); the rest in order. What a journal loads by the
+# thousand and is never news (a term's timetable, groups, curricula, bells, the calendar) goes
+# last, so loading it never delays a result.
+URGENT_KINDS = frozenset({"final_mark", "exam_result", "lesson_change"})
+BULK_KINDS = frozenset({"timetable_lesson", "group", "curriculum", "bell_schedule", "calendar"})
 
 
 def lane_of(kind: str) -> Lane:
-    return "urgent" if kind in URGENT_KINDS else "normal"
+    if kind in URGENT_KINDS:
+        return "urgent"
+    return "bulk" if kind in BULK_KINDS else "normal"
 
 
 REFERENCE_KINDS: dict[str, type[BaseModel]] = {
@@ -58,6 +71,10 @@ REFERENCE_KINDS: dict[str, type[BaseModel]] = {
     "student": StudentIn,
     "subject": SubjectIn,
     "teacher": TeacherIn,
+    "group": GroupIn,
+    "curriculum": IndividualCurriculumIn,
+    "bell_schedule": BellScheduleIn,
+    "calendar": SchoolCalendarIn,
 }
 
 
@@ -270,6 +287,10 @@ def _section(book: ReferenceBook, kind: str) -> dict[str, Any]:
         "student": book.students,
         "subject": book.subjects,
         "teacher": book.teachers,
+        "group": book.groups,
+        "curriculum": book.curricula,
+        "bell_schedule": book.bell_schedules,
+        "calendar": book.calendars,
     }
     return sections[kind]
 

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from schemas import Envelope
-from services.grades import facts
+from services.grades import facts, week_facts
 from services.grades.domain import (
     Change,
+    Decision,
     EntryKey,
     Outcome,
     RecordsQuery,
@@ -27,8 +28,16 @@ from services.grades.items import (
     JournalItem,
     MarkRetractionItem,
     SchoolIn,
-    parse_item,
 )
+from services.grades.week_domain import (
+    decide_week,
+    is_withdrawal,
+    week_entry_key,
+    week_teacher_refusal,
+)
+from services.grades.week_items import WEEK_KINDS, WeekItem, parse_batch_item
+
+BatchItem = JournalItem | WeekItem
 
 ATTEMPTS = 3
 
@@ -85,19 +94,21 @@ async def record_batch(
     store: GradesStore,
     now: datetime,
     teacher_id: str | None = None,
+    announce: bool = True,
 ) -> list[ItemResult]:
     """Record every valid item with its events; answer each item on its own.
 
     `teacher_id` limits the batch to that teacher's classes and subjects and to records they
-    may change (see `teacher_refusal`).
+    may change (see `teacher_refusal`). `announce` False: the batch was loaded with a schedule
+    (a term's tests, say), and the facts that can be news say they are not.
     """
     book = await store.reference_book(school_id)
     if book is None:
         raise SchoolNotRegisteredError(school_id)
     results: dict[int, ItemResult] = {}
-    items: dict[int, JournalItem] = {}
+    items: dict[int, BatchItem] = {}
     for index, raw in enumerate(raw_items):
-        parsed = parse_item(raw)
+        parsed = parse_batch_item(raw)
         if isinstance(parsed, list):
             results[index] = ItemResult(index, "rejected", errors=tuple(parsed))
         else:
@@ -113,8 +124,8 @@ async def record_batch(
         # A teacher's batch (small: one teacher's lessons) is read whole, as what a teacher
         # may change depends on who recorded it.
         blind = attempt == 0 and teacher_id is None
-        needed = [i for i in todo if isinstance(items[i], MarkRetractionItem)] if blind else todo
-        stored = await store.load(school_id, [entry_key(items[i]) for i in needed])
+        needed = [i for i in todo if _withdraws(items[i])] if blind else todo
+        stored = await store.load(school_id, [_key(items[i]) for i in needed])
         if teacher_id is not None:
             refused = _refusals(teacher_id, {i: items[i] for i in todo}, stored, book)
             if refused and attempt == 0:
@@ -122,20 +133,14 @@ async def record_batch(
             # Written by someone else since the first read (nothing of this batch refused
             # then, and part of it is stored now): refused item by item.
             for index, error in refused.items():
-                results[index] = ItemResult(index, "rejected", entry_key(items[index])[1], (error,))
+                results[index] = ItemResult(index, "rejected", _key(items[index])[1], (error,))
             todo = [index for index in todo if index not in refused]
         working = dict(stored)
         events: dict[EntryKey, list[Envelope[Any]]] = defaultdict(list)
+        context = facts.Context(book, school_id, now, correlation_id, announce)
         for index in todo:
-            key = entry_key(items[index])
-            decision = decide(
-                items[index],
-                working.get(key),
-                book,
-                school_id=school_id,
-                now=now,
-                correlation_id=correlation_id,
-            )
+            key = _key(items[index])
+            decision = _decide(items[index], working.get(key), context)
             results[index] = ItemResult(index, decision.outcome, key[1], decision.errors)
             if decision.new_state is not None:
                 working[key] = decision.new_state
@@ -152,7 +157,7 @@ async def record_batch(
         ]
         conflicts = await store.save(school_id, changes)
         # Someone changed these records between our read and our write: decide them again.
-        todo = [index for index in todo if entry_key(items[index]) in conflicts]
+        todo = [index for index in todo if _key(items[index]) in conflicts]
         if not todo:
             break
     for index in todo:
@@ -163,14 +168,47 @@ async def record_batch(
     return [results[index] for index in range(len(raw_items))]
 
 
+def _is_week(item: BatchItem) -> bool:
+    return item.kind in WEEK_KINDS
+
+
+def _key(item: BatchItem) -> EntryKey:
+    return week_entry_key(item) if _is_week(item) else entry_key(item)  # type: ignore[arg-type]
+
+
+def _withdraws(item: BatchItem) -> bool:
+    return isinstance(item, MarkRetractionItem) or is_withdrawal(item)
+
+
+def _decide(item: BatchItem, stored: Stored | None, context: facts.Context) -> Decision:
+    if _is_week(item):
+        return decide_week(item, stored, context)  # type: ignore[arg-type]
+    return decide(
+        item,  # type: ignore[arg-type]
+        stored,
+        context.book,
+        school_id=context.school_id,
+        now=context.now,
+        correlation_id=context.correlation_id,
+    )
+
+
+def _refusal(
+    teacher_id: str, item: BatchItem, stored: Stored | None, book: ReferenceBook
+) -> FieldError | None:
+    if _is_week(item):
+        return week_teacher_refusal(teacher_id, item, stored, book)  # type: ignore[arg-type]
+    return teacher_refusal(teacher_id, item, stored, book)  # type: ignore[arg-type]
+
+
 def _refusals(
     teacher_id: str,
-    items: dict[int, JournalItem],
+    items: dict[int, BatchItem],
     stored: dict[EntryKey, Stored],
     book: ReferenceBook,
 ) -> dict[int, FieldError]:
     found = {
-        index: teacher_refusal(teacher_id, item, stored.get(entry_key(item)), book)
+        index: _refusal(teacher_id, item, stored.get(_key(item)), book)
         for index, item in items.items()
     }
     return {index: error for index, error in found.items() if error is not None}
@@ -225,12 +263,18 @@ async def put_reference(
     for _ in range(ATTEMPTS):
         before = (await store.load(school_id, [key])).get(key)
         state = record.model_dump(mode="json")
+        version = before.version + 1 if before else 1
         context = facts.Context(book, school_id, now, uuid.uuid4())
-        event = facts.reference_event(kind, record_id, record, context)  # validates references
+        # Built even when unchanged: it validates the record's references.
+        event = (
+            week_facts.reference_event(record_id, record, context, record_version=version)
+            if kind in week_facts.WEEK_REFERENCES
+            else facts.reference_event(kind, record_id, record, context)
+        )
         if before is not None and before.state == state:
             return "unchanged"
-        after = Stored(state, version=before.version + 1 if before else 1)
-        student_id = record_id if kind == "student" else None
+        after = Stored(state, version=version)
+        student_id = record_id if kind in ("student", "curriculum") else None
         change = Change(key, before, after, (event,) if event else (), student_id)
         if not await store.save(school_id, [change]):
             return "created" if before is None else "updated"

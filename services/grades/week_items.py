@@ -22,14 +22,21 @@ from pydantic import (
 from schemas.classwork import AssessmentKind
 from schemas.timetable import LessonChangeKind, WeekParity
 from services.grades.items import (
+    AbsenceItem,
+    ExamResultItem,
     FieldError,
+    FinalMarkItem,
     Input,
     JournalId,
+    JournalItem,
     LessonNumber,
+    MarkItem,
+    MarkRetractionItem,
     SchoolDate,
     TypedText,
     field_errors,
     not_before,
+    parse_item,
 )
 
 Reason = Annotated[TypedText, Field(min_length=1, max_length=500, examples=["болезнь учителя"])]
@@ -223,3 +230,32 @@ def parse_week_item(raw: Any) -> WeekItem | list[FieldError]:
         return _ITEM.validate_python(raw)
     except ValidationError as error:
         return field_errors(error, WEEK_KINDS)
+
+
+# Everything a batch may hold: the journal's items and the school week's, in one union (how the
+# OpenAPI document shows the batch).
+BatchItem = Annotated[
+    MarkItem
+    | MarkRetractionItem
+    | AbsenceItem
+    | FinalMarkItem
+    | ExamResultItem
+    | TimetableLessonItem
+    | TimetableLessonRemovalItem
+    | LessonChangeItem
+    | LessonChangeRetractionItem
+    | AssessmentItem
+    | AssessmentCancellationItem
+    | HomeworkItem
+    | HomeworkRetractionItem
+    | RecommendationItem
+    | RecommendationRetractionItem,
+    Field(discriminator="kind"),
+]
+
+
+def parse_batch_item(raw: Any) -> JournalItem | WeekItem | list[FieldError]:
+    """Any item of a batch, or what is wrong with it."""
+    if isinstance(raw, dict) and raw.get("kind") in WEEK_KINDS:
+        return parse_week_item(raw)
+    return parse_item(raw)

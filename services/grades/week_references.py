@@ -80,7 +80,7 @@ class CurriculumSubjectIn(Input):
 
 
 class IndividualCurriculumIn(Input):
-    """A student on an individual curriculum (ИУП), `PUT …/students/{id}/curriculum`."""
+    """A student on an individual curriculum (ИУП), `PUT …/curricula/{student_id}`."""
 
     model_config = with_examples(
         {
@@ -161,7 +161,8 @@ class NonSchoolDaysIn(Input):
 
 
 class SchoolCalendarIn(Input):
-    """A school year: when it runs and the days without lessons, `PUT …/calendars/{id}`."""
+    """A school year: when it runs and the days without lessons, `PUT …/calendars/{year}`
+    (the first calendar year of the school year: 2026 for 2026/2027)."""
 
     model_config = with_examples(
         {

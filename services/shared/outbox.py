@@ -41,8 +41,10 @@ BATCH_SIZE = 500
 SWEEP_EVERY_SECONDS = 30.0
 PUBLISHED_MEMORY = 50_000
 
-Lane = Literal["urgent", "normal"]
-LANES: tuple[Lane, ...] = ("urgent", "normal")
+# "bulk" is for what comes in thousands and is never urgent (a term's timetable): it goes out
+# after everything else, so loading it never delays a result or a lesson change.
+Lane = Literal["urgent", "normal", "bulk"]
+LANES: tuple[Lane, ...] = ("urgent", "normal", "bulk")
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ class OutboxRelay:
         self._on_published = on_published
         self._on_backlog = on_backlog
         self._wake = asyncio.Event()
-        self._lanes: dict[str, deque[PendingRecord]] = {"urgent": deque(), "normal": deque()}
+        self._lanes: dict[str, deque[PendingRecord]] = {lane: deque() for lane in LANES}
         self._queued: set[tuple[str, int]] = set()  # (document, version) in a lane or in flight
         # What this relay published lately: a sweep may find a record between its insert and
         # its hand-over, and publish it before the hand-over arrives.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from services.grades.week_items import WEEK_KINDS
 from services.registry import build_app
 
 
@@ -37,7 +38,7 @@ def test_every_journal_endpoint_has_a_summary_and_examples() -> None:
         if path.startswith("/v1/")
         for method, operation in methods.items()
     ]
-    assert len(operations) == 8
+    assert len(operations) == 12
     for path, method, operation in operations:
         assert operation.get("summary"), f"{method} {path} has no summary"
         assert has_example(operation.get("parameters", []), schemas), f"{method} {path}"
@@ -55,10 +56,23 @@ def test_the_batch_documents_each_item_type() -> None:
         "absence",
         "final_mark",
         "exam_result",
+        *WEEK_KINDS,
     }
-    for name in ("MarkItem", "FinalMarkItem", "ExamResultItem"):
+    for name in ("MarkItem", "FinalMarkItem", "ExamResultItem", "LessonChangeItem"):
         assert name in document["components"]["schemas"]
     json.dumps(document)  # serialisable as served
+
+
+def test_every_clause_4_item_and_reference_record_has_an_example() -> None:
+    document = grades_openapi()
+    journal = document["paths"][f"{SCHOOL_PATH}/journal"]["post"]
+    examples = journal["requestBody"]["content"]["application/json"]["examples"]
+    shown = {item["kind"] for item in examples["week"]["value"]["items"]}
+    assert shown == WEEK_KINDS
+    schemas = document["components"]["schemas"]
+    for name in ("GroupIn", "IndividualCurriculumIn", "BellScheduleIn", "SchoolCalendarIn"):
+        assert schemas[name]["examples"], name
+    assert "announce" in schemas["BatchIn"]["properties"]
 
 
 SCHOOL_PATH = "/v1/schools/{school_id}"
@@ -70,6 +84,10 @@ REFERENCE_PUTS = [
         "students/{student_id}",
         "subjects/{subject_id}",
         "teachers/{teacher_id}",
+        "groups/{group_id}",
+        "curricula/{student_id}",
+        "bell-schedules/{bell_schedule_id}",
+        "calendars/{year}",
     )
 ]
 STATUSES = {

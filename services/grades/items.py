@@ -285,7 +285,13 @@ def parse_item(raw: Any) -> JournalItem | list[FieldError]:
 
 def field_errors(error: ValidationError, kinds: Collection[str]) -> list[FieldError]:
     """What is wrong with an item of a union tagged by `kind`, by field path."""
-    return [FieldError(field=_field_path(e["loc"], kinds), reason=e["msg"]) for e in error.errors()]
+    # A validator's own words, without the prefix pydantic puts before them (as in a 422).
+    return [
+        FieldError(
+            field=_field_path(e["loc"], kinds), reason=e["msg"].removeprefix("Value error, ")
+        )
+        for e in error.errors()
+    ]
 
 
 def _field_path(loc: tuple[int | str, ...], kinds: Collection[str]) -> str:

@@ -112,6 +112,20 @@ async def test_final_results_go_before_a_backlog_of_ordinary_marks() -> None:
     assert broker.published[0] == ids(final)[0]
 
 
+async def test_a_terms_timetable_waits_behind_lesson_changes_and_marks() -> None:
+    """Issue 13: a bulk load never delays what families must learn first."""
+    timetable = [record(f"tt-{n}", lane="bulk") for n in range(600)]
+    mark, change = record("m-1"), record("ch-1", lane="urgent")
+    outbox, broker = Outbox(), Broker()
+    relay = relay_of(outbox, broker)
+    relay.enqueue(timetable)
+    relay.enqueue([mark, change])
+
+    await relay.publish_pending()
+
+    assert broker.published[:2] == ids(change, mark)
+
+
 class Lease:
     def __init__(self, held: bool) -> None:
         self.is_held = held

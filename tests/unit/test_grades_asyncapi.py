@@ -1,0 +1,40 @@
+"""What consumers read: grades' `/asyncapi.json` lists every event it publishes, clause 4's
+included (issue 13), each on its topic and with examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from schemas.topics import ALL_EVENTS
+from services.registry import build_app
+
+CLAUSE_4_EVENTS = [
+    e for e in ALL_EVENTS if e.__module__ in ("schemas.timetable", "schemas.classwork")
+]
+
+
+async def grades_asyncapi() -> dict[str, Any]:
+    app, _ = build_app("grades")  # builds clients lazily: no server is contacted
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://grades") as client:
+        response = await client.get("/asyncapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def test_every_clause_4_event_is_on_its_topic_with_an_example() -> None:
+    document = await grades_asyncapi()
+    assert len(CLAUSE_4_EVENTS) == 18
+    channels = {channel["address"] for channel in document["channels"].values()}
+    assert channels >= {event.topic for event in CLAUSE_4_EVENTS}
+    messages = document["components"]["messages"]
+    for event in CLAUSE_4_EVENTS:
+        message = messages[f"{event.__name__}:Message"]
+        assert message["payload"]["$ref"].endswith(f"/{event.__name__}")
+        # Whole events, as published: each parses as the event it documents.
+        assert message["examples"], event.__name__
+        for example in message["examples"]:
+            event.model_validate(example["payload"])

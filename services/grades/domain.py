@@ -207,9 +207,18 @@ def teacher_may_record(
 
 
 def subjects_taught(teacher_id: str, student_id: str, book: ReferenceBook) -> frozenset[str]:
-    """The subjects a teacher teaches to the student's class: what they may read of the
-    student's records (nothing for an unknown student or teacher)."""
+    """The subjects a teacher teaches the student: to their class, to a group of theirs, or
+    on their individual curriculum: what they may read of the student's records (nothing for
+    an unknown student or teacher)."""
     teacher, student = book.teachers.get(teacher_id), book.students.get(student_id)
     if teacher is None or student is None:
         return frozenset()
-    return frozenset(a.subject_id for a in teacher.assignments if a.class_id == student.class_id)
+    in_groups = {
+        group.subject_id
+        for group in book.groups.values()
+        if teacher_id in group.teacher_ids and student_id in group.student_ids
+    }
+    plan = book.curricula.get(student_id)
+    on_plan = {s.subject_id for s in plan.subjects if s.teacher_id == teacher_id} if plan else set()
+    in_class = {a.subject_id for a in teacher.assignments if a.class_id == student.class_id}
+    return frozenset(in_class | on_plan | {s for s in in_groups if s is not None})

@@ -320,3 +320,19 @@ def test_a_calendar_is_kept_under_its_first_year() -> None:
     assert calendar_year_error(2026, CALENDAR) is None
     mismatch = calendar_year_error(2027, CALENDAR)
     assert mismatch is not None and mismatch.error.field == "school_year"
+
+
+def test_a_teacher_reads_what_they_teach_the_student_in_groups_and_curricula_too() -> None:
+    from services.grades.domain import subjects_taught
+
+    book = a_week_book()
+    assert subjects_taught("t-2", "st-1", book) == {"en"}
+    book.curricula["st-1"] = IndividualCurriculumIn(
+        school_year="2026/2027",
+        education_level="basic",
+        valid_from="2026-09-01",  # type: ignore[arg-type]
+        valid_to="2027-05-31",  # type: ignore[arg-type]
+        subjects=[{"subject_id": "music", "teacher_id": "t-2"}],  # type: ignore[list-item]
+    )
+    assert subjects_taught("t-2", "st-1", book) == {"en", "music"}
+    assert subjects_taught("t-1", "st-1", book) == {"math"}

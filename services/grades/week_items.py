@@ -256,6 +256,8 @@ BatchItem = Annotated[
 
 def parse_batch_item(raw: Any) -> JournalItem | WeekItem | list[FieldError]:
     """Any item of a batch, or what is wrong with it."""
-    if isinstance(raw, dict) and raw.get("kind") in WEEK_KINDS:
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    # Any JSON may come as a kind (a list, say): only a string can name one of ours.
+    if isinstance(kind, str) and kind in WEEK_KINDS:
         return parse_week_item(raw)
     return parse_item(raw)

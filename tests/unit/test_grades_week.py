@@ -336,3 +336,9 @@ def test_a_teacher_reads_what_they_teach_the_student_in_groups_and_curricula_too
     )
     assert subjects_taught("t-2", "st-1", book) == {"en", "music"}
     assert subjects_taught("t-1", "st-1", book) == {"math"}
+
+
+async def test_a_kind_that_is_no_string_is_rejected_not_a_crash() -> None:
+    store = FakeGradesStore(a_week_book())
+    results = await record_batch("s1", [{"kind": ["homework"]}, {"kind": {}}], store=store, now=NOW)
+    assert [r.status for r in results] == ["rejected", "rejected"]

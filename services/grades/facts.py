@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -92,6 +93,8 @@ class Context:
     correlation_id: uuid.UUID
     # False: the batch was loaded with a schedule, not news (copied into the facts that say).
     announce: bool = True
+    # Timetable lessons as stored, by id: those the batch's lesson changes name.
+    lessons: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     def new(self, event_type: type[Envelope[Any]], payload: Any) -> Envelope[Any]:
         return event_type.new(

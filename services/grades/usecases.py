@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -35,7 +36,12 @@ from services.grades.week_domain import (
     week_entry_key,
     week_teacher_refusal,
 )
-from services.grades.week_items import WEEK_KINDS, WeekItem, parse_batch_item
+from services.grades.week_items import (
+    WEEK_KINDS,
+    LessonChangeItem,
+    WeekItem,
+    parse_batch_item,
+)
 
 BatchItem = JournalItem | WeekItem
 
@@ -115,6 +121,7 @@ async def record_batch(
             items[index] = parsed
 
     correlation_id = uuid.uuid4()
+    lessons = await _timetabled_lessons(school_id, items.values(), store)
     todo = sorted(items)
     for attempt in range(ATTEMPTS):
         # The first time, only retractions need what is stored: everything else is taken for
@@ -137,7 +144,7 @@ async def record_batch(
             todo = [index for index in todo if index not in refused]
         working = dict(stored)
         events: dict[EntryKey, list[Envelope[Any]]] = defaultdict(list)
-        context = facts.Context(book, school_id, now, correlation_id, announce)
+        context = facts.Context(book, school_id, now, correlation_id, announce, lessons)
         for index in todo:
             key = _key(items[index])
             decision = _decide(items[index], working.get(key), context)
@@ -166,6 +173,22 @@ async def record_batch(
             index, "rejected", errors=(FieldError(field="", reason=reason),)
         )
     return [results[index] for index in range(len(raw_items))]
+
+
+async def _timetabled_lessons(
+    school_id: str, items: Iterable[BatchItem], store: GradesStore
+) -> dict[str, dict[str, Any]]:
+    """The timetable lessons that lesson changes name without saying who was to teach them:
+    the notice names that teacher all the same."""
+    keys = [
+        ("timetable_lesson", item.timetable_lesson_id)
+        for item in items
+        if isinstance(item, LessonChangeItem) and item.timetable_lesson_id and not item.teacher_id
+    ]
+    if not keys:
+        return {}
+    found = await store.load(school_id, keys)
+    return {key[1]: lesson.state for key, lesson in found.items() if not lesson.retracted}
 
 
 def _is_week(item: BatchItem) -> bool:

@@ -246,6 +246,10 @@ def lesson_facts(item: TimetableLessonItem, context: Context, version: int) -> d
 
 def change_facts(item: LessonChangeItem, context: Context, version: int) -> dict[str, Any]:
     substitute = item.substitute_teacher_id
+    # Who was to teach it: as sent, or as the timetable lesson it changes says.
+    lesson = context.lessons.get(item.timetable_lesson_id or "", {})
+    teacher_id = item.teacher_id or lesson.get("teacher_id")
+    was_teaching = context.book.teachers.get(teacher_id or "")
     return {
         **class_facts(item.class_id, item.group_id, context, record_version=version),
         "change_id": item.change_id,
@@ -254,7 +258,13 @@ def change_facts(item: LessonChangeItem, context: Context, version: int) -> dict
         "lesson_number": item.lesson_number,
         "subject_id": item.subject_id,
         "subject_name": subject_name(item.subject_id, context),
-        "teacher_name": teacher_name(item.teacher_id, context) if item.teacher_id else None,
+        "teacher_name": (
+            teacher_name(item.teacher_id, context)
+            if item.teacher_id
+            else was_teaching.name
+            if was_teaching
+            else None
+        ),
         "substitute_teacher_name": (
             teacher_name(substitute, context, "substitute_teacher_id") if substitute else None
         ),

@@ -342,3 +342,19 @@ async def test_a_kind_that_is_no_string_is_rejected_not_a_crash() -> None:
     store = FakeGradesStore(a_week_book())
     results = await record_batch("s1", [{"kind": ["homework"]}, {"kind": {}}], store=store, now=NOW)
     assert [r.status for r in results] == ["rejected", "rejected"]
+
+
+async def test_a_change_of_a_timetabled_lesson_names_who_was_to_teach_it() -> None:
+    store = FakeGradesStore(a_week_book())
+    await record_batch("s1", [LESSON], store=store, now=NOW)
+    change = {
+        **CHANGE,
+        "group_id": None,
+        "subject_id": "math",
+        "teacher_id": None,
+        "substitute_teacher_id": "t-2",
+        "timetable_lesson_id": "tt-1",
+    }
+    [result] = await record_batch("s1", [change], store=store, now=NOW)
+    assert result.status == "accepted", result.errors
+    assert store.outbox[-1].payload.teacher_name == "Петрова Анна Сергеевна"

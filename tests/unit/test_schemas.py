@@ -29,6 +29,27 @@ def test_every_schema_file_belongs_to_a_model() -> None:
     assert on_disk == exported
 
 
+CLAUSE_4_TOPICS = (
+    "journal.enrolment.v1",
+    "journal.timetable.v1",
+    "journal.lesson-changes.v1",
+    "journal.calendar.v1",
+    "journal.assessments.v1",
+    "journal.homework.v1",
+    "journal.recommendations.v1",
+)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [event for topic in CLAUSE_4_TOPICS for event in EVENTS_BY_TOPIC[topic]],
+    ids=lambda e: e.__name__,
+)
+def test_every_clause_4_event_documents_an_example_that_is_itself_valid(event: type) -> None:
+    [example] = json.loads(render_schema(event))["examples"]
+    assert event.model_validate(example).type == event.__name__  # type: ignore[attr-defined]
+
+
 def test_topics_are_versioned() -> None:
     assert all(topic.endswith(".v1") for topic in EVENTS_BY_TOPIC)
 

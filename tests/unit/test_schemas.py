@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas import MarkPosted
 from schemas.export import render_schema, schema_file
-from schemas.topics import ALL_EVENTS, EVENTS_BY_TOPIC
+from schemas.topics import ALL_EVENTS, CLAUSE_4_TOPICS, EVENTS_BY_TOPIC
 from tests.builders import a_mark_posted
 
 
@@ -27,17 +27,6 @@ def test_every_schema_file_belongs_to_a_model() -> None:
     exported = {schema_file(event).name for event in ALL_EVENTS}
     on_disk = {path.name for path in schema_file(ALL_EVENTS[0]).parent.glob("*.json")}
     assert on_disk == exported
-
-
-CLAUSE_4_TOPICS = (
-    "journal.enrolment.v1",
-    "journal.timetable.v1",
-    "journal.lesson-changes.v1",
-    "journal.calendar.v1",
-    "journal.assessments.v1",
-    "journal.homework.v1",
-    "journal.recommendations.v1",
-)
 
 
 @pytest.mark.parametrize(

@@ -56,13 +56,41 @@ class ClassPayload(Payload):
 P = TypeVar("P", bound=Payload)
 
 
+# The fixed metadata of the examples in the JSON Schemas and AsyncAPI documents.
+EXAMPLE_ID = uuid.UUID("0b6f3a52-1c2d-4e8f-9a0b-3c4d5e6f7a8b")
+EXAMPLE_AT = datetime(2026, 11, 30, 9, 5, tzinfo=UTC)
+
+
+def _add_example(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    """An event type with an `example_payload` shows itself, enveloped, in its JSON Schema:
+    the exported files in `schemas/json/` and every service's AsyncAPI document."""
+    payload = getattr(cls, "example_payload", None)
+    if payload is None:
+        return
+    event = cls.model_validate(
+        {
+            "event_id": EXAMPLE_ID,
+            "type": cls.model_fields["type"].default,
+            "version": cls.model_fields["version"].default,
+            "occurred_at": EXAMPLE_AT,
+            "recorded_at": EXAMPLE_AT,
+            "producer": getattr(cls, "example_producer", "grades"),
+            "correlation_id": EXAMPLE_ID,
+            "payload": payload,
+        }
+    )
+    schema["examples"] = [event.model_dump(mode="json")]
+
+
 class Envelope(BaseModel, Generic[P]):
     """Metadata around a typed payload. Subclasses pin `type` and `version` with Literals."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_add_example)
 
     # The topic an event type belongs to; set by each subclass.
     topic: ClassVar[str]
+    # What its documentation shows (validated when shown: an example can never drift).
+    example_payload: ClassVar[dict[str, Any] | None] = None
 
     event_id: uuid.UUID = Field(description="Unique per event; consumers deduplicate on it.")
     type: str

@@ -9,7 +9,7 @@ names a notice needs and the journal record's `record_version`.
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,58 +178,171 @@ class SchoolCalendarChangedPayload(SchoolPayload):
     non_school_days: tuple[NonSchoolDays, ...] = ()
 
 
+# The documentation's examples (see `Envelope.example_payload`).
+CLASS_5A: dict[str, Any] = {
+    "school_id": "school-1",
+    "class_id": "5a",
+    "class_name": "5А",
+    "education_level": "basic",
+}
+TIMETABLE_LESSON: dict[str, Any] = {
+    **CLASS_5A,
+    "group_id": "5a-en-1",
+    "group_name": "Английский, группа 1",
+    "lesson_id": "tt-5a-en1-tue-2",
+    "weekday": 2,
+    "lesson_number": 2,
+    "subject_id": "en",
+    "subject_name": "Английский язык",
+    "teacher_id": "t-2",
+    "teacher_name": "Белова Ирина Олеговна",
+    "room": "305",
+    "valid_from": "2026-09-01",
+    "valid_to": "2026-12-28",
+}
+SUBSTITUTION: dict[str, Any] = {
+    **CLASS_5A,
+    "group_id": "5a-en-1",
+    "group_name": "Английский, группа 1",
+    "change_id": "ch-1",
+    "change": "substitution",
+    "lesson_date": "2026-12-01",
+    "lesson_number": 2,
+    "subject_id": "en",
+    "subject_name": "Английский язык",
+    "teacher_name": "Белова Ирина Олеговна",
+    "substitute_teacher_name": "Грин Джон",
+    "reason": "болезнь учителя",
+}
+
+
 class GroupChanged(Envelope[GroupChangedPayload]):
     topic: ClassVar[str] = "journal.enrolment.v1"
     type: Literal["GroupChanged"] = "GroupChanged"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {
+        **CLASS_5A,
+        "group_id": "5a-en-1",
+        "group_name": "Английский, группа 1",
+        "record_version": 1,
+        "group_kind": "subject_split",
+        "subject_id": "en",
+        "subject_name": "Английский язык",
+        "student_ids": ["st-1", "st-4"],
+        "teacher_ids": ["t-2"],
+    }
 
 
 class IndividualCurriculumChanged(Envelope[IndividualCurriculumChangedPayload]):
     topic: ClassVar[str] = "journal.enrolment.v1"
     type: Literal["IndividualCurriculumChanged"] = "IndividualCurriculumChanged"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {
+        "school_id": "school-1",
+        "student_id": "st-5",
+        "class_id": "5a",
+        "school_year": "2026/2027",
+        "education_level": "basic",
+        "valid_from": "2026-09-01",
+        "valid_to": "2027-05-31",
+        "subjects": [
+            {
+                "subject_id": "math",
+                "subject_name": "Математика",
+                "teacher_id": "t-1",
+                "teacher_name": "Петрова Анна Сергеевна",
+                "hours_per_week": 2,
+            },
+            {"subject_id": "en", "subject_name": "Английский язык", "group_id": "5a-en-2"},
+        ],
+    }
 
 
 class BellScheduleChanged(Envelope[BellScheduleChangedPayload]):
     topic: ClassVar[str] = "journal.timetable.v1"
     type: Literal["BellScheduleChanged"] = "BellScheduleChanged"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {
+        "school_id": "school-1",
+        "bell_schedule_id": "main",
+        "name": "Основное расписание звонков",
+        "bells": [
+            {"lesson_number": 1, "starts_at": "08:30", "ends_at": "09:15"},
+            {"lesson_number": 2, "starts_at": "09:25", "ends_at": "10:10"},
+        ],
+    }
 
 
 class TimetableLessonChanged(Envelope[TimetableLessonChangedPayload]):
     topic: ClassVar[str] = "journal.timetable.v1"
     type: Literal["TimetableLessonChanged"] = "TimetableLessonChanged"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {**TIMETABLE_LESSON, "record_version": 1}
 
 
 class TimetableLessonRemoved(Envelope[TimetableLessonRemovedPayload]):
     topic: ClassVar[str] = "journal.timetable.v1"
     type: Literal["TimetableLessonRemoved"] = "TimetableLessonRemoved"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {**TIMETABLE_LESSON, "record_version": 2}
 
 
 class LessonChangePosted(Envelope[LessonChangePostedPayload]):
     topic: ClassVar[str] = "journal.lesson-changes.v1"
     type: Literal["LessonChangePosted"] = "LessonChangePosted"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {**SUBSTITUTION, "record_version": 1}
 
 
 class LessonChangeCorrected(Envelope[LessonChangeCorrectedPayload]):
     topic: ClassVar[str] = "journal.lesson-changes.v1"
     type: Literal["LessonChangeCorrected"] = "LessonChangeCorrected"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {
+        **SUBSTITUTION,
+        "record_version": 2,
+        "lesson_number": 3,
+        "previous_change": "substitution",
+        "previous_lesson_date": "2026-12-01",
+    }
 
 
 class LessonChangeRetracted(Envelope[LessonChangeRetractedPayload]):
     topic: ClassVar[str] = "journal.lesson-changes.v1"
     type: Literal["LessonChangeRetracted"] = "LessonChangeRetracted"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {
+        **SUBSTITUTION,
+        "record_version": 3,
+        "retraction_reason": "учитель выздоровел",
+    }
 
 
 class SchoolCalendarChanged(Envelope[SchoolCalendarChangedPayload]):
     topic: ClassVar[str] = "journal.calendar.v1"
     type: Literal["SchoolCalendarChanged"] = "SchoolCalendarChanged"
     version: Literal[1] = 1
+    example_payload: ClassVar[dict[str, Any] | None] = {
+        "school_id": "school-1",
+        "school_year": "2026/2027",
+        "starts_on": "2026-09-01",
+        "ends_on": "2027-05-26",
+        "non_school_days": [
+            {
+                "name": "Зимние каникулы",
+                "days_kind": "holidays",
+                "starts_on": "2026-12-29",
+                "ends_on": "2027-01-11",
+            },
+            {
+                "name": "Дополнительные каникулы для первоклассников",
+                "days_kind": "holidays",
+                "starts_on": "2027-02-08",
+                "ends_on": "2027-02-14",
+                "class_ids": ["1a", "1b"],
+            },
+        ],
+    }
 
 
 EnrolmentEvent = Annotated[GroupChanged | IndividualCurriculumChanged, Field(discriminator="type")]

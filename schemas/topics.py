@@ -66,6 +66,17 @@ EVENTS_BY_TYPE: dict[str, type[Envelope]] = {  # type: ignore[type-arg]
     event.model_fields["type"].default: event for event in ALL_EVENTS
 }
 
+# What the journal sends beside marks (clause 4 of the regulation).
+CLAUSE_4_TOPICS = (
+    "journal.enrolment.v1",
+    "journal.timetable.v1",
+    "journal.lesson-changes.v1",
+    "journal.calendar.v1",
+    "journal.assessments.v1",
+    "journal.homework.v1",
+    "journal.recommendations.v1",
+)
+
 DEAD_LETTER_SUFFIX = ".dlt"
 
 

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 
 async def read_topic(
@@ -77,3 +78,31 @@ async def produce_events(bootstrap: str, events: list[Any], prefix: str) -> None
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
+
+
+async def caught_up(bootstrap: str, group_id: str, at_least: dict[str, int]) -> bool:
+    """True once every topic in `at_least` holds that many records and consumer group
+    `group_id` has committed all of them: the service has taken them in."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        await consumer.topics()  # fresh metadata: a topic may have just been created
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in at_least
+            for partition in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    for topic, wanted in at_least.items():
+        if sum(end for partition, end in ends.items() if partition.topic == topic) < wanted:
+            return False
+    return all(
+        partition in committed and committed[partition].offset >= end
+        for partition, end in ends.items()
+    )

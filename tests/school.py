@@ -85,7 +85,7 @@ async def load_guardian(
     consent: httpx.AsyncClient,
     guardian_id: str,
     name: str,
-    student_id: str,
+    student_id: str | tuple[str, ...],
     *,
     decision: str | None = "granted",
     email: str | None = None,
@@ -93,16 +93,19 @@ async def load_guardian(
     preferences: dict[str, Any] | None = None,
     school: str = SCHOOL,
 ) -> None:
-    """A guardian as staff would register them: recipient, consent, contacts, preferences."""
+    """A guardian as staff would register them: recipient, a consent per child, contacts,
+    preferences."""
     base = f"/v1/schools/{school}"
     auth = admin_of(school)
-    body = {"kind": "guardian", "name": name, "student_ids": [student_id]}
+    children = (student_id,) if isinstance(student_id, str) else student_id
+    body = {"kind": "guardian", "name": name, "student_ids": list(children)}
     responses = [await consent.put(f"{base}/recipients/{guardian_id}", json=body, headers=auth)]
-    if decision is not None:
+    for child in children if decision is not None else ():
+        consent_id = f"c-{guardian_id}" if len(children) == 1 else f"c-{guardian_id}-{child}"
         responses.append(
             await consent.put(
-                f"{base}/consents/c-{guardian_id}",
-                json=a_consent(guardian_id, student_id, decision),
+                f"{base}/consents/{consent_id}",
+                json=a_consent(guardian_id, child, decision or "granted"),
                 headers=auth,
             )
         )

@@ -1,0 +1,392 @@
+"""Clause 4 through all four services, on real Kafka, FerretDB/MongoDB, SMTP and the SMS sink.
+
+A school loads its term: two classes' timetables (5А's English split into two groups), a
+student on an individual curriculum, the bells, the calendar and the test schedule. Nobody hears
+of it. Then the journal posts what families must hear of: a substitution for tomorrow, a
+cancelled lesson, homework, a moved test and a recommendation. Exactly the families each one
+concerns get exactly one notice on each of their channels; siblings share theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from aiosmtpd.controller import Controller
+
+from tests.conftest import AUTH, bearer
+from tests.kafka_tools import caught_up, eventually
+from tests.mailbox import received
+from tests.school import load_guardian, post_journal
+from tests.servers import Servers
+from tests.services import running
+
+SCHOOL = "school-1"
+MOSCOW = ZoneInfo("Europe/Moscow")
+TODAY = datetime.now(MOSCOW).date()
+TOMORROW = TODAY + timedelta(days=1)
+TERM_START, TERM_END = TODAY - timedelta(days=60), TODAY + timedelta(days=60)
+# Families in this test take SMS at any hour: it must not depend on when it runs.
+ANY_HOUR = {"sms_quiet_hours": {"start": "00:00", "end": "00:00"}}
+
+STUDENTS = {
+    "st-1": ("Иванов Иван", "5a"),  # English group 1
+    "st-4": ("Иванова Мария", "5a"),  # English group 1, Ivan's sister
+    "st-2": ("Смирнова Ольга", "5a"),  # English group 2
+    "st-5": ("Орлов Никита", "5a"),  # individual curriculum: maths and English (group 2)
+    "st-3": ("Кузнецов Артём", "6b"),
+}
+# guardian: (name, children, e-mail, phone)
+FAMILIES = {
+    "g-1": ("Иванова Елена", ("st-1", "st-4"), "ivanova@example.org", "+79160000001"),
+    "g-2": ("Смирнов Олег", ("st-2",), "smirnov@example.org", "+79160000002"),
+    "g-5": ("Орлова Дарья", ("st-5",), "orlova@example.org", "+79160000005"),
+    "g-3": ("Кузнецова Анна", ("st-3",), "kuznetsova@example.org", "+79160000003"),
+}
+
+
+def reference() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("", {"name": "МБОУ «Школа № 1»", "timezone": "Europe/Moscow"}),
+        ("/classes/5a", {"name": "5А", "education_level": "basic"}),
+        ("/classes/6b", {"name": "6Б", "education_level": "basic"}),
+        *[
+            (f"/subjects/{subject_id}", {"name": name})
+            for subject_id, name in (
+                ("math", "Математика"),
+                ("en", "Английский язык"),
+                ("music", "Музыка"),
+                ("russian", "Русский язык"),
+            )
+        ],
+        *[
+            (f"/students/{student_id}", {"name": name, "class_id": class_id})
+            for student_id, (name, class_id) in STUDENTS.items()
+        ],
+        (
+            "/teachers/t-1",
+            {
+                "name": "Петрова Анна Сергеевна",
+                "assignments": [
+                    {"class_id": "5a", "subject_id": "math"},
+                    {"class_id": "6b", "subject_id": "math"},
+                ],
+            },
+        ),
+        (
+            "/teachers/t-2",
+            {
+                "name": "Белова Ирина Олеговна",
+                "assignments": [{"class_id": "5a", "subject_id": "en"}],
+            },
+        ),
+        (
+            "/teachers/t-3",
+            {"name": "Грин Джон", "assignments": [{"class_id": "5a", "subject_id": "en"}]},
+        ),
+        (
+            "/teachers/t-4",
+            {
+                "name": "Соколов Игорь Павлович",
+                "assignments": [
+                    {"class_id": "5a", "subject_id": "music"},
+                    {"class_id": "6b", "subject_id": "russian"},
+                ],
+            },
+        ),
+        (
+            "/periods/q2",
+            {
+                "name": "2 четверть",
+                "period_kind": "quarter",
+                "school_year": "2026/2027",
+                "starts_on": TERM_START.isoformat(),
+                "ends_on": TERM_END.isoformat(),
+            },
+        ),
+    ]
+
+
+def term() -> list[tuple[str, dict[str, Any]]]:
+    """The term's reference records: groups, the individual curriculum, bells, calendar."""
+    year = f"{TERM_START.year}/{TERM_START.year + 1}"
+    return [
+        *[
+            (
+                f"/groups/5a-en-{n}",
+                {
+                    "class_id": "5a",
+                    "name": f"Английский, группа {n}",
+                    "group_kind": "subject_split",
+                    "subject_id": "en",
+                    "student_ids": students,
+                    "teacher_ids": [teacher],
+                },
+            )
+            for n, students, teacher in ((1, ["st-1", "st-4"], "t-2"), (2, ["st-2"], "t-3"))
+        ],
+        (
+            "/curricula/st-5",
+            {
+                "school_year": year,
+                "education_level": "basic",
+                "valid_from": TERM_START.isoformat(),
+                "valid_to": TERM_END.isoformat(),
+                "subjects": [
+                    {"subject_id": "math", "teacher_id": "t-1"},
+                    {"subject_id": "en", "group_id": "5a-en-2"},
+                ],
+            },
+        ),
+        (
+            "/bell-schedules/main",
+            {
+                "name": "Основное расписание звонков",
+                "bells": [
+                    {
+                        "lesson_number": n,
+                        "starts_at": f"{7 + n:02d}:30",
+                        "ends_at": f"{8 + n:02d}:15",
+                    }
+                    for n in range(1, 8)
+                ],
+            },
+        ),
+        (
+            f"/calendars/{TERM_START.year}",
+            {
+                "school_year": year,
+                "starts_on": TERM_START.isoformat(),
+                "ends_on": TERM_END.isoformat(),
+                "non_school_days": [
+                    {
+                        "name": "Зимние каникулы",
+                        "days_kind": "holidays",
+                        "starts_on": (TODAY + timedelta(days=30)).isoformat(),
+                        "ends_on": (TODAY + timedelta(days=40)).isoformat(),
+                    }
+                ],
+            },
+        ),
+    ]
+
+
+def timetable() -> list[dict[str, Any]]:
+    """Every weekday: 5А has maths, English in two groups at once, and music; 6Б maths and
+    Russian."""
+
+    def lesson(
+        class_id: str, day: int, number: int, subject: str, teacher: str, group: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "kind": "timetable_lesson",
+            "lesson_id": f"tt-{class_id}-{group or 'all'}-{day}-{number}",
+            "class_id": class_id,
+            **({"group_id": group} if group else {}),
+            "weekday": day,
+            "lesson_number": number,
+            "subject_id": subject,
+            "teacher_id": teacher,
+            "room": str(200 + number),
+            "valid_from": TERM_START.isoformat(),
+            "valid_to": TERM_END.isoformat(),
+        }
+
+    lessons = []
+    for day in range(1, 7):
+        lessons += [
+            lesson("5a", day, 1, "math", "t-1"),
+            lesson("5a", day, 2, "en", "t-2", "5a-en-1"),
+            lesson("5a", day, 2, "en", "t-3", "5a-en-2"),
+            lesson("5a", day, 5, "music", "t-4"),
+            lesson("6b", day, 1, "russian", "t-4"),
+            lesson("6b", day, 2, "math", "t-1"),
+        ]
+    return lessons
+
+
+def test_schedule() -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "assessment",
+            "assessment_id": f"a-{class_id}-math",
+            "assessment_kind": "test",
+            "title": "Контрольная работа «Дроби»",
+            "class_id": class_id,
+            "subject_id": "math",
+            "teacher_id": "t-1",
+            "period_id": "q2",
+            "assessment_date": (TODAY + timedelta(days=10)).isoformat(),
+            "lesson_number": 1 if class_id == "5a" else 2,
+        }
+        for class_id in ("5a", "6b")
+    ]
+
+
+def the_news() -> list[dict[str, Any]]:
+    moved_test = {**test_schedule()[0]}
+    moved_test["assessment_date"] = (TODAY + timedelta(days=12)).isoformat()
+    return [
+        {
+            "kind": "lesson_change",
+            "change_id": "ch-substitution",
+            "change": "substitution",
+            "class_id": "5a",
+            "group_id": "5a-en-1",
+            "lesson_date": TOMORROW.isoformat(),
+            "lesson_number": 2,
+            "subject_id": "en",
+            "substitute_teacher_id": "t-3",
+            "reason": "болезнь учителя",
+        },
+        {
+            "kind": "lesson_change",
+            "change_id": "ch-cancellation",
+            "change": "cancellation",
+            "class_id": "5a",
+            "lesson_date": TOMORROW.isoformat(),
+            "lesson_number": 5,
+            "subject_id": "music",
+            "reason": "концерт в актовом зале",
+        },
+        {
+            "kind": "homework",
+            "homework_id": "hw-6b-russian",
+            "class_id": "6b",
+            "subject_id": "russian",
+            "teacher_id": "t-4",
+            "lesson_date": TODAY.isoformat(),
+            "lesson_number": 1,
+            "due_on": (TODAY + timedelta(days=2)).isoformat(),
+            "text": "Упражнение 112, выучить словарные слова",
+        },
+        moved_test,
+        {
+            "kind": "recommendation",
+            "recommendation_id": "r-st-2",
+            "student_id": "st-2",
+            "teacher_id": "t-3",
+            "subject_id": "en",
+            "given_on": TODAY.isoformat(),
+            "text": "Читать вслух 15 минут в день",
+        },
+    ]
+
+
+async def put_all(grades: httpx.AsyncClient, records: list[tuple[str, dict[str, Any]]]) -> None:
+    for path, body in records:
+        response = await grades.put(f"/v1/schools/{SCHOOL}{path}", json=body, headers=AUTH)
+        assert response.status_code == 200, (path, response.text)
+
+
+async def register_families(consent: httpx.AsyncClient) -> None:
+    for guardian, (name, children, address, phone) in FAMILIES.items():
+        await load_guardian(
+            consent, guardian, name, children, email=address, phone=phone, preferences=ANY_HOUR
+        )
+
+
+def sms_texts(sms_dir: Path) -> list[dict[str, str]]:
+    return [json.loads(path.read_text()) for path in sorted(sms_dir.glob("*.json"))]
+
+
+async def inbox_subjects(notifier: httpx.AsyncClient, guardian: str) -> list[str]:
+    response = await notifier.get(
+        f"/v1/schools/{SCHOOL}/recipients/{guardian}/inbox",
+        headers=bearer("parent", person_id=guardian),
+    )
+    assert response.status_code == 200, response.text
+    return [entry["subject"] for entry in response.json()["items"]]
+
+
+async def test_a_term_loads_silently_then_each_change_reaches_exactly_its_families_once(
+    servers: Servers,
+    service_env: dict[str, object],
+    run_id: str,
+    smtp_server: Controller,
+    mail_dir: Path,
+    sms_gateway: str,
+    sms_dir: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        grades = await stack.enter_async_context(running("grades", run_id, **service_env))
+        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
+        notifier = await stack.enter_async_context(
+            running(
+                "notifier", run_id, smtp_port=smtp_server.port, sms_url=sms_gateway, **service_env
+            )
+        )
+        await put_all(grades, reference())
+        await register_families(consent)
+
+        # The term: reference records, then the timetable and the test schedule as a load.
+        await put_all(grades, term())
+        loaded = await grades.post(
+            f"/v1/schools/{SCHOOL}/journal",
+            json={"items": [*timetable(), *test_schedule()], "announce": False},
+            headers=AUTH,
+        )
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["summary"]["accepted"] == 36 + 2, loaded.text
+
+        # Consent must know the roster before the news, which travels on other topics: it
+        # has taken in every student and group (13 reference events, 3 of enrolment).
+        prefix = str(service_env["topic_prefix"])
+
+        async def roster_known() -> bool:
+            return await caught_up(
+                servers.kafka_bootstrap,
+                f"{run_id}-consent",
+                {f"{prefix}journal.reference.v1": 13, f"{prefix}journal.enrolment.v1": 3},
+            )
+
+        await eventually(roster_known, timeout=60)
+        news = await post_journal(grades, *the_news())
+        assert news.json()["summary"]["accepted"] == len(the_news()), news.text
+
+        expected_mail = Counter(
+            {
+                "ivanova@example.org": 3,  # substitution, cancellation, moved test
+                "smirnov@example.org": 3,  # cancellation, moved test, recommendation
+                "orlova@example.org": 1,  # moved test (no music on his curriculum)
+            }
+        )
+        expected_sms = Counter({"+79160000001": 2, "+79160000002": 1})  # lesson changes only
+        expected_inbox = {"g-1": 3, "g-2": 3, "g-5": 1, "g-3": 1}  # g-3: homework, inbox only
+
+        async def all_arrived() -> bool:
+            mail = Counter(m["To"] for m in received(mail_dir))
+            sms = Counter(s["to"] for s in sms_texts(sms_dir))
+            inboxes = {g: len(await inbox_subjects(notifier, g)) for g in FAMILIES}
+            return mail >= expected_mail and sms >= expected_sms and inboxes == expected_inbox
+
+        await eventually(all_arrived, timeout=120)
+        await asyncio.sleep(5)  # a duplicate, or a notice of the term's load, would be here now
+
+        mails = received(mail_dir)
+        assert Counter(m["To"] for m in mails) == expected_mail
+        assert Counter(s["to"] for s in sms_texts(sms_dir)) == expected_sms
+        assert {g: len(await inbox_subjects(notifier, g)) for g in FAMILIES} == expected_inbox
+
+        ivanova = [m for m in mails if m["To"] == "ivanova@example.org"]
+        substitution = [m for m in ivanova if "замена" in m["Subject"].lower()]
+        assert len(substitution) == 1, [m["Subject"] for m in ivanova]
+        text = substitution[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Английский язык" in text and "Грин Джон" in text and "болезнь учителя" in text
+        # One notice for both children, naming both.
+        assert "Иванов Иван" in text and "Иванова Мария" in text
+        recommendation = [m for m in mails if m["To"] == "smirnov@example.org"]
+        assert any("Читать вслух 15 минут в день" in _text(m) for m in recommendation)
+        homework = await inbox_subjects(notifier, "g-3")
+        assert len(homework) == 1 and "Русский язык" in homework[0]
+
+
+def _text(message: Any) -> str:
+    return str(message.get_body(("plain",)).get_content())

@@ -11,7 +11,6 @@ from prometheus_client import Counter, Gauge
 from schemas.topics import EVENTS_BY_TOPIC
 from services.grades.api import document_journal_items, grades_router
 from services.grades.config import Settings
-from services.grades.event_examples import clause_4_examples
 from services.grades.store import MongoGradesStore
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
@@ -92,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
                 kafka_reachable=runtime.kafka_reachable,
                 on_item=lambda kind, status: items.labels(kind, status).inc(),
             ),
-            runtime.operations_router(kafka_optional=True, message_examples=clause_4_examples),
+            runtime.operations_router(kafka_optional=True),
         ],
     )
     document_journal_items(app)

@@ -5,7 +5,7 @@ Built by each service's composition root (`app.py`), never at import time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -69,27 +69,13 @@ class Runtime:
     def database(self, name: str) -> AsyncDatabase[Document]:
         return self.mongo[name]
 
-    def operations_router(
-        self,
-        *,
-        kafka_optional: bool = False,
-        message_examples: Callable[[], Mapping[str, Sequence[Envelope[Any]]]] | None = None,
-    ) -> APIRouter:
+    def operations_router(self, *, kafka_optional: bool = False) -> APIRouter:
         """`kafka_optional`: the service keeps working without Kafka (it queues), so Kafka
-        being away makes it degraded, not unavailable. `message_examples`: whole example
-        events by type, shown as each message's `examples` in the AsyncAPI document."""
+        being away makes it degraded, not unavailable."""
 
         def asyncapi() -> dict[str, Any]:
             document = AsyncAPI(self.broker, title=f"Vestnik {self.service}", version="1")
             jsonable: dict[str, Any] = document.to_specification().to_jsonable()
-            examples = message_examples() if message_examples else {}
-            for name, message in jsonable.get("components", {}).get("messages", {}).items():
-                shown = examples.get(name.split(":", 1)[0], ())
-                if shown:
-                    message["examples"] = [
-                        {"name": event.type, "payload": event.model_dump(mode="json")}
-                        for event in shown
-                    ]
             return jsonable
 
         critical = {"mongo"} if kafka_optional else {"mongo", "kafka"}

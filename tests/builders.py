@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from schemas import MarkPostedPayload
+from schemas.timetable import SUBSTITUTION, LessonChangePostedPayload
 from services.consent.domain import Consent, Contact, Preferences, Recipient, RecipientFile
 from services.grades.facts import ReferenceBook
 from services.grades.items import (
@@ -79,3 +80,8 @@ def with_colleague(book: ReferenceBook) -> ReferenceBook:
         assignments=(AssignmentIn(class_id="5a", subject_id="math"),),
     )
     return book
+
+
+def a_lesson_change(**changes: object) -> LessonChangePostedPayload:
+    """The payload of a LessonChangePosted: 5А's English group 1, a substitution."""
+    return LessonChangePostedPayload(**{**SUBSTITUTION, **changes})

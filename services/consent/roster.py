@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from schemas import SchoolChanged, StudentChanged
 from schemas.membership import Curriculum
@@ -47,11 +49,19 @@ class MongoRoster:
         for event in events:
             if (key := _key(event)) is not None and not _older(event, latest.get(key)):
                 latest[key] = event
-        writes: dict[str, list[Any]] = defaultdict(list)
+        writes: dict[str, list[tuple[Document, Document]]] = defaultdict(list)
         for (collection, _id), event in latest.items():
             writes[collection].append(_write(_id, event))
-        for name, operations in writes.items():
-            await bulk_write(self._by_name(name), operations)
+        for name, changes in writes.items():
+            if name != "groups":
+                operations = [UpdateOne(query, update, upsert=True) for query, update in changes]
+                await bulk_write(self._by_name(name), operations)
+                continue
+            # One by one: FerretDB answers a bulk write whose upsert hit a duplicate `_id` (a
+            # stale version) with a reply the driver cannot read.
+            for query, update in changes:
+                with suppress(DuplicateKeyError):  # a later version stands
+                    await self._groups.update_one(query, update, upsert=True)
 
     def _by_name(self, name: str) -> Any:
         return {
@@ -104,42 +114,35 @@ def _older(event: Any, than: Any) -> bool:
     return mine is not None and theirs is not None and mine < theirs
 
 
-def _write(_id: str, event: Any) -> Any:
+def _write(_id: str, event: Any) -> tuple[Document, Document]:
+    """The query and update that apply `event` to its document."""
     p = event.payload
+    query: Document = {"_id": _id}
     match event:
         case StudentChanged():
-            fields = {"class_id": p.class_id, "name": p.name}
-            return ReplaceOne(
-                {"_id": _id},
-                {"school_id": p.school_id, "student_id": p.student_id, **fields},
-                upsert=True,
-            )
+            fields = {"school_id": p.school_id, "student_id": p.student_id}
+            fields |= {"class_id": p.class_id, "name": p.name}
         case GroupChanged():
-            # A stale version matches nothing and its upsert hits the `_id`: ignored.
-            version = p.record_version or 0
-            query: Document = {"_id": _id}
+            # A stale version matches nothing and its upsert hits the `_id`: refused.
             if p.record_version is not None:
-                query["record_version"] = {"$lt": version}
-            document = {
+                query["record_version"] = {"$lt": p.record_version}
+            fields = {
                 "school_id": p.school_id,
                 "class_id": p.class_id,
                 "group_id": p.group_id,
                 "student_ids": sorted(set(p.student_ids)),
-                "record_version": version,
+                "record_version": p.record_version or 0,
             }
-            return UpdateOne(query, {"$set": document}, upsert=True)
         case IndividualCurriculumChanged():
-            return ReplaceOne(
-                {"_id": _id},
-                {
-                    "school_id": p.school_id,
-                    "class_id": p.class_id,
-                    "student_id": p.student_id,
-                    "valid_from": p.valid_from.isoformat(),
-                    "valid_to": p.valid_to.isoformat(),
-                    "subject_ids": sorted({s.subject_id for s in p.subjects}),
-                    "group_ids": sorted({s.group_id for s in p.subjects if s.group_id}),
-                },
-                upsert=True,
-            )
-    return ReplaceOne({"_id": _id}, {"timezone": p.timezone}, upsert=True)
+            fields = {
+                "school_id": p.school_id,
+                "class_id": p.class_id,
+                "student_id": p.student_id,
+                "valid_from": p.valid_from.isoformat(),
+                "valid_to": p.valid_to.isoformat(),
+                "subject_ids": sorted({s.subject_id for s in p.subjects}),
+                "group_ids": sorted({s.group_id for s in p.subjects if s.group_id}),
+            }
+        case _:
+            fields = {"timezone": p.timezone}
+    return query, {"$set": fields}

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import httpx
 from aiosmtpd.controller import Controller
 
-from schemas import NotificationRequested, SchoolChanged, StudentChanged, Topics
-from schemas.journal import SchoolChangedPayload, StudentChangedPayload
+from schemas import NotificationRequested, SchoolChanged, Topics
+from schemas.journal import SchoolChangedPayload
 from schemas.timetable import CLASS_5A, GroupChanged, GroupChangedPayload, LessonChangePosted
-from tests.builders import a_lesson_change
+from tests.builders import a_lesson_change, a_student_changed
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import caught_up, eventually, produce_events, read_topic
 from tests.mailbox import received
@@ -67,17 +67,7 @@ def roster() -> list[Any]:
             producer="grades",
         ),
         *[
-            StudentChanged.new(
-                StudentChangedPayload(
-                    school_id=SCHOOL,
-                    student_id=student_id,
-                    name=name,
-                    class_id=class_id,
-                    class_name="5А" if class_id == "5a" else "6Б",
-                    education_level="basic",
-                ),
-                producer="grades",
-            )
+            a_student_changed(student_id, class_id, name)
             for student_id, (name, class_id) in STUDENTS.items()
         ],
         group(1, ["st-1", "st-4"], 2),

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import SchoolChanged, StudentChanged
-from schemas.journal import SchoolChangedPayload, StudentChangedPayload
+from schemas import SchoolChanged
+from schemas.journal import SchoolChangedPayload
 from schemas.timetable import (
     CLASS_5A,
     CurriculumSubject,
@@ -20,6 +20,7 @@ from schemas.timetable import (
 )
 from services.consent.roster import MongoRoster
 from services.shared.mongo import Document
+from tests.builders import a_student_changed
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -32,20 +33,6 @@ def a_group(students: list[str], version: int | None) -> GroupChanged:
             group_kind="subject_split",
             student_ids=tuple(students),
             record_version=version,
-        ),
-        producer="grades",
-    )
-
-
-def a_student(student_id: str, class_id: str) -> StudentChanged:
-    return StudentChanged.new(
-        StudentChangedPayload(
-            school_id="school-1",
-            student_id=student_id,
-            name=f"Ученик {student_id}",
-            class_id=class_id,
-            class_name=class_id,
-            education_level="basic",
         ),
         producer="grades",
     )
@@ -70,8 +57,8 @@ async def test_a_student_who_changes_class_leaves_the_old_one(
     database: AsyncDatabase[Document],
 ) -> None:
     roster = MongoRoster(database, default_zone=MOSCOW)
-    await roster.apply([a_student("st-1", "5a"), a_student("st-2", "5a")])
-    await roster.apply([a_student("st-1", "6b")])
+    await roster.apply([a_student_changed("st-1", "5a"), a_student_changed("st-2", "5a")])
+    await roster.apply([a_student_changed("st-1", "6b")])
     assert (await roster.enrolment("school-1", "5a")).students == {"st-2": "Ученик st-2"}
     assert (await roster.enrolment("school-1", "6b")).students == {"st-1": "Ученик st-1"}
     # Another school's `5a` is another class.

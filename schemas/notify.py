@@ -110,6 +110,11 @@ class NotificationRequestedPayload(StudentPayload):
         description="A class's fact (a lesson change, a test, homework): every child of this "
         "recipient it concerns, `student_id` first. Siblings share one notice.",
     )
+    student_names: tuple[str, ...] = Field(
+        (),
+        description="A class's fact: the names of `student_ids` the sender knows, in their "
+        "order, so one notice can name every child it is about.",
+    )
     quiet_hours: QuietHours | None = Field(default=None, description="For SMS only.")
 
 

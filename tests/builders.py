@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from schemas import MarkPostedPayload
+from schemas import MarkPostedPayload, StudentChanged
+from schemas.journal import StudentChangedPayload
+from schemas.timetable import SUBSTITUTION, LessonChangePostedPayload
 from services.consent.domain import Consent, Contact, Preferences, Recipient, RecipientFile
 from services.grades.facts import ReferenceBook
 from services.grades.items import (
@@ -79,3 +81,23 @@ def with_colleague(book: ReferenceBook) -> ReferenceBook:
         assignments=(AssignmentIn(class_id="5a", subject_id="math"),),
     )
     return book
+
+
+def a_lesson_change(**changes: object) -> LessonChangePostedPayload:
+    """The payload of a LessonChangePosted: 5А's English group 1, a substitution."""
+    return LessonChangePostedPayload(**{**SUBSTITUTION, **changes})
+
+
+def a_student_changed(student_id: str, class_id: str, name: str | None = None) -> StudentChanged:
+    """A StudentChanged: which class a student is in (consent's and digest's rosters)."""
+    return StudentChanged.new(
+        StudentChangedPayload(
+            school_id="school-1",
+            student_id=student_id,
+            name=name or f"Ученик {student_id}",
+            class_id=class_id,
+            class_name={"5a": "5А", "6b": "6Б"}.get(class_id, class_id),
+            education_level="basic",
+        ),
+        producer="grades",
+    )

@@ -88,11 +88,11 @@ async def caught_up(bootstrap: str, group_id: str, at_least: dict[str, int]) -> 
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()  # fresh metadata: a topic may have just been created
+        # From the broker itself: the consumer's own metadata knows no topic it did not read.
         partitions = [
-            TopicPartition(topic, partition)
-            for topic in at_least
-            for partition in consumer.partitions_for_topic(topic) or ()
+            TopicPartition(described["topic"], partition["partition"])
+            for described in await admin.describe_topics(list(at_least))
+            for partition in described.get("partitions") or ()
         ]
         ends = await consumer.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
@@ -102,7 +102,8 @@ async def caught_up(bootstrap: str, group_id: str, at_least: dict[str, int]) -> 
     for topic, wanted in at_least.items():
         if sum(end for partition, end in ends.items() if partition.topic == topic) < wanted:
             return False
+    # An empty partition has nothing to take in (and the group commits nothing there).
     return all(
-        partition in committed and committed[partition].offset >= end
+        end == 0 or (partition in committed and committed[partition].offset >= end)
         for partition, end in ends.items()
     )

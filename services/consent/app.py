@@ -17,6 +17,7 @@ from schemas import (
     MarkPosted,
     NotificationRequested,
 )
+from schemas.classwork import AssessmentPlanned, HomeworkAssigned, RecommendationPosted
 from schemas.consent import (
     ConsentGranted,
     ConsentRefused,
@@ -25,10 +26,13 @@ from schemas.consent import (
     PreferencesChanged,
 )
 from schemas.digest import WeeklyDigestCompiled
+from schemas.journal import SchoolChanged
+from schemas.timetable import GroupChanged, LessonChangePosted
 from services.consent import usecases
 from services.consent.api import consent_routers, install_error_handlers, utc_now
 from services.consent.config import Settings
 from services.consent.handlers import register_handlers
+from services.consent.roster import MongoRoster
 from services.consent.store import MongoConsentRegistry
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
@@ -38,9 +42,23 @@ from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.retention import purge_expired
 from services.shared.runtime import Runtime
 from services.shared.tasks import in_background, keep_running
+from services.shared.timezones import zone_named
 
 SERVICE = "consent"
-CONSUMES = (MarkPosted, AbsenceRecorded, FinalMarkPosted, ExamResultPosted, WeeklyDigestCompiled)
+CONSUMES = (
+    MarkPosted,
+    AbsenceRecorded,
+    FinalMarkPosted,
+    ExamResultPosted,
+    WeeklyDigestCompiled,
+    # Clause 4: the roster, and the class's facts that are news.
+    SchoolChanged,
+    GroupChanged,
+    LessonChangePosted,
+    AssessmentPlanned,
+    HomeworkAssigned,
+    RecommendationPosted,
+)
 # What the registry's changes produce, through the outbox.
 CHANGES = (ConsentGranted, ConsentRefused, ConsentRevoked, ContactChanged, PreferencesChanged)
 PUBLISHES = (NotificationRequested, *CHANGES)
@@ -64,10 +82,12 @@ def create_app(settings: Settings) -> FastAPI:
             database["leases"], "outbox-relay", ttl_seconds=settings.relay_lease_seconds
         ),
     )
+    roster = MongoRoster(database, default_zone=zone_named(settings.school_timezone))
     register_handlers(
         runtime.broker,
         runtime.topics,
         registry=registry,
+        roster=roster,
         publish_all=runtime.publish.publish_batch,
         group_id=settings.consumer_group,
         dead_letters=runtime.dead_letters,
@@ -97,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
+        await roster.ensure_indexes()
         async with (
             runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group),
             in_background(relay.run(), name="outbox-relay"),

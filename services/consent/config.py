@@ -24,3 +24,6 @@ class Settings(ServiceSettings):
     retention_every_seconds: float = Field(
         86_400, gt=0, validation_alias="VESTNIK_CONSENT_RETENTION_EVERY_SECONDS"
     )
+    # Today and tomorrow (a lesson change's e-mail and SMS) for a school whose zone the journal
+    # has not named yet.
+    school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")

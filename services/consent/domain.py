@@ -32,13 +32,27 @@ CATEGORY_OF_KIND: dict[str, Category] = {
     "final_mark_deferred": "final_results",
     "exam_result_posted": "final_results",
     "weekly_digest": "weekly_digest",
+    "lesson_change_posted": "lesson_changes",
+    "lesson_change_corrected": "lesson_changes",
+    "lesson_change_retracted": "lesson_changes",
+    "assessment_planned": "schedule",
+    "assessment_rescheduled": "schedule",
+    "assessment_cancelled": "schedule",
+    "homework_assigned": "homework",
+    "homework_corrected": "homework",
+    "homework_retracted": "homework",
+    "recommendation_posted": "recommendations",
+    "recommendation_corrected": "recommendations",
+    "recommendation_retracted": "recommendations",
 }
 # Until a recipient says otherwise: final results on every channel, the rest by e-mail and in
-# the personal account, SMS kept for what cannot wait.
+# the personal account, SMS kept for what cannot wait (a lesson change goes by e-mail and SMS
+# only for today or tomorrow: see services.consent.news).
 DEFAULT_CHANNELS: dict[Category, frozenset[Channel]] = {
     "marks": frozenset({"email", "inbox"}),
     "attendance": frozenset({"email", "inbox"}),
     "final_results": frozenset({"email", "sms", "inbox"}),
+    "lesson_changes": frozenset({"email", "sms", "inbox"}),
     "schedule": frozenset({"email", "inbox"}),
     "homework": frozenset({"inbox"}),
     "recommendations": frozenset({"email", "inbox"}),
@@ -116,10 +130,11 @@ class RecipientFile:
 
 @dataclass(frozen=True)
 class Decision:
-    recipient_id: str
-    channel: Channel
+    recipient_id: str  # "*": about the event as a whole, before any recipient was looked up
+    channel: Channel | Literal["*"]
     notify: bool
     reason: str
+    student_ids: tuple[str, ...] = ()  # a class's fact: the recipient's children it was about
 
 
 def why_not(file: RecipientFile, channel: Channel, category: Category, now: datetime) -> str | None:
@@ -151,31 +166,45 @@ def notification_requests(
             decisions.append(Decision(recipient_id, channel, reason is None, reason or "notified"))
             if reason is not None:
                 continue
-            contact = file.contacts.get(channel)
-            payload = NotificationRequestedPayload(
-                student_id=facts.student_id,
-                dedupe_key=f"{event.event_id}:{recipient_id}:{channel}",
-                source_event_id=event.event_id,
-                recipient_id=recipient_id,
-                recipient_name=file.recipient.name,
-                channel=channel,
-                address=contact.address if contact else None,
-                category=category,
-                priority="urgent" if urgent else "normal",
-                deadline=deadline,
-                content=facts,
-                quiet_hours=file.preferences.sms_quiet_hours if channel == "sms" else None,
-            )
             requests.append(
-                NotificationRequested.new(
-                    payload,
-                    producer=PRODUCER,
-                    occurred_at=event.occurred_at,
-                    correlation_id=event.correlation_id,
-                    event_id=uuid.uuid5(REQUESTS, payload.dedupe_key),
+                request_for(
+                    event,
+                    file,
+                    channel,
+                    student_id=facts.student_id,
+                    category=category,
+                    priority="urgent" if urgent else "normal",
+                    deadline=deadline,
+                    quiet_hours=file.preferences.sms_quiet_hours if channel == "sms" else None,
                 )
             )
     return requests, decisions
+
+
+def request_for(
+    event: Envelope[Any], file: RecipientFile, channel: Channel, **fields: Any
+) -> NotificationRequested:
+    """The request telling `file`'s recipient of `event` on `channel`: its event id and dedupe
+    key derive from the three, so a redelivered event makes the same request."""
+    recipient_id = file.recipient.recipient_id
+    contact = file.contacts.get(channel)
+    payload = NotificationRequestedPayload(
+        dedupe_key=f"{event.event_id}:{recipient_id}:{channel}",
+        source_event_id=event.event_id,
+        recipient_id=recipient_id,
+        recipient_name=file.recipient.name,
+        channel=channel,
+        address=contact.address if contact else None,
+        content=event.payload,
+        **fields,
+    )
+    return NotificationRequested.new(
+        payload,
+        producer=PRODUCER,
+        occurred_at=event.occurred_at,
+        correlation_id=event.correlation_id,
+        event_id=uuid.uuid5(REQUESTS, payload.dedupe_key),
+    )
 
 
 class Registry(Protocol):

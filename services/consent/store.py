@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from schemas import Envelope
 from schemas.notify import QuietHours
 from services.consent.domain import (
+    DEFAULT_CHANNELS,
     Consent,
     Contact,
     Decision,
@@ -421,8 +422,12 @@ def _date(value: Any) -> Any:
 
 
 def _preferences(doc: Document) -> Preferences:
+    # A category added after the parent saved their choice starts at its default.
     return Preferences(
-        channels={category: frozenset(channels) for category, channels in doc["channels"].items()},
+        channels={
+            **DEFAULT_CHANNELS,
+            **{category: frozenset(channels) for category, channels in doc["channels"].items()},
+        },
         paper_only_reason=doc.get("paper_only_reason"),
         sms_quiet_hours=QuietHours.model_validate(doc.get("sms_quiet_hours") or {}),
     )
@@ -442,10 +447,17 @@ def _governing_consent(recipient: Recipient, consents: list[Consent]) -> Consent
 def decision_document(event: Envelope[Any], decision: Decision, at: datetime) -> Document:
     """How a decision is stored: keyed by event, recipient and channel, so a redelivered
     event's decisions stand as they were."""
+    payload = event.payload
+    # A class's fact: kept under the recipient's first child it concerned, naming them all.
+    students = decision.student_ids or (
+        (payload.student_id,) if hasattr(payload, "student_id") else ()
+    )
     return {
         "_id": f"{event.event_id}:{decision.recipient_id}:{decision.channel}",
-        "school_id": event.payload.school_id,
-        "student_id": event.payload.student_id,
+        "school_id": payload.school_id,
+        "student_id": students[0] if students else None,
+        "student_ids": list(students),
+        "class_id": getattr(payload, "class_id", None),
         "event_id": str(event.event_id),
         "event_type": event.type,
         "recipient_id": decision.recipient_id,

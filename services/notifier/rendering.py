@@ -32,12 +32,23 @@ def create_environment() -> Environment:
     return env
 
 
+def _context(request: NotificationRequested) -> dict[str, object]:
+    """What a template sees: the fact, whom it addresses, and (a class's fact) the names of
+    the recipient's children it concerns."""
+    payload = request.payload
+    return {
+        "recipient_name": payload.recipient_name,
+        "fact": payload.content,
+        "students": payload.student_names,
+    }
+
+
 def render_email(env: Environment, request: NotificationRequested) -> RenderedEmail:
     """The subject and text come from the kind's templates. The HTML part is the same text in
     paragraphs, so the two never say different things, unless the kind has its own HTML
     layout (the weekly digest's table)."""
     payload = request.payload
-    context = {"recipient_name": payload.recipient_name, "fact": payload.content}
+    context = _context(request)
     kind = payload.content.kind
     subject = env.get_template(f"{kind}.subject.j2").render(context).strip()
     text = env.get_template(f"{kind}.txt.j2").render(context).strip() + "\n"
@@ -65,7 +76,7 @@ def sms_segments(text: str) -> int:
 
 def render_sms(env: Environment, request: NotificationRequested) -> tuple[str, int]:
     """Compact text that fits two segments (cut with «…» if it would not), and its count."""
-    context = {"recipient_name": request.payload.recipient_name, "fact": request.payload.content}
+    context = _context(request)
     text = " ".join(
         env.get_template(f"{request.payload.content.kind}.sms.j2").render(context).split()
     )

@@ -264,6 +264,8 @@ class InboxSender:
             "school_id": payload.content.school_id,
             "recipient_id": payload.recipient_id,
             "student_id": payload.student_id,
+            # A class's fact: every child of this recipient it concerns, one message for all.
+            "student_ids": list(payload.student_ids or (payload.student_id,)),
             "category": payload.category,
             "subject": rendered.subject,
             "text": rendered.text,

@@ -23,12 +23,18 @@ _MONTHS_GENITIVE = (
     "ноября",
     "декабря",
 )
+_WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 _TREND = {"up": "растёт", "down": "снижается", "steady": "без изменений", "new": ""}
 
 
 def ru_date(day: date) -> str:
     """28 ноября 2026 г."""
     return f"{day.day} {_MONTHS_GENITIVE[day.month - 1]} {day.year} г."
+
+
+def ru_day(day: date) -> str:
+    """вт, 1 декабря: a school day as a family reads it (the year goes without saying)."""
+    return f"{_WEEKDAYS[day.weekday()]}, {day.day} {_MONTHS_GENITIVE[day.month - 1]}"
 
 
 def forecast_text(forecast: Forecast) -> str:
@@ -53,6 +59,7 @@ def ru_decimal(value: float) -> str:
 
 FILTERS = {
     "ru_date": ru_date,
+    "ru_day": ru_day,
     "ru_decimal": ru_decimal,
     "forecast_text": forecast_text,
     "final_text": final_text,

@@ -9,7 +9,9 @@ non-school day; next week (W50) holds the tests.
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
 from schemas import Envelope, SchoolChanged, StudentChanged, TeacherChanged
@@ -410,3 +412,13 @@ def consent_of(guardian_id: str, student_id: str) -> Envelope[Any]:
         ),
         producer="consent",
     )
+
+
+def pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:
+    """A PDF's pages as `pdftotext` reads them, whitespace collapsed (lines wrap)."""
+    path = tmp_path / "read.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return [" ".join(page.split()) for page in text.split("\f") if page.strip()]

@@ -4,7 +4,6 @@ and the weekly digest's sections, in the e-mail and on the paper page."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from services.digest.schoolweek import (
 )
 from services.digest.week_store import newest
 from services.notifier.rendering import create_environment, render_email
-from tests.school_week import MONDAY, SCHOOL, STUDENTS, WEEK, day, reference, term
+from tests.school_week import MONDAY, SCHOOL, STUDENTS, WEEK, day, pdf_pages, reference, term
 
 
 def facts() -> tuple[dict[str, ClassBook], SchoolFacts]:
@@ -278,12 +277,7 @@ def test_the_weekly_email_has_the_new_sections_in_russian() -> None:
 
 def test_the_paper_page_has_the_new_sections(tmp_path: Path) -> None:
     pdf = class_printout(paper_templates(), "Школа № 1", "5А", WEEK, [a_digest(), a_digest("st-3")])
-    path = tmp_path / "page.pdf"
-    path.write_bytes(pdf)
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    pages = [" ".join(page.split()) for page in text.split("\f") if page.strip()]
+    pages = pdf_pages(pdf, tmp_path)
     assert len(pages) == 2
     first, third = pages
     assert "Изменения в расписании на этой неделе:" in first

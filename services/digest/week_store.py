@@ -31,7 +31,7 @@ from schemas.timetable import (
     TimetableLessonFacts,
 )
 from services.digest.schoolweek import ClassBook, SchoolFacts, Teacher
-from services.shared.mongo import Document, bulk_write
+from services.shared.mongo import BULK_CHUNK, Document, bulk_write, insert_new
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -95,24 +95,30 @@ def newest(records: Sequence[Record]) -> list[Record]:
     return list(kept.values())
 
 
-def _replace(rec: Record) -> ReplaceOne[Document]:
+def _document(rec: Record) -> Document:
     document: Document = {
+        "_id": rec.record_id,
         "school_id": rec.school_id,
         "fact": rec.fact.model_dump(mode="json"),
         "gone": rec.gone,
     }
     if rec.class_id is not None:
         document["class_key"] = f"{rec.school_id}/{rec.class_id}"
-    query: Document = {"_id": rec.record_id}
     if rec.version is not None:
         document["record_version"] = rec.version
-        # A newer version held already: no match, and the upsert's insert is a duplicate
-        # key, which the bulk write ignores.
+    return document
+
+
+def _replace(document: Document) -> ReplaceOne[Document]:
+    """Replace the record where it holds an older version (or none); no upsert: FerretDB
+    answers an upsert that meets a newer version with a duplicate key and no counts."""
+    query: Document = {"_id": document["_id"]}
+    if (version := document.get("record_version")) is not None:
         query["$or"] = [
             {"record_version": {"$exists": False}},
-            {"record_version": {"$lt": rec.version}},
+            {"record_version": {"$lt": version}},
         ]
-    return ReplaceOne(query, document, upsert=True)
+    return ReplaceOne(query, {k: v for k, v in document.items() if k != "_id"})
 
 
 class MongoWeekStore:
@@ -133,12 +139,18 @@ class MongoWeekStore:
         await self._guardians.create_index([("guardian_key", 1)])
 
     async def put(self, records: Sequence[Record]) -> None:
-        """Write a batch of records, each only over an older version of itself."""
-        by_collection: dict[str, list[ReplaceOne[Document]]] = {}
+        """Write a batch of records, each only over an older version of itself: replace
+        those held in an older version, then insert the batch's records that are not there
+        yet (the others are duplicates, ignored). One consumer writes a class's records (its
+        partition), so nothing comes in between."""
+        by_collection: dict[str, list[Document]] = {}
         for rec in newest(records):
-            by_collection.setdefault(rec.collection, []).append(_replace(rec))
-        for name, operations in by_collection.items():
-            await bulk_write(self._of(name), operations)
+            by_collection.setdefault(rec.collection, []).append(_document(rec))
+        for name, documents in by_collection.items():
+            collection = self._of(name)
+            if await bulk_write(collection, [_replace(d) for d in documents]) < len(documents):
+                for start in range(0, len(documents), BULK_CHUNK):
+                    await insert_new(collection, documents[start : start + BULK_CHUNK])
 
     async def _live(self, name: str, query: Document, model: type[M]) -> list[M]:
         found = self._of(name).find(query, {"fact": 1, "gone": 1})

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas.classwork import HomeworkRetracted, HomeworkRetractedPayload
 from schemas.consent import (
@@ -28,6 +29,9 @@ from schemas.timetable import (
     LessonChangeRetracted,
     LessonChangeRetractedPayload,
 )
+from services.digest.handlers import week_record
+from services.digest.week_store import MongoWeekStore
+from services.shared.mongo import Document
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import eventually, produce_events, read_topic
 from tests.school_week import (
@@ -329,3 +333,25 @@ async def test_the_weekly_run_publishes_and_prints_the_new_sections(
     assert "к 07.12, Английский язык: Выучить слова урока 5" in page
     assert "Учителя: Английский язык (Английский, группа 1) — Смит Джон" in page
     assert "Ближайшие каникулы: Зимние каникулы с 29 декабря 2026 г." in page
+
+
+async def test_a_record_is_replaced_by_newer_versions_only_and_a_tombstone_stays(
+    database: AsyncDatabase[Document],
+) -> None:
+    store = MongoWeekStore(database)
+    await store.ensure_indexes()
+    [corrected_v3, corrected_v2, retracted, *_] = late_and_corrected()
+    posted = [e for e in term() if e.type == "LessonChangePosted"]
+    await store.put([week_record(e) for e in posted])
+    await store.put([week_record(corrected_v3)])
+    await store.put([week_record(corrected_v2)])  # late: older than what is held
+    await store.put([week_record(retracted)])
+    await store.put([week_record(e) for e in posted])  # a redelivery of version 1
+    book = await store.class_book(SCHOOL, "5a")
+    assert {c.change_id: c.substitute_teacher_name for c in book.changes} == {
+        "ch-1": "Волкова Е. П.",
+        "ch-2": None,
+        "ch-3": None,
+    }
+    # Records of another school with the same ids stay apart.
+    assert not (await store.class_book("school-2", "5a")).changes

@@ -15,8 +15,10 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.classwork import AssessmentKind
 from schemas.envelope import Envelope
 from schemas.journal import FinalValue, MarkValue, StudentFacts
+from schemas.timetable import LessonChangeKind, NonSchoolDaysKind
 
 WEEKLY_DIGEST_NAMESPACE = uuid.UUID("6f1c9a52-1f4e-4f8e-9b0c-0d6f4f3b7a11")
 
@@ -69,6 +71,51 @@ class WeekExamResult(_Part):
     value: str
 
 
+class WeekTest(_Part):
+    """A контрольная, проверочная or ВПР planned for next week (clause 4)."""
+
+    assessment_date: date
+    subject_name: str
+    assessment_kind: AssessmentKind
+    kind_label: str = Field(examples=["контрольная работа"], description="As families read it.")
+    title: str | None = None
+
+
+class WeekHomework(_Part):
+    """Homework still due on or after the digest's day."""
+
+    subject_name: str
+    due_on: date
+    text: str
+    attachments: tuple[str, ...] = Field((), description="Links to the attachments.")
+
+
+class WeekLessonChange(_Part):
+    """A lesson of this week that differs from the timetable, and why."""
+
+    lesson_date: date
+    lesson_number: int
+    subject_name: str
+    change: LessonChangeKind
+    what: str = Field(examples=["замена: ведёт Сидорова М. И."], description="As families read it.")
+    reason: str
+
+
+class WeekTeacher(_Part):
+    """Who teaches the student a subject (their group's teacher, or their ИУП's)."""
+
+    subject_name: str
+    teacher_names: tuple[str, ...]
+    group_name: str | None = None
+
+
+class WeekHolidays(_Part):
+    name: str
+    days_kind: NonSchoolDaysKind
+    starts_on: date
+    ends_on: date
+
+
 class WeeklyDigestPayload(StudentFacts):
     kind: Literal["weekly_digest"] = "weekly_digest"
     week: str = Field(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])
@@ -79,6 +126,12 @@ class WeeklyDigestPayload(StudentFacts):
     absences: tuple[WeekAbsence, ...] = ()
     final_marks: tuple[WeekFinalMark, ...] = ()
     exam_results: tuple[WeekExamResult, ...] = ()
+    # Clause 4's sections (issue 13): empty where the journal sent none of it.
+    next_week_tests: tuple[WeekTest, ...] = ()
+    homework_due: tuple[WeekHomework, ...] = ()
+    lesson_changes: tuple[WeekLessonChange, ...] = ()
+    teachers: tuple[WeekTeacher, ...] = ()
+    next_holidays: tuple[WeekHolidays, ...] = ()
 
 
 class WeeklyDigestCompiled(Envelope[WeeklyDigestPayload]):

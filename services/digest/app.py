@@ -12,6 +12,7 @@ from services.digest.api import digest_router, install_error_handlers
 from services.digest.config import Settings
 from services.digest.handlers import register_handlers
 from services.digest.service import CONSUMES, PUBLISHES, SERVICE, build
+from services.digest.week_api import week_router
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.tasks import in_background
@@ -24,6 +25,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         runtime.broker,
         runtime.topics,
         store=store,
+        week_store=digest.week_store,
         group_id=settings.consumer_group,
         dead_letters=runtime.dead_letters,
     )
@@ -31,6 +33,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
+        await digest.week_store.ensure_indexes()
         # A replica may leave the weekly run to others.
         scheduler = digest.scheduler() if settings.scheduler else None
         async with (
@@ -40,12 +43,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         ):
             yield
 
+    caller = authenticated(settings.jwt_secret, audience=SERVICE)
     app = create_http_app(
         title="Vestnik digest",
         description="Weekly summaries by e-mail and on paper, the forecast, and extracts.",
         lifespan=lifespan,
         routers=[
-            digest_router(digest, principal=authenticated(settings.jwt_secret, audience=SERVICE)),
+            digest_router(digest, principal=caller),
+            week_router(digest, principal=caller),
             runtime.operations_router(),
         ],
     )

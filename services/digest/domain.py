@@ -140,6 +140,7 @@ class StudentBook:
     absences: list[Absence] = field(default_factory=list)
     final_marks: list[FinalMark] = field(default_factory=list)
     exam_results: list[ExamResult] = field(default_factory=list)
+    education_level: str | None = None  # НОО/ООО/СОО as the journal codes it: its holidays
 
 
 def only_subjects(book: StudentBook, subjects: frozenset[str]) -> StudentBook:

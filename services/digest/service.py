@@ -19,13 +19,21 @@ from schemas import (
     MarkPosted,
     SchoolChanged,
 )
+from schemas.classwork import AssessmentPlanned, HomeworkAssigned
 from schemas.consent import ConsentRevoked
 from schemas.digest import WeeklyDigestCompiled
+from schemas.timetable import (
+    GroupChanged,
+    LessonChangePosted,
+    SchoolCalendarChanged,
+    TimetableLessonChanged,
+)
 from services.digest.config import WEEKDAYS, Settings
 from services.digest.domain import Schedule
 from services.digest.paper import class_printout, create_environment
 from services.digest.store import MongoDigestStore
-from services.digest.weekly import RunReport, run_due_weeks, run_week
+from services.digest.week_store import MongoWeekStore
+from services.digest.weekly import RunReport, run_due_weeks, run_week, sections_for
 from services.shared.retention import run_retention
 from services.shared.runtime import Runtime
 from services.shared.tasks import keep_running
@@ -39,6 +47,13 @@ CONSUMES = (
     ExamResultPosted,
     SchoolChanged,
     ConsentRevoked,
+    # Clause 4 (issue 13): one event of each topic.
+    TimetableLessonChanged,
+    LessonChangePosted,
+    AssessmentPlanned,
+    HomeworkAssigned,
+    SchoolCalendarChanged,
+    GroupChanged,
 )
 PUBLISHES = (WeeklyDigestCompiled,)
 
@@ -55,6 +70,7 @@ class Digest:
     run: Callable[[str, str], Awaitable[RunReport | None]]
     run_due: Callable[[], Awaitable[None]]
     on_purged: Callable[[str, int], None]
+    week_store: MongoWeekStore  # clause 4: timetable, changes, tests, homework, calendar
 
     async def scheduler(self) -> None:
         """Look for due weekly runs (including ones missed while the service was down) and
@@ -83,6 +99,7 @@ class Digest:
 def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Digest:
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     store = MongoDigestStore(runtime.database(settings.mongo_db))
+    week_store = MongoWeekStore(runtime.database(settings.mongo_db))
     now = clock or (lambda: datetime.now(UTC))
     zone = zone_named(settings.school_timezone)
     schedule = Schedule(WEEKDAYS.index(settings.weekly_day), settings.weekly_time)
@@ -139,6 +156,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
                 now=now,
                 default_zone=zone,
                 on_progress=lambda done, total: None,
+                sections=await sections_for(
+                    week_store, school_id, week, digest_weekday=schedule.weekday
+                ),
             )
         except Exception:
             runs.labels("failed").inc()
@@ -162,4 +182,4 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     def on_purged(collection: str, count: int) -> None:
         purged.labels(collection).inc(count)
 
-    return Digest(settings, runtime, store, now, env, run, run_due, on_purged)
+    return Digest(settings, runtime, store, now, env, run, run_due, on_purged, week_store)

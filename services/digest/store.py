@@ -251,6 +251,7 @@ class MongoDigestStore:
                         "name": student.name,
                         "class_id": student.class_id,
                         "class_name": student.class_name,
+                        "education_level": student.education_level,
                         "school_id": student.school_id,
                         "student_id": student.student_id,
                     }
@@ -295,12 +296,13 @@ class MongoDigestStore:
         )
 
     async def put_teacher(
-        self, school_id: str, teacher_id: str, assignments: list[tuple[str, str]]
+        self, school_id: str, teacher_id: str, assignments: list[tuple[str, str]], name: str = ""
     ) -> None:
         await self._teachers.replace_one(
             {"_id": f"{school_id}/{teacher_id}"},
             {
                 "school_id": school_id,
+                "name": name,
                 "assignments": [{"class_id": c, "subject_id": s} for c, s in assignments],
             },
             upsert=True,
@@ -355,6 +357,13 @@ class MongoDigestStore:
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 unreadable.append((str(doc.get("student_id", doc["_id"])), type(error).__name__))
         return books, unreadable
+
+    async def student(self, school_id: str, student_id: str) -> Document | None:
+        """The student's name, class and programme level, without their results."""
+        return await self._students.find_one(
+            {"_id": f"{school_id}/{student_id}"},
+            {"name": 1, "class_id": 1, "class_name": 1, "education_level": 1, "student_id": 1},
+        )
 
     async def student_book(self, school_id: str, student_id: str) -> StudentBook | None:
         doc = await self._students.find_one({"_id": f"{school_id}/{student_id}"})
@@ -606,6 +615,7 @@ def _book(doc: Document) -> StudentBook:
         name=doc.get("name", ""),
         class_id=doc.get("class_id", ""),
         class_name=doc.get("class_name", ""),
+        education_level=doc.get("education_level"),
         marks=marks,
         comments={
             m["mark_id"]: m["comment"] for m in doc.get("marks", {}).values() if m.get("comment")

@@ -20,11 +20,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 from schemas.digest import WeeklyDigestCompiled, WeeklyDigestPayload
-from services.digest.domain import Schedule, compile_week, week_bounds
+from services.digest.domain import Schedule, StudentBook, compile_week, week_bounds
+from services.digest.schoolweek import ClassBook, Pupil, digest_sections
 from services.digest.store import MongoDigestStore
+from services.digest.week_store import MongoWeekStore
 from services.shared.mongo import Document
 from services.shared.tasks import stop_if_cancelled
 from services.shared.timezones import school_zone
@@ -59,6 +62,42 @@ class RunReport:
     classes_printed: int
     seconds: float
     failures: tuple[StudentFailure, ...] = ()
+
+
+Sections = Callable[[StudentBook], Awaitable[dict[str, object]]]
+
+
+def pupil_of(book: StudentBook) -> Pupil:
+    level = (
+        book.education_level if book.education_level in ("primary", "basic", "secondary") else None
+    )
+    return Pupil(
+        book.student_id,
+        book.name,
+        book.class_id,
+        book.class_name,
+        cast(Literal["primary", "basic", "secondary"] | None, level),
+    )
+
+
+async def sections_for(
+    week_store: MongoWeekStore, school_id: str, week: str, *, digest_weekday: int
+) -> Sections:
+    """The weekly digest's clause 4 sections of each student of a school's week; each class's
+    facts are read once."""
+    school = await week_store.school_facts(school_id)
+    monday, _ = week_bounds(week)
+    digest_day = monday + timedelta(days=digest_weekday)
+    classes: dict[str, ClassBook] = {}
+
+    async def sections(book: StudentBook) -> dict[str, object]:
+        if book.class_id not in classes:
+            classes[book.class_id] = await week_store.class_book(school_id, book.class_id)
+        return digest_sections(
+            pupil_of(book), classes[book.class_id], school, monday=monday, digest_day=digest_day
+        )
+
+    return sections
 
 
 def pass_needed(run: Document | None, students_added: int) -> bool:
@@ -114,9 +153,11 @@ async def run_week(
     now: Callable[[], datetime],
     default_zone: ZoneInfo,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
+    sections: Sections | None = None,
 ) -> RunReport | None:
     """Run the week of one school for the students who have not had it; None when there are
-    none, or when another process is running it."""
+    none, or when another process is running it. `sections` adds clause 4's (tests, homework,
+    lesson changes, teachers, holidays) to a student's week."""
     started = time.monotonic()
     if not await store.claim_run(school_id, week, now(), now() + RUN_LEASE):
         log.info("weekly run %s %s: running elsewhere", school_id, week)
@@ -144,7 +185,10 @@ async def run_week(
     compiled: dict[str, WeeklyDigestPayload] = {}
     for book in books:
         try:
-            compiled[book.student_id] = compile_week(book, week, rules=rules, periods=periods)
+            payload = compile_week(book, week, rules=rules, periods=periods)
+            if sections is not None:
+                payload = payload.model_copy(update=await sections(book))
+            compiled[book.student_id] = payload
         except Exception as error:  # one student's week must not stop the school's
             failures.append(StudentFailure(book.student_id, "compile", type(error).__name__))
     to_tell = [book for book in to_tell if book.student_id in compiled]

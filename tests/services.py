@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -73,3 +75,34 @@ async def on_a_port(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@dataclass(frozen=True)
+class FourServices:
+    grades: httpx.AsyncClient
+    consent: httpx.AsyncClient
+    notifier: httpx.AsyncClient
+    digest: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def all_four(
+    run_id: str,
+    service_env: dict[str, Any],
+    *,
+    smtp_port: int,
+    sms_url: str | None = None,
+    digest_clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[FourServices]:
+    """Grades, consent, the notifier (on the test's SMTP server and SMS sink) and the digest;
+    with `digest_clock`, the digest runs weeks only when asked (no scheduler)."""
+    digest_options = {"clock": digest_clock} if digest_clock else None
+    digest_settings = {"scheduler": False} if digest_clock else {}
+    sms = {"sms_url": sms_url} if sms_url else {}
+    async with (
+        running("grades", run_id, **service_env) as grades,
+        running("consent", run_id, **service_env) as consent,
+        running("notifier", run_id, smtp_port=smtp_port, **sms, **service_env) as notifier,
+        running("digest", run_id, digest_options, **digest_settings, **service_env) as digest,
+    ):
+        yield FourServices(grades, consent, notifier, digest)

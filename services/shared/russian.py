@@ -57,7 +57,18 @@ def ru_decimal(value: float) -> str:
     return f"{value:.2f}".replace(".", ",")
 
 
+def assessment_label(kind_label: str, title: str | None) -> str:
+    """«контрольная работа «Дроби»», but a title that already names its kind alone: journals
+    often type «Контрольная работа «Дроби»» as the title."""
+    if not title:
+        return kind_label
+    if title.casefold().startswith(kind_label.casefold()):
+        return title
+    return f"{kind_label} «{title}»"
+
+
 FILTERS = {
+    "assessment_label": assessment_label,
     "ru_date": ru_date,
     "ru_day": ru_day,
     "ru_decimal": ru_decimal,

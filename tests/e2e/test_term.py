@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from contextlib import AsyncExitStack
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,14 +24,13 @@ from tests.conftest import AUTH, bearer
 from tests.kafka_tools import caught_up, eventually
 from tests.mailbox import received
 from tests.school import load_guardian, post_journal
+from tests.school_week import pdf_pages
 from tests.servers import Servers
-from tests.services import running
+from tests.services import all_four
 
 SCHOOL = "school-1"
 MOSCOW = ZoneInfo("Europe/Moscow")
-TODAY = datetime.now(MOSCOW).date()
-TOMORROW = TODAY + timedelta(days=1)
-TERM_START, TERM_END = TODAY - timedelta(days=60), TODAY + timedelta(days=60)
+DAY = timedelta(days=1)
 # Families in this test take SMS at any hour: it must not depend on when it runs.
 ANY_HOUR = {"sms_quiet_hours": {"start": "00:00", "end": "00:00"}}
 
@@ -52,7 +50,22 @@ FAMILIES = {
 }
 
 
-def reference() -> list[tuple[str, dict[str, Any]]]:
+def school_year(today: date) -> int:
+    """The calendar year today's school year starts in (September to August)."""
+    return today.year if today.month >= 9 else today.year - 1
+
+
+def term_span(today: date) -> tuple[date, date]:
+    """Two months either side of today, within today's school year."""
+    first = school_year(today)
+    return (
+        max(today - 60 * DAY, date(first, 9, 1)),
+        min(today + 60 * DAY, date(first + 1, 8, 31)),
+    )
+
+
+def reference(today: date) -> list[tuple[str, dict[str, Any]]]:
+    start, end = term_span(today)
     return [
         ("", {"name": "МБОУ «Школа № 1»", "timezone": "Europe/Moscow"}),
         ("/classes/5a", {"name": "5А", "education_level": "basic"}),
@@ -106,17 +119,19 @@ def reference() -> list[tuple[str, dict[str, Any]]]:
             {
                 "name": "2 четверть",
                 "period_kind": "quarter",
-                "school_year": "2026/2027",
-                "starts_on": TERM_START.isoformat(),
-                "ends_on": TERM_END.isoformat(),
+                "school_year": f"{school_year(today)}/{school_year(today) + 1}",
+                "starts_on": start.isoformat(),
+                "ends_on": end.isoformat(),
             },
         ),
     ]
 
 
-def term() -> list[tuple[str, dict[str, Any]]]:
+def term(today: date) -> list[tuple[str, dict[str, Any]]]:
     """The term's reference records: groups, the individual curriculum, bells, calendar."""
-    year = f"{TERM_START.year}/{TERM_START.year + 1}"
+    start, end = term_span(today)
+    first = school_year(today)
+    year = f"{first}/{first + 1}"
     return [
         *[
             (
@@ -137,8 +152,8 @@ def term() -> list[tuple[str, dict[str, Any]]]:
             {
                 "school_year": year,
                 "education_level": "basic",
-                "valid_from": TERM_START.isoformat(),
-                "valid_to": TERM_END.isoformat(),
+                "valid_from": start.isoformat(),
+                "valid_to": end.isoformat(),
                 "subjects": [
                     {"subject_id": "math", "teacher_id": "t-1"},
                     {"subject_id": "en", "group_id": "5a-en-2"},
@@ -160,17 +175,17 @@ def term() -> list[tuple[str, dict[str, Any]]]:
             },
         ),
         (
-            f"/calendars/{TERM_START.year}",
+            f"/calendars/{first}",
             {
                 "school_year": year,
-                "starts_on": TERM_START.isoformat(),
-                "ends_on": TERM_END.isoformat(),
+                "starts_on": start.isoformat(),
+                "ends_on": end.isoformat(),
                 "non_school_days": [
                     {
                         "name": "Зимние каникулы",
                         "days_kind": "holidays",
-                        "starts_on": (TODAY + timedelta(days=30)).isoformat(),
-                        "ends_on": (TODAY + timedelta(days=40)).isoformat(),
+                        "starts_on": (today + 30 * DAY).isoformat(),
+                        "ends_on": (today + 40 * DAY).isoformat(),
                     }
                 ],
             },
@@ -178,9 +193,10 @@ def term() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def timetable() -> list[dict[str, Any]]:
+def timetable(today: date) -> list[dict[str, Any]]:
     """Every weekday: 5А has maths, English in two groups at once, and music; 6Б maths and
     Russian."""
+    start, end = term_span(today)
 
     def lesson(
         class_id: str, day: int, number: int, subject: str, teacher: str, group: str | None = None
@@ -195,8 +211,8 @@ def timetable() -> list[dict[str, Any]]:
             "subject_id": subject,
             "teacher_id": teacher,
             "room": str(200 + number),
-            "valid_from": TERM_START.isoformat(),
-            "valid_to": TERM_END.isoformat(),
+            "valid_from": start.isoformat(),
+            "valid_to": end.isoformat(),
         }
 
     lessons = []
@@ -212,7 +228,7 @@ def timetable() -> list[dict[str, Any]]:
     return lessons
 
 
-def test_schedule() -> list[dict[str, Any]]:
+def planned_assessments(today: date) -> list[dict[str, Any]]:
     return [
         {
             "kind": "assessment",
@@ -223,16 +239,17 @@ def test_schedule() -> list[dict[str, Any]]:
             "subject_id": "math",
             "teacher_id": "t-1",
             "period_id": "q2",
-            "assessment_date": (TODAY + timedelta(days=10)).isoformat(),
+            "assessment_date": (today + 10 * DAY).isoformat(),
             "lesson_number": 1 if class_id == "5a" else 2,
         }
         for class_id in ("5a", "6b")
     ]
 
 
-def the_news() -> list[dict[str, Any]]:
-    moved_test = {**test_schedule()[0]}
-    moved_test["assessment_date"] = (TODAY + timedelta(days=12)).isoformat()
+def the_news(today: date) -> list[dict[str, Any]]:
+    """A substitution and a cancellation for tomorrow, homework, a moved test and a
+    recommendation."""
+    moved_test = {**planned_assessments(today)[0], "assessment_date": (today + 9 * DAY).isoformat()}
     return [
         {
             "kind": "lesson_change",
@@ -240,7 +257,7 @@ def the_news() -> list[dict[str, Any]]:
             "change": "substitution",
             "class_id": "5a",
             "group_id": "5a-en-1",
-            "lesson_date": TOMORROW.isoformat(),
+            "lesson_date": (today + DAY).isoformat(),
             "lesson_number": 2,
             "subject_id": "en",
             "teacher_id": "t-2",
@@ -252,7 +269,7 @@ def the_news() -> list[dict[str, Any]]:
             "change_id": "ch-cancellation",
             "change": "cancellation",
             "class_id": "5a",
-            "lesson_date": TOMORROW.isoformat(),
+            "lesson_date": (today + DAY).isoformat(),
             "lesson_number": 5,
             "subject_id": "music",
             "reason": "концерт в актовом зале",
@@ -263,9 +280,9 @@ def the_news() -> list[dict[str, Any]]:
             "class_id": "6b",
             "subject_id": "russian",
             "teacher_id": "t-4",
-            "lesson_date": TODAY.isoformat(),
+            "lesson_date": today.isoformat(),
             "lesson_number": 1,
-            "due_on": (TODAY + timedelta(days=2)).isoformat(),
+            "due_on": (today + 3 * DAY).isoformat(),
             "text": "Упражнение 112, выучить словарные слова",
         },
         moved_test,
@@ -275,7 +292,7 @@ def the_news() -> list[dict[str, Any]]:
             "student_id": "st-2",
             "teacher_id": "t-3",
             "subject_id": "en",
-            "given_on": TODAY.isoformat(),
+            "given_on": today.isoformat(),
             "text": "Читать вслух 15 минут в день",
         },
     ]
@@ -285,6 +302,18 @@ async def put_all(grades: httpx.AsyncClient, records: list[tuple[str, dict[str, 
     for path, body in records:
         response = await grades.put(f"/v1/schools/{SCHOOL}{path}", json=body, headers=AUTH)
         assert response.status_code == 200, (path, response.text)
+
+
+async def load_term(grades: httpx.AsyncClient, today: date) -> None:
+    """The term's reference records, then its timetable and test schedule as a load."""
+    await put_all(grades, term(today))
+    loaded = await grades.post(
+        f"/v1/schools/{SCHOOL}/journal",
+        json={"items": [*timetable(today), *planned_assessments(today)], "announce": False},
+        headers=AUTH,
+    )
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json()["summary"]["accepted"] == 36 + 2, loaded.text
 
 
 async def register_families(consent: httpx.AsyncClient) -> None:
@@ -316,26 +345,14 @@ async def test_a_term_loads_silently_then_each_change_reaches_exactly_its_famili
     sms_gateway: str,
     sms_dir: Path,
 ) -> None:
-    async with AsyncExitStack() as stack:
-        grades = await stack.enter_async_context(running("grades", run_id, **service_env))
-        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
-        notifier = await stack.enter_async_context(
-            running(
-                "notifier", run_id, smtp_port=smtp_server.port, sms_url=sms_gateway, **service_env
-            )
-        )
-        await put_all(grades, reference())
+    async with all_four(
+        run_id, service_env, smtp_port=smtp_server.port, sms_url=sms_gateway
+    ) as services:
+        grades, consent, notifier = services.grades, services.consent, services.notifier
+        today = datetime.now(MOSCOW).date()
+        await put_all(grades, reference(today))
         await register_families(consent)
-
-        # The term: reference records, then the timetable and the test schedule as a load.
-        await put_all(grades, term())
-        loaded = await grades.post(
-            f"/v1/schools/{SCHOOL}/journal",
-            json={"items": [*timetable(), *test_schedule()], "announce": False},
-            headers=AUTH,
-        )
-        assert loaded.status_code == 200, loaded.text
-        assert loaded.json()["summary"]["accepted"] == 36 + 2, loaded.text
+        await load_term(grades, today)
 
         # Consent must know the roster before the news, which travels on other topics: it
         # has taken in every student and group (13 reference events, 3 of enrolment).
@@ -349,7 +366,7 @@ async def test_a_term_loads_silently_then_each_change_reaches_exactly_its_famili
             )
 
         await eventually(roster_known, timeout=60)
-        news = await post_journal(grades, *the_news())
+        news = await post_journal(grades, *the_news(today))
         # The moved test is the loaded one, changed.
         summary = news.json()["summary"]
         assert (summary["accepted"], summary["corrected"]) == (4, 1), news.text
@@ -393,3 +410,92 @@ async def test_a_term_loads_silently_then_each_change_reaches_exactly_its_famili
 
 def _text(message: Any) -> str:
     return str(message.get_body(("plain",)).get_content())
+
+
+async def test_the_weekly_email_and_paper_page_show_the_week_s_changes_tests_homework_teachers(
+    servers: Servers,
+    service_env: dict[str, object],
+    run_id: str,
+    smtp_server: Controller,
+    mail_dir: Path,
+    tmp_path: Path,
+) -> None:
+    today = date(2026, 12, 1)  # the Tuesday of the week digested
+    week = "2026-W49"
+    async with all_four(
+        run_id,
+        service_env,
+        smtp_port=smtp_server.port,
+        digest_clock=lambda: datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+    ) as services:
+        grades, consent, digest = services.grades, services.consent, services.digest
+        await put_all(grades, reference(today))
+        name, children, address, _ = FAMILIES["g-1"]
+        await load_guardian(consent, "g-1", name, children, email=address)
+        paper_only = {"paper_only_reason": "нет доступа к интернету"}
+        await load_guardian(consent, "g-2", FAMILIES["g-2"][0], "st-2", preferences=paper_only)
+        await load_term(grades, today)
+        maths_homework = {
+            "kind": "homework",
+            "homework_id": "hw-5a-math",
+            "class_id": "5a",
+            "subject_id": "math",
+            "teacher_id": "t-1",
+            "lesson_date": "2026-12-03",
+            "lesson_number": 1,
+            "due_on": "2026-12-07",
+            "text": "№ 245, 247",
+        }
+        news = await post_journal(grades, *the_news(today), maths_homework)
+        assert news.status_code == 200, news.text
+
+        async def read_model_ready() -> bool:
+            student_week = await digest.get(
+                f"/v1/schools/{SCHOOL}/students/st-1/week", params={"week": week}, headers=AUTH
+            )
+            if student_week.status_code != 200:
+                return False
+            wednesday = student_week.json()["days"][2]
+            on_paper = await digest.get(f"/v1/schools/{SCHOOL}/paper/students", headers=AUTH)
+            return {lesson["status"] for lesson in wednesday["lessons"]} >= {
+                "substituted",
+                "cancelled",
+            } and on_paper.json()["items"] == ["st-2"]
+
+        await eventually(read_model_ready, timeout=90)
+        ran = await digest.post(f"/v1/schools/{SCHOOL}/weekly-runs/{week}", headers=AUTH)
+        assert ran.json()["ran"], ran.text
+
+        async def digests() -> list[Any]:
+            found = [m for m in received(mail_dir) if m["Subject"].startswith("Итоги недели")]
+            return found if len(found) >= 2 else []
+
+        mails = await eventually(digests, timeout=90)
+        [ivan] = [m for m in mails if "Иванов Иван" in m["Subject"]]
+        text = " ".join(_text(ivan).split())
+        printout = await digest.get(
+            f"/v1/schools/{SCHOOL}/paper/5a/{week}.pdf",
+            headers=bearer("teacher", person_id="t-1"),
+        )
+        assert printout.status_code == 200
+        [olga] = pdf_pages(printout.content, tmp_path)
+
+    print(text, olga, sep="\n\n")  # pytest shows it when an assertion below fails
+    for heading in (
+        "Изменения в расписании на этой неделе",
+        "Контрольные и проверочные работы на следующей неделе",
+        "Домашние задания к сдаче",
+        "Учителя",
+        "Ближайшие каникулы",
+    ):
+        assert heading in text and heading in olga
+    # Ivan's English group had a substitute; Olga's did not. Music was off for both.
+    assert "Английский язык: замена: ведёт Грин Джон" in text
+    assert "замена" not in olga
+    assert "Музыка: урок отменён" in text and "Музыка: урок отменён" in olga
+    assert "10.12, Математика: Контрольная работа «Дроби»" in text
+    assert "10.12, Математика: Контрольная работа «Дроби»" in olga
+    assert "№ 245, 247" in text and "№ 245, 247" in olga
+    assert "Английский язык (Английский, группа 1): Белова Ирина Олеговна" in text
+    assert "Английский язык (Английский, группа 2) — Грин Джон" in olga
+    assert "Зимние каникулы" in text and "Зимние каникулы" in olga

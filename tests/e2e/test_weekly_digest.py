@@ -25,7 +25,7 @@ from tests.kafka_tools import eventually, produce_events, read_topic
 from tests.mailbox import received
 from tests.school import load_guardian, post_journal
 from tests.servers import Servers
-from tests.services import running
+from tests.services import all_four, running
 
 SCHOOL = "school-1"
 WEEK = "2026-W48"  # 23–29 November 2026
@@ -183,21 +183,13 @@ async def test_a_class_of_25_gets_its_email_digests_and_one_pdf_of_paper_pages_o
 ) -> None:
     students = 25
     three_days_on = timedelta(days=3)  # Monday after the week: hand-overs are due
-    async with AsyncExitStack() as stack:
-        grades = await stack.enter_async_context(running("grades", run_id, **service_env))
-        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
-        await stack.enter_async_context(
-            running("notifier", run_id, smtp_port=smtp_server.port, **service_env)
-        )
-        digest = await stack.enter_async_context(
-            running(
-                "digest",
-                run_id,
-                {"clock": lambda: datetime.now(UTC) + three_days_on},
-                scheduler=False,
-                **service_env,
-            )
-        )
+    async with all_four(
+        run_id,
+        service_env,
+        smtp_port=smtp_server.port,
+        digest_clock=lambda: datetime.now(UTC) + three_days_on,
+    ) as services:
+        grades, consent, digest = services.grades, services.consent, services.digest
         await load_class(grades, students)
         expected = await register_families(consent, students)
         marks = a_week_of_marks(students)

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from services.digest.domain import iso_week
 from services.grades.config import Settings as GradesSettings
+from services.shared.russian import assessment_label
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,11 @@ async def test_a_loop_that_survives_errors_still_stops_when_cancelled(swallow: s
     task.cancel()
     await asyncio.wait_for(asyncio.wait([task]), timeout=2)
     assert task.cancelled()
+
+
+def test_a_test_s_title_that_names_its_kind_is_not_told_twice() -> None:
+    assert assessment_label("контрольная работа", "Дроби") == "контрольная работа «Дроби»"
+    assert assessment_label("контрольная работа", "Контрольная работа «Дроби»") == (
+        "Контрольная работа «Дроби»"
+    )
+    assert assessment_label("ВПР", None) == "ВПР"

@@ -64,7 +64,7 @@ test-unit: $(VENV)/.installed
 # The test session starts Kafka, PostgreSQL and FerretDB itself (see tests/servers.py) unless
 # VESTNIK_KAFKA_BOOTSTRAP and VESTNIK_MONGO_URL point at running ones.
 test: install lint
-	$(BIN)/pytest -v
+	$(BIN)/pytest -v --durations=25
 
 schemas: $(VENV)/.installed
 	$(BIN)/vestnik schemas export

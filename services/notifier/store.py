@@ -379,8 +379,11 @@ def _refusal(
 ) -> str | None:
     payload = request.payload
     person = f"{school_id}/%s/{payload.recipient_id}"
-    if (withdrawn := facts.get(f"{person % 'revoked'}/{payload.student_id}")) is not None:
-        return str(withdrawn.get("reason", "consent revoked"))
+    # A class's notice names every child of the family it concerns: a consent withdrawn for
+    # any one of them stops it (consent makes a new one for the others with the next news).
+    for student_id in payload.student_ids or (payload.student_id,):
+        if (withdrawn := facts.get(f"{person % 'revoked'}/{student_id}")) is not None:
+            return str(withdrawn.get("reason", "consent revoked"))
     if person % "paper" in facts:
         return "declared paper only"
     change = facts.get(f"{person % 'contact'}/{payload.channel}")

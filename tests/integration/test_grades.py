@@ -320,12 +320,21 @@ async def test_the_asyncapi_document_lists_what_each_service_consumes_and_produc
             "journal.attendance.v1",
             "journal.final-marks.v1",
             "journal.exams.v1",
+            "journal.reference.v1",
+            "journal.enrolment.v1",
+            "journal.lesson-changes.v1",
+            "journal.assessments.v1",
+            "journal.homework.v1",
+            "journal.recommendations.v1",
             "notify.requests.v1",
             "consent.changes.v1",
             "digest.weekly.v1",
         )
     }
-    assert "NotificationRequested" in document["components"]["schemas"]
+    schemas = document["components"]["schemas"]
+    assert "NotificationRequested" in schemas
+    # Clause 4's news, each with a whole example event.
+    assert schemas["LessonChangePosted"]["examples"][0]["payload"]["change"] == "substitution"
 
 
 def _mark_event(raw: bytes) -> MarkEvent:

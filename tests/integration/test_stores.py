@@ -25,7 +25,7 @@ from services.notifier.store import (
 from services.shared.mongo import Document
 from services.shared.pages import InvalidCursorError, find_page
 from services.shared.retention import purge_expired
-from tests.builders import CONSENTING, NOW, a_mark_posted
+from tests.builders import CONSENTING, NOW, a_lesson_change, a_mark_posted
 
 
 async def test_a_delivery_is_recorded_once_and_leaves_its_partition_s_queue_when_it_ends(
@@ -72,6 +72,31 @@ async def test_the_consent_view_keeps_schools_apart(database: AsyncDatabase[Docu
     assert await view.refusals([request]) == {request.payload.dedupe_key: "consent revoked"}
     await view.granted(school, "g-1", "st-1", NOW + timedelta(minutes=1))
     assert await view.refusals([request]) == {}
+
+
+async def test_a_family_s_notice_about_two_children_stops_when_either_consent_is_withdrawn(
+    database: AsyncDatabase[Document],
+) -> None:
+    view = MongoConsentView(database)
+    requests, _ = notification_requests(
+        MarkPosted.new(a_mark_posted(), producer="t"), [CONSENTING], NOW
+    )
+    mark = requests[0]
+    siblings = mark.model_copy(
+        update={
+            "payload": mark.payload.model_copy(
+                update={
+                    "dedupe_key": "lesson-change:g-1:email",
+                    "content": a_lesson_change(),
+                    "student_ids": ("st-1", "st-4"),
+                }
+            )
+        }
+    )
+    school = siblings.payload.content.school_id
+    assert await view.refusals([siblings]) == {}
+    await view.revoked(school, "g-1", "st-4", NOW)
+    assert await view.refusals([siblings, mark]) == {siblings.payload.dedupe_key: "consent revoked"}
 
 
 async def test_a_school_s_time_zone_is_kept_with_a_default_until_known(

@@ -134,7 +134,9 @@ async def on_phone(page: Page) -> AsyncIterator[Page]:
             async def same_html(route: Any) -> None:
                 await route.fulfill(content_type="text/html; charset=utf-8", body=html)
 
-            await phone.route(lambda requested: requested == url, same_html, times=1)
+            # A request's URL has no #fragment; the page's may.
+            document = url.partition("#")[0]
+            await phone.route(lambda requested: requested == document, same_html, times=1)
             await phone.goto(url)
         else:
             await phone.set_content(html)

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
-.PHONY: help install demo up down status test test-unit lint schemas bench clean
+.PHONY: help install demo up down status test test-unit lint schemas screenshots bench clean
 
 help:
 	@echo "make demo       start everything, post marks to a demo school, show the e-mails, stop"
@@ -14,6 +14,7 @@ help:
 	@echo "make test       lint, then the whole test suite against real servers"
 	@echo "make test-unit  domain tests only: no servers, seconds"
 	@echo "make schemas    re-export the event JSON Schemas after changing a model"
+	@echo "make screenshots  run the browser tests, then copy their screenshots to docs/screenshots/"
 	@echo "make bench      a synthetic district through the pipeline: bench/results/<date>.*"
 
 # The venv is rebuilt only when pyproject.toml changes.
@@ -31,7 +32,18 @@ $(VENV)/.installed: pyproject.toml
 	deploy/local/ferretdb/build.sh
 	@touch $@
 
-install: $(VENV)/.installed .cache/.servers-ready
+# axe-core, the accessibility rules the browser tests run inside each page, from npm into the
+# gitignored cache (npm's own download cache too); a new pin installs again. After the system
+# packages, which bring npm where there is none.
+AXE_CORE_VERSION := 4.14.1
+AXE_CORE_READY := .cache/node/.axe-core-$(AXE_CORE_VERSION)
+$(AXE_CORE_READY): | .cache/.servers-ready
+	npm install --prefix .cache/node --cache .cache/npm --no-audit --no-fund --loglevel=error \
+		axe-core@$(AXE_CORE_VERSION)
+	@test -s .cache/node/node_modules/axe-core/axe.min.js
+	@touch $@
+
+install: $(VENV)/.installed .cache/.servers-ready $(AXE_CORE_READY)
 
 demo: install
 	$(BIN)/vestnik demo
@@ -68,6 +80,17 @@ test: install lint
 
 schemas: $(VENV)/.installed
 	$(BIN)/vestnik schemas export
+
+# The README shows the screenshots in docs/screenshots/: this refreshes them from a new run of
+# every browser test (var/screenshots/<test>/<page>-desktop.png and -phone.png), less the
+# harness's own test pages.
+screenshots: install
+	rm -rf var/screenshots
+	$(BIN)/pytest -m browser
+	rm -rf docs/screenshots
+	mkdir -p docs/screenshots
+	cd var/screenshots && find . -name '*.png' ! -path './test_harness_*' \
+		-exec cp --parents {} ../../docs/screenshots/ \;
 
 clean: down
 	rm -rf var

@@ -22,6 +22,9 @@ from schemas import Topics
 from services.shared.auth import Role, issue_token
 from tests.servers import Servers, forget, real_servers
 
+# Browser tests' fixtures (`browser`, `page`) and hooks, for any test that opens pages.
+pytest_plugins = ["tests.browser"]
+
 
 def pytest_report_header() -> str:
     return "servers: real Kafka and MongoDB protocol (environment, testcontainers or local stack)"

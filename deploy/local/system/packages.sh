@@ -2,8 +2,9 @@
 # What the project needs from the system: PostgreSQL's server (the local stack's FerretDB keeps
 # its data there; any version Debian or Ubuntu ships), pango (WeasyPrint's text layout) and the
 # DejaVu fonts (Cyrillic) for the digest's PDFs; poppler-utils (pdftotext/pdfinfo), which the
-# tests read the PDFs back with; and prometheus (the server and promtool), which the monitoring
-# tests run.
+# tests read the PDFs back with; prometheus (the server and promtool), which the monitoring
+# tests run; and chromium, the browser the browser tests drive through Playwright (whose own
+# browser download is not reachable here) at /usr/bin/chromium.
 # Idempotent: installs only what is missing, with apt-get, on Debian or Ubuntu, and starts no
 # daemon (the tests start their own Prometheus).
 set -euo pipefail
@@ -20,12 +21,17 @@ for package in "${packages[@]}"; do
 done
 # Any installed server version will do (Debian 12 has postgresql-15); else the distribution's.
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+# The browser tests launch exactly this path; a chromium installed some other way will not do.
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+# npm fetches axe-core for the accessibility checks (the Makefile pins its version); any Node.js
+# that brings npm will do, so Debian's only when there is none.
+command -v npm >/dev/null || missing+=(npm)
 if [[ ${#missing[@]} == 0 ]]; then
-  echo "system packages: present (${packages[*]})"
+  echo "system packages: present (${packages[*]} postgresql chromium npm)"
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-  echo "system packages: please install ${missing[*]} (PostgreSQL, pango, DejaVu fonts, poppler-utils)" >&2
+  echo "system packages: please install ${missing[*]} (PostgreSQL, pango, DejaVu fonts, poppler-utils, chromium, npm)" >&2
   exit 1
 fi
 sudo=""

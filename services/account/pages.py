@@ -33,6 +33,11 @@ SECURITY_HEADERS = {
 
 Ports = Callable[[], usecases.Ports]
 
+TITLES = {
+    "sign_in.html": "Вход",
+    "sign_in_code.html": "Код для входа",
+    "activate.html": "Вход по коду активации",
+}
 MESSAGES = {
     "sent": "Если этот адрес зарегистрирован в школе, мы отправили на него код. "
     "Он действует 10 минут.",
@@ -74,6 +79,7 @@ def page_router(
     flags = domain.session_cookie_flags(secure=secure_cookies)
 
     def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("title", TITLES.get(template, "Электронный дневник"))
         context.setdefault("viewer", None)
         context.setdefault("csrf_token", "")
         context.setdefault("message", None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from itertools import count
 
 import pytest
 from fastapi.testclient import TestClient

@@ -183,9 +183,7 @@ def test_a_form_without_the_csrf_token_is_refused(client: TestClient) -> None:
     refused = client.post("/sign-in", data={"contact": "parent@example.ru"})
     assert refused.status_code == 403
     assert "Форма устарела" in refused.text
-    forged = client.post(
-        "/sign-in", data={"contact": "parent@example.ru", "csrf_token": "abc.def"}
-    )
+    forged = client.post("/sign-in", data={"contact": "parent@example.ru", "csrf_token": "abc.def"})
     assert forged.status_code == 403
 
 
@@ -248,5 +246,3 @@ def test_the_notifier_renders_a_sign_in_code_by_email_and_sms() -> None:
         "Никому его не сообщайте."
     )
     assert segments <= 2
-
-

@@ -144,14 +144,21 @@ async def request_code(typed: str, client: str, *, ports: Ports) -> str:
     await _mark(contact, PER_CONTACT, ports)
     await _mark(address, PER_ADDRESS, ports)
     identities = await ports.store.identities_of(digest) if digest else []
+    # The first identity's children key the notification; looked up for an unknown contact
+    # too, so both answers cost the same.
+    first = identities[0] if identities else Identity("-", "-")
+    children = domain.visible_students(
+        await ports.store.decisions_of(first), today=ports.now.date()
+    )
     code = domain.new_sign_in_code()
     challenge_id = secrets.token_urlsafe(24)
     expires_at = ports.now + CODE_LIFETIME
     events: list[Envelope[Any]] = []
-    if identities:
-        normalised = normalised_contact(channel, typed)
-        assert normalised is not None  # it has a digest
-        events.append(await _code_notification(identities, channel, normalised, code, ports))
+    normalised = normalised_contact(channel, typed)
+    if identities and normalised is not None:
+        # The child's id keys the request; someone with no child to see yet is keyed by self.
+        student_id = children[0] if children else first.recipient_id
+        events.append(_code_notification(first, student_id, channel, normalised, code, ports))
     else:
         code = secrets.token_hex(16)  # a code no one knows: the challenge can never pass
     await ports.store.add_challenge(
@@ -170,22 +177,16 @@ async def request_code(typed: str, client: str, *, ports: Ports) -> str:
     return challenge_id
 
 
-async def _code_notification(
-    identities: Sequence[Identity], channel: str, address: str, code: str, ports: Ports
+def _code_notification(
+    identity: Identity, student_id: str, channel: str, address: str, code: str, ports: Ports
 ) -> NotificationRequested:
-    first = identities[0]
-    children = domain.visible_students(
-        await ports.store.decisions_of(first), today=ports.now.date()
-    )
-    # The request is keyed by a student; someone with no child to see yet is keyed by self.
-    student_id = children[0] if children else first.recipient_id
     source = uuid.uuid4()
     return NotificationRequested.new(
         NotificationRequestedPayload(
             student_id=student_id,
             dedupe_key=f"sign-in/{source}/{channel}",
             source_event_id=source,
-            recipient_id=first.recipient_id,
+            recipient_id=identity.recipient_id,
             recipient_name="пользователь электронного дневника",
             channel="email" if channel == "email" else "sms",
             address=address,
@@ -193,7 +194,7 @@ async def _code_notification(
             priority="urgent",
             content=SignInCodePayload(
                 student_id=student_id,
-                school_id=first.school_id,
+                school_id=identity.school_id,
                 code=code,
                 expires_at=ports.now + CODE_LIFETIME,
             ),

@@ -95,7 +95,7 @@ async def test_a_parent_signs_in_with_a_code_sent_to_the_contact_the_school_hold
         own = await account.get(f"/children/{SCHOOL}/st-1")
         other_family = await account.get(f"/children/{SCHOOL}/st-3")
         unknown_child = await account.get(f"/children/{SCHOOL}/st-999")
-        reused = await account.post(
+        stale_form = await account.post(
             "/sign-in/code",
             data={"challenge": challenge, "code": code, "csrf_token": csrf_of(sent)},
         )
@@ -104,6 +104,11 @@ async def test_a_parent_signs_in_with_a_code_sent_to_the_contact_the_school_hold
             "/sign-out", data={"csrf_token": csrf_of(home)}, follow_redirects=False
         )
         after = await account.get("/", follow_redirects=False)
+        fresh = await account.get("/sign-in")
+        reused = await account.post(
+            "/sign-in/code",
+            data={"challenge": challenge, "code": code, "csrf_token": csrf_of(fresh)},
+        )
 
         # The school prints an activation code for the family without e-mail.
         issued = await account.post(
@@ -160,6 +165,7 @@ async def test_a_parent_signs_in_with_a_code_sent_to_the_contact_the_school_hold
     assert f'href="/children/{SCHOOL}/st-2"' in home.text
     assert own.status_code == 200
     assert other_family.status_code == unknown_child.status_code == 404  # never 403
+    assert stale_form.status_code == 403  # its CSRF cookie went with the sign-in
     assert reused.status_code == 400 and "больше не действует" in reused.text
     assert no_csrf.status_code == 403
     assert signed_out.status_code == 303 and after.status_code == 303

@@ -129,11 +129,29 @@ async def test_a_parent_signs_in_with_a_code_sent_to_the_contact_the_school_hold
         )
         their_home = await family.get("/")
         not_theirs = await family.get(f"/children/{SCHOOL}/st-1")
+        # The same family on a second device, which then signs out everywhere.
+        first_device = dict(family.cookies)
+        family.cookies.clear()
+        second = await account.post(
+            f"/v1/schools/{SCHOOL}/recipients/g-2/activation-codes", headers=AUTH
+        )
+        form = await family.get("/activate")
+        await family.post(
+            "/activate",
+            data={"activation_code": second.json()["code"], "csrf_token": csrf_of(form)},
+        )
+        second_home = await family.get("/")
         everywhere = await family.post(
             "/sign-out/everywhere",
-            data={"csrf_token": csrf_of(their_home)},
+            data={"csrf_token": csrf_of(second_home)},
             follow_redirects=False,
         )
+        family.cookies.clear()
+        family.cookies.update(first_device)
+        first_after = await family.get("/", follow_redirects=False)
+        family.cookies.clear()
+        # Three code requests per contact in 15 minutes: the unknown one has had one.
+        limited = [(await request_code(account, "nobody@example.org")).status_code for _ in "123"]
         form = await family.get("/activate")
         again = await family.post(
             "/activate", data={"activation_code": activation, "csrf_token": csrf_of(form)}
@@ -176,7 +194,11 @@ async def test_a_parent_signs_in_with_a_code_sent_to_the_contact_the_school_hold
     assert activated.status_code == 303
     assert f"/children/{SCHOOL}/st-3" in their_home.text
     assert not_theirs.status_code == 404
+    assert second_home.status_code == 200
     assert everywhere.status_code == 303
+    assert first_after.status_code == 303  # the first device's session ended too
+    assert limited == [200, 200, 429]
     assert again.status_code == 400  # single use
     methods = {(i["recipient_id"], i["method"]) for i in sign_ins.json()["items"]}
     assert methods == {("g-1", "code"), ("g-2", "activation_code")}
+    assert len(sign_ins.json()["items"]) == 3

@@ -7,9 +7,10 @@ never checks access itself, and a child it is not given does not exist (404, nev
 
 Wiring (in `app.py`, where `NoFamilyData(database)` stands until then):
 `services.account.family.build_family(database, settings=settings)` returns a
-`FamilyModule`; the account creates the topics of its `consumes`, calls `register(...)` with a consumer group of its own (`<account group>-family`: the account reads
-some of the same topics for itself), `ensure_indexes()` at start-up, and runs each of
-`loops()` under `keep_running`.
+`FamilyModule`; the account creates the topics of its `consumes`, calls `register(...)` with
+a consumer group of its own (`<account group>-family`: the account reads some of the same
+topics for itself), `ensure_indexes()` at start-up, and runs each of `loops()` under
+`keep_running`.
 """
 
 from __future__ import annotations

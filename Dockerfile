@@ -58,7 +58,7 @@ COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/vestnik-entrypoint
 
 # XDG_CACHE_HOME: fontconfig's cache (WeasyPrint) goes to /tmp, the one writable place when the
 #   root filesystem is read-only (Kubernetes mounts an emptyDir there).
-# VESTNIK_HOST: listen on every interface; the port is VESTNIK_<SERVICE>_PORT (8001-8004).
+# VESTNIK_HOST: listen on every interface; the port is VESTNIK_<SERVICE>_PORT (8001-8005).
 # VESTNIK_ENVIRONMENT=production refuses the development JWT secret: give the container a
 #   VESTNIK_JWT_SECRET (or VESTNIK_JWT_SECRET_FILE) of 32+ characters, or set
 #   VESTNIK_ENVIRONMENT=local to try the image out.
@@ -72,7 +72,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 WORKDIR /tmp
 
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8001 8002 8003 8004 8005
 
 # The entrypoint turns VESTNIK_*_FILE (Docker/Compose secrets) into VESTNIK_* and execs the command.
 ENTRYPOINT ["vestnik-entrypoint"]

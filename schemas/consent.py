@@ -1,6 +1,7 @@
 """Events the consent service publishes about its own registry (`consent.changes.v1`).
 
-They name people by id only: no contact data travels here. Keyed by the recipient, so one
+They name people by id only: no contact data travels here (a contact's keyed digest does,
+for the personal account's sign-in). Keyed by the recipient, so one
 person's changes stay in order.
 """
 
@@ -46,6 +47,12 @@ class ContactChangedPayload(RecipientPayload):
     channel: Literal["email", "sms"]
     removed: bool = False
     effective_at: AwareDatetime
+    address_digest: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 (hex) of the channel and the normalised address, keyed with "
+        "the deployment's contact digest key: the personal account recognises the contact at "
+        "sign-in without the address travelling. None when removed.",
+    )
 
 
 class PreferencesChangedPayload(RecipientPayload):

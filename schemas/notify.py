@@ -50,7 +50,22 @@ Category = Literal[
     "recommendations",
     "weekly_digest",
     "forecast",
+    # The personal account's sign-in codes: cannot be switched off (the account publishes
+    # them itself, past the preferences).
+    "account",
 ]
+
+
+class SignInCodePayload(StudentPayload):
+    """A one-time code to sign in to the personal account, sent to the contact it was asked
+    for (issue 14). `student_id`: the recipient's first child (what keys the request)."""
+
+    kind: Literal["sign_in_code"] = "sign_in_code"
+    school_id: str = Field(min_length=1)
+    code: str = Field(pattern=r"^[0-9]{6}$", examples=["123456"])
+    expires_at: AwareDatetime
+
+
 # The facts a notification can tell, told apart by their `kind`.
 NotifiableFacts = Annotated[
     MarkPostedPayload
@@ -72,7 +87,8 @@ NotifiableFacts = Annotated[
     | RecommendationPostedPayload
     | RecommendationCorrectedPayload
     | RecommendationRetractedPayload
-    | WeeklyDigestPayload,
+    | WeeklyDigestPayload
+    | SignInCodePayload,
     Field(discriminator="kind"),
 ]
 

@@ -30,6 +30,7 @@ class ServiceName(StrEnum):
     consent = "consent"
     notifier = "notifier"
     digest = "digest"
+    account = "account"
 
 
 class SinkName(StrEnum):

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-SERVICES = ("grades", "consent", "notifier", "digest")
+SERVICES = ("grades", "consent", "notifier", "digest", "account")
 
 
 def build_app(

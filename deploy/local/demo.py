@@ -67,10 +67,12 @@ def run_demo() -> None:
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
             load_school(http)
             post_marks(http)
+            invitation = account_invitation(http)
         print(f"\nwaiting for {EXPECTED_EMAILS} e-mails in {layout.mail_dir} ...")
         new_mail = wait_for_mail(layout.mail_dir, before, EXPECTED_EMAILS, timeout=60)
         new_sms = wait_for_sms(layout.sms_dir, sms_before, timeout=30)
         report(new_mail, new_sms, layout)
+        print(invitation)
     finally:
         for process in reversed(started):
             print(f"{process.name:10} {process.down()}")
@@ -166,6 +168,21 @@ def post_marks(http: httpx.Client) -> None:
     for item, result in zip(items, response.json()["items"], strict=True):
         student, subject = STUDENTS[item["student_id"]], SUBJECTS[item["subject_id"]]
         print(f"posted «{item['value']}» for {student} ({subject}): {result['status']}")
+
+
+def account_invitation(http: httpx.Client) -> str:
+    """An activation code of the personal account for the first guardian, to look around."""
+    guardian_id = next(iter(GUARDIANS))
+    answer = http.post(_url("account", f"/recipients/{guardian_id}/activation-codes"))
+    answer.raise_for_status()
+    site = f"http://127.0.0.1:{SERVICE_PORTS['account']}"
+    name, _, _, address = GUARDIANS[guardian_id]
+    return (
+        f"\npersonal account: {site}/activate with the activation code "
+        f"{answer.json()['code']} ({name}), or {site}/sign-in "
+        f"with {address} (the code arrives in the SMTP sink: `vestnik mail`);"
+        "\nkeep the services running to use it: `make up`"
+    )
 
 
 def wait_for_mail(mail_dir: Path, before: set[Path], count: int, timeout: float) -> list[Path]:

@@ -64,7 +64,9 @@ class Layout:
         return self.var / "sms"
 
 
-SERVICE_PORTS = {"grades": 8001, "consent": 8002, "notifier": 8003, "digest": 8004}
+SERVICE_PORTS = {"grades": 8001, "consent": 8002, "notifier": 8003, "digest": 8004, "account": 8005}
+# The local stack serves plain http: the account's session cookie cannot be Secure there.
+LOCAL_ENV = {"account": {"VESTNIK_ACCOUNT_SECURE_COOKIES": "false"}}
 
 
 def infrastructure(layout: Layout) -> list[ManagedProcess]:
@@ -164,6 +166,7 @@ def services(layout: Layout) -> list[ManagedProcess]:
             argv=lambda name=name: _vestnik("serve", name),  # type: ignore[misc]
             marker=f"serve {name}",
             is_healthy=lambda port=port: http_ok(f"http://127.0.0.1:{port}/healthz"),  # type: ignore[misc]
+            env=LOCAL_ENV.get(name, {}),
             var_dir=layout.var,
         )
         for name, port in SERVICE_PORTS.items()

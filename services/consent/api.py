@@ -28,6 +28,7 @@ from services.consent.requests import (
 )
 from services.consent.store import MongoConsentRegistry
 from services.shared.auth import Principal
+from services.shared.contacts import DEV_CONTACT_DIGEST_KEY
 from services.shared.errors import ErrorOut, error_responses, field_error
 from services.shared.http import RecordId
 from services.shared.pages import Cursor, Limit, Page
@@ -36,13 +37,17 @@ CSV = {"text/csv": {"schema": {"type": "string"}}}
 
 
 def consent_routers(
-    registry: MongoConsentRegistry, *, principal: Any, clock: Callable[[], datetime]
+    registry: MongoConsentRegistry,
+    *,
+    principal: Any,
+    clock: Callable[[], datetime],
+    digest_key: str = DEV_CONTACT_DIGEST_KEY,
 ) -> list[APIRouter]:
     """One router per resource: recipients (with their contacts, preferences and history),
     consents, and the school's settings and decision log."""
 
     def ports() -> usecases.Registry:
-        return usecases.Registry(registry, clock())
+        return usecases.Registry(registry, clock(), digest_key)
 
     recipients = APIRouter(prefix="/v1/schools/{school_id}/recipients", tags=["recipients"])
     consents = APIRouter(prefix="/v1/schools/{school_id}/consents", tags=["consents"])

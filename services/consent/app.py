@@ -109,7 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
             purged.labels(collection).inc(count)
         erased = await usecases.erase_contacts_after_withdrawal(
             keep=timedelta(days=settings.contacts_after_withdrawal_days),
-            registry=usecases.Registry(registry, now),
+            registry=usecases.Registry(
+                registry, now, settings.contact_digest_key.get_secret_value()
+            ),
         )
         purged.labels("contacts").inc(erased)
         await asyncio.sleep(settings.retention_every_seconds)
@@ -137,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
                 registry,
                 principal=authenticated(settings.jwt_secret, audience=SERVICE),
                 clock=utc_now,
+                digest_key=settings.contact_digest_key.get_secret_value(),
             ),
             # Its API takes changes while Kafka is away (the outbox keeps their events).
             runtime.operations_router(kafka_optional=True),

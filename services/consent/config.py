@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from services.shared.config import ServiceSettings
+from services.shared.contacts import ContactDigestSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ContactDigestSettings):
     port: int = Field(8002, validation_alias="VESTNIK_CONSENT_PORT")
     mongo_db: str = Field("vestnik_consent", validation_alias="VESTNIK_CONSENT_MONGO_DB")
     consumer_group: str = Field("vestnik-consent", validation_alias="VESTNIK_CONSENT_GROUP")

@@ -46,6 +46,7 @@ from services.consent.signatures import (
     verify_detached,
 )
 from services.shared.auth import Principal, Role
+from services.shared.contacts import DEV_CONTACT_DIGEST_KEY, contact_digest
 from services.shared.mongo import Document
 
 STAFF: tuple[Role, ...] = ("admin", "staff")
@@ -130,6 +131,8 @@ class Registry:
 
     store: ConsentStore
     now: datetime
+    # Keys `ContactChanged.address_digest` (the personal account's sign-in).
+    digest_key: str = DEV_CONTACT_DIGEST_KEY
 
 
 def _belongs(caller: Principal, school_id: str) -> None:
@@ -257,18 +260,22 @@ async def save_contact(
     registry: Registry,
 ) -> None:
     recipient = await may_act_for(caller, school_id, recipient_id, store=registry.store)
+    address = normalised_address(channel, body.address)
     document = {
-        "address": normalised_address(channel, body.address),
+        "address": address,
         "provenance": await _provenance(school_id, body.proof, caller, recipient, registry),
         "registered_at": registry.now,
     }
-    await registry.store.save_contact(
+    changed = _contact_changed(
         school_id,
         recipient_id,
         channel,
-        document,
-        _contact_changed(school_id, recipient_id, channel, registry.now, removed=False),
-        by=caller.subject,
+        registry.now,
+        removed=False,
+        digest=contact_digest(channel, address, registry.digest_key),
+    )
+    await registry.store.save_contact(
+        school_id, recipient_id, channel, document, changed, by=caller.subject
     )
 
 
@@ -317,7 +324,13 @@ async def erase_contacts_after_withdrawal(*, keep: timedelta, registry: Registry
 
 
 def _contact_changed(
-    school_id: str, recipient_id: str, channel: str, now: datetime, *, removed: bool
+    school_id: str,
+    recipient_id: str,
+    channel: str,
+    now: datetime,
+    *,
+    removed: bool,
+    digest: str | None = None,
 ) -> Envelope[Any]:
     return ContactChanged.new(
         ContactChangedPayload(
@@ -326,6 +339,7 @@ def _contact_changed(
             channel=channel,
             removed=removed,
             effective_at=now,
+            address_digest=digest,
         ),
         producer=PRODUCER,
     )

@@ -24,11 +24,11 @@ CHECKS = ",".join(
     ]
 )
 # Enough to find what fuzzing found before (non-ASCII base64, week 54, year 0, 0.5 as a date),
-# small enough for `make test`: the four services take about a minute each.
+# small enough for `make test`: the five services take about a minute each.
 EXAMPLES = int(os.environ.get("VESTNIK_FUZZ_EXAMPLES", "15"))
 
 
-@pytest.mark.parametrize("service", ["grades", "consent", "notifier", "digest"])
+@pytest.mark.parametrize("service", ["grades", "consent", "notifier", "digest", "account"])
 async def test_no_server_error_and_no_undocumented_answer(
     service: str,
     service_env: dict[str, object],

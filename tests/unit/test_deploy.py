@@ -31,8 +31,9 @@ K8S_DIR = DEPLOY / "k8s"
 DOCKERFILE = ROOT / "Dockerfile"
 ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"
 
-SERVICES = ("grades", "consent", "notifier", "digest")
-CONSUMERS = ("consent", "notifier", "digest")  # Kafka consumer groups: scaled by partitions
+SERVICES = ("grades", "consent", "notifier", "digest", "account")
+# Kafka consumer groups: scaled by partitions.
+CONSUMERS = ("consent", "notifier", "digest", "account")
 # The oldest Kubernetes we claim to support and the newest whose schemas the package bundles.
 KUBERNETES_VERSIONS = ("1.30", "1.37")
 # Custom resources have no schema among the Kubernetes API's own: they are skipped explicitly

@@ -1,0 +1,336 @@
+"""The server-rendered pages (Russian, no JavaScript needed): sign-in, activation, the home
+page with the children, each child's pages (drawn by the family read model, `views.py`),
+settings, sign-out. Thin: each route checks the session and CSRF, calls a use case, renders.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from services.account import domain, usecases
+from services.account.views import FamilyFile, FamilyPage, FamilyRedirect, FamilyViews, Viewer
+from services.shared.russian import FILTERS
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "vestnik_session"
+CSRF_COOKIE = "vestnik_csrf"  # the signed double-submit token of the forms before sign-in
+# Pages hold personal data: never cached, never framed, nothing loaded from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+Ports = Callable[[], usecases.Ports]
+
+TITLES = {
+    "sign_in.html": "Вход",
+    "sign_in_code.html": "Код для входа",
+    "activate.html": "Вход по коду активации",
+}
+MESSAGES = {
+    "sent": "Если этот адрес зарегистрирован в школе, мы отправили на него код. "
+    "Он действует 10 минут.",
+    "empty": "Введите адрес электронной почты или номер телефона.",
+    "wrong": "Код не подходит. Проверьте его и попробуйте ещё раз.",
+    "expired": "Срок действия кода истёк. Запросите новый код.",
+    "dead": "Этот код больше не действует. Запросите новый код.",
+    "locked": "Слишком много неудачных попыток. Попробуйте снова через час.",
+    "limited": "Слишком много запросов. Попробуйте снова позже.",
+    "activation": "Код активации не подходит: проверьте его или попросите в школе новый.",
+    "activation_empty": "Введите код активации.",
+    "csrf": "Форма устарела. Обновите страницу и попробуйте ещё раз.",
+    "not_found": "Такой страницы нет.",
+}
+
+
+def create_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def page_router(
+    ports: Ports,
+    family: FamilyViews,
+    *,
+    secret_key: str,
+    secure_cookies: bool,
+    trust_forwarded_for: bool,
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    env = create_environment()
+    flags = domain.session_cookie_flags(secure=secure_cookies)
+
+    def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("title", TITLES.get(template, "Электронный дневник"))
+        context.setdefault("viewer", None)
+        context.setdefault("csrf_token", "")
+        context.setdefault("message", None)
+        context.setdefault("error", status >= 400)
+        html = env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=flags.path,
+            secure=flags.secure,
+            httponly=flags.http_only,
+            samesite=flags.same_site,
+        )
+
+    def redirect(location: str) -> RedirectResponse:
+        return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
+
+    def client_of(request: Request) -> str:
+        forwarded = request.headers.get("x-forwarded-for")
+        if trust_forwarded_for and forwarded:
+            return forwarded.split(",")[0].strip()
+        return request.client.host if request.client else "unknown"
+
+    async def form_of(request: Request) -> dict[str, str]:
+        form = await request.form()
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+
+    # Before sign-in: the signed double-submit cookie.
+
+    def anonymous_form(
+        template: str, request: Request, status: int = 200, **context: Any
+    ) -> Response:
+        """A form before sign-in, with the token of the CSRF cookie (set if missing)."""
+        token = request.cookies.get(CSRF_COOKIE) or ""
+        if domain.unsigned(token, secret_key) is None:
+            token = domain.signed(secrets.token_urlsafe(24), secret_key)
+        response = render(template, status, csrf_token=token, **context)
+        set_cookie(response, CSRF_COOKIE, token, max_age=None)
+        return response
+
+    def anonymous_csrf_ok(request: Request, form: Mapping[str, str]) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        return domain.unsigned(cookie, secret_key) is not None and domain.csrf_matches(
+            cookie, form.get("csrf_token")
+        )
+
+    def signed_in(new: usecases.NewSession) -> Response:
+        response = redirect("/")
+        max_age = int(ports().session_absolute.total_seconds())
+        set_cookie(response, SESSION_COOKIE, new.session_id, max_age=max_age)
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
+
+    @router.get("/sign-in")
+    async def sign_in_page(request: Request) -> Response:
+        if await usecases.current_session(request.cookies.get(SESSION_COOKIE), ports=ports()):
+            return redirect("/")
+        return anonymous_form("sign_in.html", request)
+
+    @router.post("/sign-in")
+    async def sign_in(request: Request) -> Response:
+        form = await form_of(request)
+        if not anonymous_csrf_ok(request, form):
+            return anonymous_form("sign_in.html", request, 403, message=MESSAGES["csrf"])
+        typed = form.get("contact", "").strip()
+        if not typed or len(typed) > 320:
+            return anonymous_form("sign_in.html", request, 422, message=MESSAGES["empty"])
+        try:
+            challenge = await usecases.request_code(typed, client_of(request), ports=ports())
+        except usecases.RateLimitedError:
+            return anonymous_form("sign_in.html", request, 429, message=MESSAGES["limited"])
+        return anonymous_form(
+            "sign_in_code.html", request, challenge=challenge, message=MESSAGES["sent"]
+        )
+
+    @router.post("/sign-in/code")
+    async def sign_in_code(request: Request) -> Response:
+        form = await form_of(request)
+        challenge = form.get("challenge", "")
+        if not anonymous_csrf_ok(request, form):
+            return anonymous_form(
+                "sign_in_code.html", request, 403, challenge=challenge, message=MESSAGES["csrf"]
+            )
+        try:
+            outcome = await usecases.enter_code(
+                challenge[:100], form.get("code", "")[:20], client_of(request), ports=ports()
+            )
+        except usecases.RateLimitedError:
+            return anonymous_form("sign_in.html", request, 429, message=MESSAGES["limited"])
+        if isinstance(outcome, usecases.NewSession):
+            return signed_in(outcome)
+        if outcome == "wrong":
+            return anonymous_form(
+                "sign_in_code.html", request, 400, challenge=challenge, message=MESSAGES["wrong"]
+            )
+        status = 429 if outcome == "locked" else 400
+        return anonymous_form("sign_in.html", request, status, message=MESSAGES[outcome])
+
+    @router.get("/activate")
+    async def activate_page(request: Request) -> Response:
+        return anonymous_form("activate.html", request)
+
+    @router.post("/activate")
+    async def activate(request: Request) -> Response:
+        form = await form_of(request)
+        if not anonymous_csrf_ok(request, form):
+            return anonymous_form("activate.html", request, 403, message=MESSAGES["csrf"])
+        typed = form.get("activation_code", "").strip()
+        if not typed:
+            return anonymous_form(
+                "activate.html", request, 422, message=MESSAGES["activation_empty"]
+            )
+        try:
+            outcome = await usecases.activate(typed[:40], client_of(request), ports=ports())
+        except usecases.RateLimitedError:
+            return anonymous_form("activate.html", request, 429, message=MESSAGES["limited"])
+        if outcome is None:
+            return anonymous_form("activate.html", request, 400, message=MESSAGES["activation"])
+        return signed_in(outcome)
+
+    # Signed in: the session's CSRF token in every form.
+
+    async def session_of(request: Request) -> usecases.Session | None:
+        return await usecases.current_session(request.cookies.get(SESSION_COOKIE), ports=ports())
+
+    def not_found(viewer: Viewer | None, csrf_token: str) -> Response:
+        return render(
+            "message.html",
+            404,
+            title="Страница не найдена",
+            message=MESSAGES["not_found"],
+            viewer=viewer,
+            csrf_token=csrf_token,
+        )
+
+    def signed_in_only(
+        handler: Callable[[Request, usecases.Session, Mapping[str, str]], Awaitable[Response]],
+        *,
+        post: bool,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def page(request: Request) -> Response:
+            session = await session_of(request)
+            if session is None:
+                return redirect("/sign-in")
+            form: Mapping[str, str] = {}
+            if post:
+                form = await form_of(request)
+                if not domain.csrf_matches(session.csrf_token, form.get("csrf_token")):
+                    viewer = await usecases.viewer_of(session, ports=ports())
+                    return render(
+                        "message.html",
+                        403,
+                        title="Форма устарела",
+                        message=MESSAGES["csrf"],
+                        viewer=viewer,
+                        csrf_token=session.csrf_token,
+                    )
+            return await handler(request, session, form)
+
+        return page
+
+    async def home(
+        request: Request, session: usecases.Session, form: Mapping[str, str]
+    ) -> Response:
+        viewer = await usecases.viewer_of(session, ports=ports())
+        return render("home.html", title="Мои дети", viewer=viewer, csrf_token=session.csrf_token)
+
+    async def settings(
+        request: Request, session: usecases.Session, form: Mapping[str, str]
+    ) -> Response:
+        viewer = await usecases.viewer_of(session, ports=ports())
+        return render(
+            "settings.html", title="Настройки", viewer=viewer, csrf_token=session.csrf_token
+        )
+
+    async def sign_out(
+        request: Request, session: usecases.Session, form: Mapping[str, str]
+    ) -> Response:
+        await usecases.sign_out(session, ports=ports())
+        return signed_out()
+
+    async def sign_out_everywhere(
+        request: Request, session: usecases.Session, form: Mapping[str, str]
+    ) -> Response:
+        await usecases.sign_out_everywhere(session, ports=ports())
+        return signed_out()
+
+    def signed_out() -> Response:
+        response = redirect("/sign-in")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=flags.secure, httponly=True)
+        return response
+
+    async def child(
+        request: Request, session: usecases.Session, form: Mapping[str, str]
+    ) -> Response:
+        params = request.path_params
+        current = ports()
+        viewer = await usecases.viewer_of(session, ports=current)
+        found = usecases.child_of(viewer, params["school_id"], params["student_id"])
+        if found is None:
+            return not_found(viewer, session.csrf_token)
+        section = params.get("section", "")
+        outcome: FamilyPage | FamilyFile | FamilyRedirect | None
+        if request.method == "POST":
+            outcome = await family.child_action(viewer, found, section, form, now=current.now)
+        else:
+            query = dict(request.query_params)
+            outcome = await family.child_page(viewer, found, section, query, now=current.now)
+        if outcome is None:
+            return not_found(viewer, session.csrf_token)
+        if isinstance(outcome, FamilyRedirect):
+            return redirect(outcome.location if outcome.location.startswith("/") else "/")
+        if isinstance(outcome, FamilyFile):
+            return Response(
+                outcome.content,
+                media_type=outcome.media_type,
+                headers={
+                    **SECURITY_HEADERS,
+                    "Content-Disposition": f'attachment; filename="{outcome.filename}"',
+                },
+            )
+        return render(
+            outcome.template,
+            **{
+                **outcome.context,
+                "title": outcome.title,
+                "viewer": viewer,
+                "child": found,
+                "csrf_token": session.csrf_token,
+                "now": current.now,
+            },
+        )
+
+    router.add_api_route("/", signed_in_only(home, post=False), methods=["GET"])
+    router.add_api_route("/settings", signed_in_only(settings, post=False), methods=["GET"])
+    router.add_api_route("/sign-out", signed_in_only(sign_out, post=True), methods=["POST"])
+    router.add_api_route(
+        "/sign-out/everywhere", signed_in_only(sign_out_everywhere, post=True), methods=["POST"]
+    )
+    for path in (
+        "/children/{school_id}/{student_id}",
+        "/children/{school_id}/{student_id}/{section}",
+    ):
+        router.add_api_route(path, signed_in_only(child, post=False), methods=["GET"])
+    router.add_api_route(
+        "/children/{school_id}/{student_id}/{section}",
+        signed_in_only(child, post=True),
+        methods=["POST"],
+    )
+    return router

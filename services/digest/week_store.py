@@ -22,6 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas.classwork import AssessmentFacts, HomeworkFacts
+from schemas.schoolweek import ClassBook, SchoolFacts, Teacher
 from schemas.timetable import (
     BellScheduleChangedPayload,
     GroupChangedPayload,
@@ -30,7 +31,6 @@ from schemas.timetable import (
     SchoolCalendarChangedPayload,
     TimetableLessonFacts,
 )
-from services.digest.schoolweek import ClassBook, SchoolFacts, Teacher
 from services.shared.mongo import BULK_CHUNK, Document, bulk_write, insert_new
 
 M = TypeVar("M", bound=BaseModel)

@@ -2,8 +2,10 @@
 lesson changes applied, homework, tests and non-school days; the class's teachers; the
 calendar; and the weekly digest's sections built from the same facts.
 
-Pure: the store hands over the journal's live facts (removed lessons, retracted changes and
-homework, cancelled tests are not among them) and `schemas.membership.concerned_students`
+Pure, and shared like `schemas.membership`: the digest (its week API and weekly e-mail) and the
+personal account (what a family sees) read a week with these same rules, so the two never
+disagree. The caller hands over the journal's live facts (removed lessons, retracted changes
+and homework, cancelled tests are not among them) and `schemas.membership.concerned_students`
 decides, as for every consumer, which students a class's or group's fact concerns.
 """
 

@@ -374,7 +374,7 @@ def _homework_out(homework: HomeworkFacts) -> HomeworkOut:
     )
 
 
-def _test_out(test: AssessmentFacts) -> TestOut:
+def test_out(test: AssessmentFacts) -> TestOut:
     return TestOut(
         assessment_id=test.assessment_id,
         assessment_date=test.assessment_date,
@@ -530,7 +530,7 @@ def student_week(
                     _homework_out(h) for h in _by_subject(homework) if h.due_on == day
                 ),
                 tests=tuple(
-                    _test_out(t)
+                    test_out(t)
                     for t in sorted(
                         book.assessments, key=lambda t: (t.lesson_number or 0, t.subject_name)
                     )

@@ -4,15 +4,18 @@ recommendations and the inbox into what the child pages render (Russian)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
+from prometheus_client import CollectorRegistry
 
-from schemas import Envelope
+from schemas import Envelope, MarkPosted, Topics
 from schemas.classwork import RecommendationPostedPayload
 from schemas.digest import Forecast, SubjectWeek, WeeklyDigestPayload
 from schemas.journal import (
@@ -28,7 +31,7 @@ from schemas.journal import (
     PeriodChangedPayload,
     StudentChangedPayload,
 )
-from schemas.notify import NotificationRequestedPayload
+from schemas.notify import NotificationRequested, NotificationRequestedPayload
 from schemas.schoolweek import ClassBook, SchoolFacts, Teacher
 from services.account.family import (
     InboxItem,
@@ -47,10 +50,16 @@ from services.account.family import (
     week_of,
     week_view,
 )
-from services.account.family_handlers import FAMILY_EVENTS, digest_record, family_record
+from services.account.family_handlers import (
+    FAMILY_EVENTS,
+    digest_record,
+    family_record,
+    register_family_handlers,
+)
 from services.account.family_store import Record, _document, newest
 from services.account.family_usecases import TITLES, build_family
 from services.account.views import Child, FamilyModule, Identity, Viewer
+from services.shared.kafka import DeadLetters
 from tests.builders import a_lesson_change, a_mark_posted
 from tests.school_week import MONDAY, SCHOOL, WEEK, day, reference, term
 
@@ -469,3 +478,58 @@ class _NoDatabase:
 
     def __getitem__(self, name: str) -> object:
         return object()
+
+
+# The Kafka wiring, on FastStream's in-memory broker.
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.inbox: list[tuple[NotificationRequestedPayload, datetime]] = []
+
+    async def put(self, records: list[Record]) -> None:
+        self.records.extend(records)
+
+    async def put_inbox(
+        self, requests: list[tuple[NotificationRequestedPayload, datetime]]
+    ) -> None:
+        self.inbox.extend(requests)
+
+
+async def test_each_topic_is_read_into_records_and_only_the_inbox_channel_into_the_inbox() -> None:
+    broker, topics, store = KafkaBroker(), Topics(), FakeStore()
+    register_family_handlers(
+        broker,
+        topics,
+        store=store,  # type: ignore[arg-type]
+        group_id="account-family",
+        dead_letters=DeadLetters(broker, topics, CollectorRegistry()),
+    )
+    read = {topic.name for s in broker.subscribers for topic in s.topics}  # type: ignore[attr-defined]
+    assert read == {event.topic for event in FAMILY_EVENTS}
+    mark = MarkPosted.new(a_mark_posted(), producer="grades")
+    notices = [
+        NotificationRequested.new(
+            NotificationRequestedPayload(
+                student_id="st-1",
+                dedupe_key=f"n-{channel}",
+                source_event_id=mark.event_id,
+                recipient_id="g-1",
+                recipient_name="Иванова Мария Петровна",
+                channel=channel,
+                address=None if channel == "inbox" else "maria@example.org",
+                category="marks",
+                content=mark.payload,
+            ),
+            producer="consent",
+        )
+        for channel in ("email", "inbox")
+    ]
+    async with TestKafkaBroker(broker) as test_broker:
+        events: list[Envelope[Any]] = [mark, *notices]
+        for event in events:
+            await test_broker.publish(event.model_dump(mode="json"), topic=event.topic)
+        await asyncio.sleep(0.1)
+    assert [r.record_id for r in store.records] == ["school-1/mark/m-1"]
+    assert [request.dedupe_key for request, _ in store.inbox] == ["n-inbox"]

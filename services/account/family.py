@@ -87,10 +87,11 @@ def periods_of(changes: Iterable[PeriodChangedPayload]) -> list[Period]:
 
 
 def chosen_period(periods: Sequence[Period], period_id: str | None, today: date) -> Period | None:
-    """The period asked for; else the shortest one holding `today` (a quarter rather than
-    the year); else the last that ended before it."""
-    if period_id is not None:
-        return next((p for p in periods if p.period_id == period_id), None)
+    """The period asked for (if it is one); else the shortest one holding `today` (a quarter
+    rather than the year); else the last that ended before it."""
+    asked = next((p for p in periods if p.period_id == period_id), None)
+    if asked is not None:
+        return asked
     holding = [p for p in periods if p.holds(today)]
     if holding:
         return min(holding, key=lambda p: (p.ends_on - p.starts_on, p.period_id))

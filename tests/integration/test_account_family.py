@@ -9,9 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -41,7 +43,8 @@ from schemas.journal import (
 from schemas.notify import NotificationRequested, NotificationRequestedPayload
 from services.account import family_usecases as family
 from services.account.family_store import COLLECTIONS, INBOX, MongoFamilyStore
-from services.account.family_usecases import FamilyReadModel, build_family
+from services.account.family_usecases import TITLES, FamilyReadModel, build_family
+from services.account.views import Child, FamilyPage, FamilyRedirect, Identity, Viewer
 from services.shared.kafka import create_broker, ensure_topics
 from services.shared.mongo import Document
 from tests.builders import a_lesson_change, a_mark_posted
@@ -49,6 +52,7 @@ from tests.kafka_tools import eventually, produce_events, produce_raw, read_topi
 from tests.school_week import SCHOOL, WEEK, day, reference, term
 from tests.servers import Servers
 
+TEMPLATES = Path(__file__).parents[2] / "services" / "account" / "templates"
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # Monday of the week under test, 12:00 in Moscow
 OTHER = "school-2"  # reuses st-1 and m-1: journals' ids collide across schools
 
@@ -310,6 +314,42 @@ async def test_a_family_reads_back_what_the_journal_the_digest_and_consent_publi
     other = await family.marks(store, OTHER, "st-1", period_id=None, now=NOW)
     assert [m.value for s in other.subjects for m in s.marks] == ["2"]
     assert await family.week(store, OTHER, "st-1", week=WEEK, now=NOW) is None
+
+    # Every page renders from what was read (StrictUndefined: nothing the page asks is missing).
+    viewer = Viewer((Identity(SCHOOL, "g-1"),), (Child(SCHOOL, "st-1", "Иванов Иван"),))
+    pages = Environment(
+        loader=ChoiceLoader(
+            [
+                DictLoader({"base.html": "{% block content %}{% endblock %}"}),
+                FileSystemLoader(TEMPLATES),
+            ]
+        ),
+        undefined=StrictUndefined,
+        autoescape=True,
+    )
+    for section in [*TITLES, ""]:
+        page = await read_model.views.child_page(viewer, viewer.children[0], section, {}, now=NOW)
+        assert isinstance(page, FamilyPage), section
+        html = pages.get_template(page.template).render(
+            {
+                **page.context,
+                "child": viewer.children[0],
+                "viewer": viewer,
+                "csrf_token": "t",
+                "now": NOW,
+            }
+        )
+        assert page.title in html or section == ""
+    marks_page = await read_model.views.child_page(viewer, viewer.children[0], "marks", {}, now=NOW)
+    assert isinstance(marks_page, FamilyPage)
+    assert "4.33" in pages.get_template(marks_page.template).render(
+        {**marks_page.context, "child": viewer.children[0], "csrf_token": "t"}
+    )
+    done = await read_model.views.child_action(
+        viewer, viewer.children[0], "inbox", {"item": "n-4"}, now=NOW
+    )
+    assert isinstance(done, FamilyRedirect) and done.location.endswith("/inbox")
+    assert (await family.inbox(store, SCHOOL, "g-1")).unread == 0
 
     dead = await read_topic(servers.kafka_bootstrap, topics.dead_letter(poison), at_least=1)
     assert len(dead) == 1

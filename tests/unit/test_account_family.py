@@ -189,7 +189,8 @@ def test_the_period_holding_today_is_the_shortest_else_the_last_ended() -> None:
     periods = periods_of([YEAR, QUARTER])
     assert chosen_period(periods, None, MONDAY).period_id == "q2"  # type: ignore[union-attr]
     assert chosen_period(periods, "y", MONDAY).period_id == "y"  # type: ignore[union-attr]
-    assert chosen_period(periods, "nope", MONDAY) is None
+    assert chosen_period(periods, "nope", MONDAY).period_id == "q2"  # type: ignore[union-attr]
+    assert chosen_period(periods, None, date(2026, 8, 1)) is None
     later = chosen_period(periods_of([QUARTER]), None, date(2027, 1, 20))
     assert later is not None and later.period_id == "q2"
 

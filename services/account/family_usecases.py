@@ -254,7 +254,7 @@ class FamilyPages:
             monday = monday_of(view.week)
             context["previous_week"] = week_of(monday - timedelta(days=7))
             context["next_week"] = week_of(monday + timedelta(days=7))
-        return FamilyPage(f"family/{section}.html.j2", TITLES[section], context)
+        return FamilyPage(f"family/{section}.html", TITLES[section], context)
 
     async def _view(
         self, viewer: Viewer, child: Child, section: str, query: Mapping[str, str], now: datetime

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    DictLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -325,7 +332,7 @@ async def test_a_family_reads_back_what_the_journal_the_digest_and_consent_publi
             ]
         ),
         undefined=StrictUndefined,
-        autoescape=True,
+        autoescape=select_autoescape(enabled_extensions=("html",)),
     )
     for section in [*TITLES, ""]:
         page = await read_model.views.child_page(viewer, viewer.children[0], section, {}, now=NOW)

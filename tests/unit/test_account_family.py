@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
-from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    DictLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from prometheus_client import CollectorRegistry
 
 from schemas import Envelope, MarkPosted, Topics
@@ -389,7 +396,8 @@ def environment() -> Environment:
     return Environment(
         loader=ChoiceLoader([DictLoader({"base.html": base}), FileSystemLoader(TEMPLATES)]),
         undefined=StrictUndefined,
-        autoescape=True,
+        # As the account's pages: escaped by the name's extension.
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
     )
 
 
@@ -402,7 +410,7 @@ def render(section: str, view: Any, **extra: Any) -> str:
         "view": view,
         **extra,
     }
-    return environment().get_template(f"family/{section}.html.j2").render(context)
+    return environment().get_template(f"family/{section}.html").render(context)
 
 
 def test_every_section_renders_in_russian() -> None:
@@ -460,6 +468,9 @@ def test_the_inbox_gives_each_notice_a_russian_title_and_says_which_are_unread()
     assert "болезнь учителя" in html
     assert html.count("Отметить прочитанным") == 1  # the read one has no button
     assert "?cursor=abc" in html and "непрочитанных: 1" in html
+    sneaky = a_notice(a_mark_posted(subject_name="<script>alert(1)</script>"), "x")
+    escaped = render("inbox", InboxView((sneaky,)))
+    assert "<script>" not in escaped and "&lt;script&gt;" in escaped
     nobody = render("inbox", InboxView(recipient_known=False))
     assert "Сообщения приходят родителям" in nobody
 

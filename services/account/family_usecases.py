@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,10 +55,13 @@ from services.account.views import (
 from services.shared.kafka import DeadLetters
 from services.shared.mongo import Document
 from services.shared.pages import InvalidCursorError
+from services.shared.retention import purge_expired
 from services.shared.timezones import school_zone
 
 DEFAULT_ZONE = ZoneInfo("Europe/Moscow")
 INBOX_PAGE = 20
+INBOX_KEPT = timedelta(days=400)  # a school year and its summer: then the notices go
+RETENTION_EVERY_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -314,8 +317,9 @@ class FamilyPages:
 
 
 class FamilyReadModel:
-    def __init__(self, store: MongoFamilyStore) -> None:
+    def __init__(self, store: MongoFamilyStore, *, inbox_kept: timedelta = INBOX_KEPT) -> None:
         self.store = store
+        self.inbox_kept = inbox_kept
         self.views: FamilyViews = FamilyPages(store)
         self.consumes: tuple[type[Envelope[Any]], ...] = FAMILY_EVENTS
 
@@ -330,10 +334,22 @@ class FamilyReadModel:
         await self.store.ensure_indexes()
 
     def loops(self) -> Sequence[tuple[str, Callable[[], Awaitable[None]]]]:
-        return ()
+        """The inbox's retention (152-FZ: kept no longer than needed): a pass a day."""
+        rules = self.store.retention_rules(inbox=self.inbox_kept)
+
+        async def purge() -> None:
+            await purge_expired(rules, now=datetime.now(UTC))
+            await asyncio.sleep(RETENTION_EVERY_SECONDS)
+
+        return (("family inbox retention", purge),)
 
 
-def build_family(database: AsyncDatabase[Document], *, settings: object = None) -> FamilyReadModel:
+def build_family(
+    database: AsyncDatabase[Document],
+    *,
+    settings: object = None,
+    inbox_kept: timedelta = INBOX_KEPT,
+) -> FamilyReadModel:
     """The family read model on the account's database (its collections are `family_*`).
     `settings` is the account's; nothing of it is needed yet."""
-    return FamilyReadModel(MongoFamilyStore(database))
+    return FamilyReadModel(MongoFamilyStore(database), inbox_kept=inbox_kept)

@@ -54,6 +54,7 @@ from services.account.family_usecases import TITLES, FamilyReadModel, build_fami
 from services.account.views import Child, FamilyPage, FamilyRedirect, Identity, Viewer
 from services.shared.kafka import create_broker, ensure_topics
 from services.shared.mongo import Document
+from services.shared.retention import purge_expired
 from tests.builders import a_lesson_change, a_mark_posted
 from tests.kafka_tools import eventually, produce_events, produce_raw, read_topic
 from tests.school_week import SCHOOL, WEEK, day, reference, term
@@ -357,6 +358,11 @@ async def test_a_family_reads_back_what_the_journal_the_digest_and_consent_publi
     )
     assert isinstance(done, FamilyRedirect) and done.location.endswith("/inbox")
     assert (await family.inbox(store, SCHOOL, "g-1")).unread == 0
+
+    # The inbox's retention: what is older than it keeps goes.
+    rules = store.retention_rules(inbox=timedelta(days=400))
+    assert await purge_expired(rules, now=NOW + timedelta(days=400, minutes=3)) == {INBOX: 2}
+    assert [i.item_id for i in (await family.inbox(store, SCHOOL, "g-1")).items] == ["n-4"]
 
     dead = await read_topic(servers.kafka_bootstrap, topics.dead_letter(poison), at_least=1)
     assert len(dead) == 1

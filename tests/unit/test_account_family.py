@@ -483,6 +483,7 @@ async def test_the_module_answers_the_accounts_contract_and_refuses_unknown_sect
     assert page is None
     action = await module.views.child_action(viewer, viewer.children[0], "marks", {}, now=AT)
     assert action is None
+    assert [name for name, _ in module.loops()] == ["family inbox retention"]
 
 
 class _NoDatabase:

@@ -397,6 +397,8 @@ async def test_every_query_filters_on_an_index_of_its_keys(
         ("family_class_records", {"class_key": "s/5a", "gone": False}),
         ("family_school_records", {"school_id": "s", "gone": False}),
         (INBOX, {"recipient_key": "s/g-7", "read": False}),
+        # The inbox's next page (services.shared.pages.find_page's keyset beside the equality).
+        (INBOX, {"recipient_key": "s/g-7", "$or": [{"occurred_at": {"$lt": 1}}, {"_id": "x"}]}),
     ]
     for name, query in queries:
         explained = await database.command(

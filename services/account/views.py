@@ -27,7 +27,7 @@ from services.shared.kafka import DeadLetters
 from services.shared.mongo import Document
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Identity:
     """Whom a session speaks for in one school: a consent recipient (a parent, or a student
     of basic/secondary level signing in with their own contact)."""

@@ -15,10 +15,11 @@ from schemas.journal import StudentChanged
 from services.account import usecases
 from services.account.api import staff_router
 from services.account.config import Settings
+from services.account.family_usecases import build_family
 from services.account.handlers import register_handlers
 from services.account.pages import STATIC, page_router
 from services.account.store import MongoAccountStore
-from services.account.views import FamilyModule, NoFamilyData
+from services.account.views import FamilyModule
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
 from services.shared.kafka import recently_published
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, family: FamilyModule | None = None) -> Fas
         group_id=settings.consumer_group,
         dead_letters=runtime.dead_letters,
     )
-    module = family or NoFamilyData(database)
+    module = family or build_family(database)
     # Its own group: it may read topics the account reads too, and each must see them all.
     module.register(
         runtime.broker,

@@ -5,8 +5,7 @@ The account owns sign-in, sessions and who may see which child; the family read 
 family sees about a child. The account calls it only for a child the session may see, so it
 never checks access itself, and a child it is not given does not exist (404, never 403).
 
-Wiring (in `app.py`, where `NoFamilyData(database)` stands until then):
-`services.account.family.build_family(database, settings=settings)` returns a
+Wiring (in `app.py`): `services.account.family_usecases.build_family(database)` returns a
 `FamilyModule`; the account creates the topics of its `consumes`, calls `register(...)` with
 a consumer group of its own (`<account group>-family`: the account reads some of the same
 topics for itself), `ensure_indexes()` at start-up, and runs each of `loops()` under
@@ -21,11 +20,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from faststream.kafka import KafkaBroker
-from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import Envelope, Topics
 from services.shared.kafka import DeadLetters
-from services.shared.mongo import Document
 
 
 @dataclass(frozen=True, order=True)
@@ -115,7 +112,7 @@ class FamilyViews(Protocol):
 
 
 class FamilyModule(Protocol):
-    """What `services.account.family.build_family(database, settings=...)` returns."""
+    """What `services.account.family_usecases.build_family(database)` returns."""
 
     views: FamilyViews
     # The events whose topics the account creates before subscribing.
@@ -130,48 +127,3 @@ class FamilyModule(Protocol):
     def loops(self) -> Sequence[tuple[str, Callable[[], Awaitable[None]]]]:
         """Background steps (name, step), each run under `keep_running`; may be empty."""
         ...
-
-
-class NoFamilyData:
-    """Stands in until the family read model is wired: every child page is a placeholder."""
-
-    views: FamilyViews
-    consumes: tuple[type[Envelope[Any]], ...] = ()
-
-    def __init__(self, database: AsyncDatabase[Document] | None = None) -> None:
-        self.views = self
-
-    async def child_page(
-        self,
-        viewer: Viewer,
-        child: Child,
-        section: str,
-        query: Mapping[str, str],
-        *,
-        now: datetime,
-    ) -> FamilyPage | FamilyFile | None:
-        if section:
-            return None
-        return FamilyPage("child_placeholder.html", title=child.name or "Ученик")
-
-    async def child_action(
-        self,
-        viewer: Viewer,
-        child: Child,
-        section: str,
-        form: Mapping[str, str],
-        *,
-        now: datetime,
-    ) -> FamilyPage | FamilyFile | FamilyRedirect | None:
-        return None
-
-    def register(
-        self, broker: KafkaBroker, topics: Topics, *, group_id: str, dead_letters: DeadLetters
-    ) -> None:
-        return None
-
-    async def ensure_indexes(self) -> None:
-        return None
-
-    def loops(self) -> Sequence[tuple[str, Callable[[], Awaitable[None]]]]:
-        return ()

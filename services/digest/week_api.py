@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AfterValidator
 
+from schemas.schoolweek import ClassTeacherOut, SchoolYearOut, StudentWeekOut
 from services.digest import week_usecases
 from services.digest.domain import checked_week
-from services.digest.schoolweek import ClassTeacherOut, SchoolYearOut, StudentWeekOut
 from services.digest.service import Digest
 from services.shared.auth import Principal, Role, require
 from services.shared.errors import error_responses

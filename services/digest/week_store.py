@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas.classwork import AssessmentFacts, HomeworkFacts
+from schemas.schoolweek import ClassBook, SchoolFacts, Teacher
 from schemas.timetable import (
     BellScheduleChangedPayload,
     GroupChangedPayload,
@@ -30,8 +30,7 @@ from schemas.timetable import (
     SchoolCalendarChangedPayload,
     TimetableLessonFacts,
 )
-from services.digest.schoolweek import ClassBook, SchoolFacts, Teacher
-from services.shared.mongo import BULK_CHUNK, Document, bulk_write, insert_new
+from services.shared.mongo import Document, put_versioned
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -109,18 +108,6 @@ def _document(rec: Record) -> Document:
     return document
 
 
-def _replace(document: Document) -> ReplaceOne[Document]:
-    """Replace the record where it holds an older version (or none); no upsert: FerretDB
-    answers an upsert that meets a newer version with a duplicate key and no counts."""
-    query: Document = {"_id": document["_id"]}
-    if (version := document.get("record_version")) is not None:
-        query["$or"] = [
-            {"record_version": {"$exists": False}},
-            {"record_version": {"$lt": version}},
-        ]
-    return ReplaceOne(query, {k: v for k, v in document.items() if k != "_id"})
-
-
 class MongoWeekStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
@@ -147,10 +134,7 @@ class MongoWeekStore:
         for rec in newest(records):
             by_collection.setdefault(rec.collection, []).append(_document(rec))
         for name, documents in by_collection.items():
-            collection = self._of(name)
-            if await bulk_write(collection, [_replace(d) for d in documents]) < len(documents):
-                for start in range(0, len(documents), BULK_CHUNK):
-                    await insert_new(collection, documents[start : start + BULK_CHUNK])
+            await put_versioned(self._of(name), documents)
 
     async def _live(self, name: str, query: Document, model: type[M]) -> list[M]:
         found = self._of(name).find(query, {"fact": 1, "gone": 1})

@@ -3,8 +3,7 @@ a student's week, and the week, the class's teachers and the calendar as answers
 
 from __future__ import annotations
 
-from services.digest.domain import week_bounds
-from services.digest.schoolweek import (
+from schemas.schoolweek import (
     ClassTeacherOut,
     Pupil,
     SchoolYearOut,
@@ -13,6 +12,7 @@ from services.digest.schoolweek import (
     school_year_out,
     student_week,
 )
+from services.digest.domain import week_bounds
 from services.digest.store import MongoDigestStore
 from services.digest.usecases import NotTheirsError, reader_of
 from services.digest.week_store import MongoWeekStore

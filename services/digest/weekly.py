@@ -24,8 +24,8 @@ from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 from schemas.digest import WeeklyDigestCompiled, WeeklyDigestPayload
+from schemas.schoolweek import ClassBook, Pupil, digest_sections
 from services.digest.domain import Schedule, StudentBook, compile_week, week_bounds
-from services.digest.schoolweek import ClassBook, Pupil, digest_sections
 from services.digest.store import MongoDigestStore
 from services.digest.week_store import MongoWeekStore
 from services.shared.mongo import Document

@@ -111,3 +111,26 @@ async def insert_new(collection: AsyncCollection[Document], documents: list[Docu
             existing.add(write_error["index"])
         return existing
     return set()
+
+
+def over_older(document: Document) -> ReplaceOne[Document]:
+    """Replace a versioned record where it holds an older `record_version` (or none); no
+    upsert: FerretDB answers an upsert that meets a newer version with a duplicate key and no
+    counts, which pymongo cannot merge."""
+    query: Document = {"_id": document["_id"]}
+    if (version := document.get("record_version")) is not None:
+        query["$or"] = [
+            {"record_version": {"$exists": False}},
+            {"record_version": {"$lt": version}},
+        ]
+    return ReplaceOne(query, {k: v for k, v in document.items() if k != "_id"})
+
+
+async def put_versioned(collection: AsyncCollection[Document], documents: list[Document]) -> None:
+    """Write each record (one document per journal record, a tombstone for a retraction)
+    only over an older version of itself: replace those held in an older version, then
+    insert the ones not there yet (the others are duplicates or newer: ignored). Its writer
+    must be the record's only one (its topic partition's consumer)."""
+    if await bulk_write(collection, [over_older(d) for d in documents]) < len(documents):
+        for start in range(0, len(documents), BULK_CHUNK):
+            await insert_new(collection, documents[start : start + BULK_CHUNK])

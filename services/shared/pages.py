@@ -60,12 +60,12 @@ async def find_page(
     if after is not None:
         value, last_id = decode_cursor(after, parts=2)
         beyond = "$gt" if direction == 1 else "$lt"
-        query = {
-            "$and": [
-                query,
-                {"$or": [{order: {beyond: value}}, {order: value, "_id": {beyond: last_id}}]},
-            ]
-        }
+        keyset = [{order: {beyond: value}}, {order: value, "_id": {beyond: last_id}}]
+        # Beside the query's own fields, not under an `$and`: FerretDB pushes down only
+        # top-level equalities, so the next page is read from the index like the first.
+        query = (
+            {**query, "$or": keyset} if "$or" not in query else {"$and": [query, {"$or": keyset}]}
+        )
     found = collection.find(query, projection).sort([(order, direction), ("_id", direction)])
     documents = [doc async for doc in found.limit(limit + 1)]
     next_cursor = None

@@ -11,10 +11,7 @@ from typing import Any
 from schemas.digest import WeeklyDigestPayload
 from schemas.journal import StudentChangedPayload, TeacherChangedPayload
 from schemas.notify import NotificationRequested, NotificationRequestedPayload
-from services.digest.handlers import week_record
-from services.digest.paper import class_printout
-from services.digest.paper import create_environment as paper_templates
-from services.digest.schoolweek import (
+from schemas.schoolweek import (
     ClassBook,
     DayOut,
     Pupil,
@@ -25,6 +22,9 @@ from services.digest.schoolweek import (
     student_week,
     week_parity,
 )
+from services.digest.handlers import week_record
+from services.digest.paper import class_printout
+from services.digest.paper import create_environment as paper_templates
 from services.digest.week_store import newest
 from services.notifier.rendering import create_environment, render_email
 from tests.school_week import MONDAY, SCHOOL, STUDENTS, WEEK, day, pdf_pages, reference, term

@@ -2,8 +2,10 @@
 lesson changes applied, homework, tests and non-school days; the class's teachers; the
 calendar; and the weekly digest's sections built from the same facts.
 
-Pure: the store hands over the journal's live facts (removed lessons, retracted changes and
-homework, cancelled tests are not among them) and `schemas.membership.concerned_students`
+Pure, and shared like `schemas.membership`: the digest (its week API and weekly e-mail) and the
+personal account (what a family sees) read a week with these same rules, so the two never
+disagree. The caller hands over the journal's live facts (removed lessons, retracted changes
+and homework, cancelled tests are not among them) and `schemas.membership.concerned_students`
 decides, as for every consumer, which students a class's or group's fact concerns.
 """
 
@@ -372,7 +374,7 @@ def _homework_out(homework: HomeworkFacts) -> HomeworkOut:
     )
 
 
-def _test_out(test: AssessmentFacts) -> TestOut:
+def test_out(test: AssessmentFacts) -> TestOut:
     return TestOut(
         assessment_id=test.assessment_id,
         assessment_date=test.assessment_date,
@@ -528,7 +530,7 @@ def student_week(
                     _homework_out(h) for h in _by_subject(homework) if h.due_on == day
                 ),
                 tests=tuple(
-                    _test_out(t)
+                    test_out(t)
                     for t in sorted(
                         book.assessments, key=lambda t: (t.lesson_number or 0, t.subject_name)
                     )

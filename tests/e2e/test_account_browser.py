@@ -22,10 +22,10 @@ from playwright.async_api import Page, expect
 from schemas import Topics
 from schemas.consent import ContactChanged
 from tests.browser import axe_violations, horizontal_overflow, on_phone, screenshot
-from tests.e2e.test_term import MOSCOW, SCHOOL, load_term, put_all, reference
 from tests.kafka_tools import caught_up, eventually, read_topic
 from tests.mailbox import received
 from tests.school import load_guardian, post_journal
+from tests.school_term import MOSCOW, SCHOOL, load_term, put_all, reference
 from tests.servers import Servers
 from tests.services import all_four, serving
 

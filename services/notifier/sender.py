@@ -63,8 +63,15 @@ class SmtpSender:
             message_id=message_id,
             text=rendered.text,
             html=rendered.html,
-            extra={"List-Unsubscribe": f"<{self._preferences_url}>"},
+            extra=self._list_headers(request),
         )
+
+    def _list_headers(self, request: NotificationRequested) -> dict[str, str]:
+        """A mailing can be unsubscribed from; a sign-in code (category `account`) cannot:
+        it is asked for, and an unsubscribe link beside it would only confuse."""
+        if request.payload.category == "account":
+            return {}
+        return {"List-Unsubscribe": f"<{self._preferences_url}>"}
 
     async def send_batch(
         self, messages: list[tuple[NotificationRequested, str]]

@@ -4,6 +4,8 @@ notifier's text of a sign-in code."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +26,9 @@ from services.account.domain import (
     check_code,
     secret_hash,
 )
+from services.notifier.domain import message_id_for
 from services.notifier.rendering import create_environment, render_email, render_sms
+from services.notifier.sender import SmtpSender, SmtpServer
 from services.shared.contacts import contact_digest
 
 KEY = "test-key"
@@ -246,3 +250,17 @@ def test_the_notifier_renders_a_sign_in_code_by_email_and_sms() -> None:
         "Никому его не сообщайте."
     )
     assert segments <= 2
+
+
+def test_a_sign_in_code_e_mail_has_no_unsubscribe_link_unlike_a_mailing() -> None:
+    sender = SmtpSender(
+        create_environment(),
+        SmtpServer("-", 0, 1),
+        sender="Электронный дневник <n@x.ru>",
+        preferences_url="https://school.example/prefs",
+    )
+    request = a_code_request("email")
+    raw = sender.compose(request, message_id_for(request.payload.dedupe_key))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "Код для входа в электронный дневник: 123456"
+    assert message["List-Unsubscribe"] is None

@@ -271,8 +271,8 @@ async def recently_published(
     """
     # Subscribing (without a group) is what loads the topics' partition metadata.
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start that fails must still close its connections
         known = {topic: consumer.partitions_for_topic(topic) for topic in topics}
         if missing := sorted(topic for topic, parts in known.items() if not parts):
             # Right after a broker restart the metadata may not be there yet: an empty answer

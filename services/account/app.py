@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -18,6 +19,7 @@ from services.account.config import Settings
 from services.account.family_usecases import build_family
 from services.account.handlers import register_handlers
 from services.account.pages import STATIC, page_router
+from services.account.registry import ConsentRegistry
 from services.account.store import MongoAccountStore
 from services.account.views import FamilyModule
 from services.shared.auth import authenticated
@@ -71,12 +73,19 @@ def create_app(settings: Settings, *, family: FamilyModule | None = None) -> Fas
         dead_letters=runtime.dead_letters,
     )
 
+    consent_client = httpx.AsyncClient(
+        base_url=settings.consent_url, timeout=10, limits=httpx.Limits(keepalive_expiry=4.0)
+    )
+    registry = ConsentRegistry(consent_client, jwt_secret=settings.jwt_secret)
+
     def ports() -> usecases.Ports:
         return usecases.Ports(
             store=store,
+            registry=registry,
             now=utc_now(),
             secret_key=settings.secret_key.get_secret_value(),
             digest_key=settings.contact_digest_key.get_secret_value(),
+            unsubscribe_key=settings.unsubscribe_key.get_secret_value(),
             session_idle=timedelta(minutes=settings.session_idle_minutes),
             session_absolute=timedelta(days=settings.session_absolute_days),
         )
@@ -86,6 +95,7 @@ def create_app(settings: Settings, *, family: FamilyModule | None = None) -> Fas
         await store.ensure_indexes()
         await module.ensure_indexes()
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(consent_client.aclose)
             await stack.enter_async_context(
                 runtime.running(
                     *CONSUMES,

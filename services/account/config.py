@@ -3,12 +3,13 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from services.shared.contacts import ContactDigestSettings
+from services.shared.unsubscribe import UnsubscribeSettings
 
 # Local stacks only: production refuses to start with it.
 DEV_ACCOUNT_SECRET = "vestnik-local-account-secret-not-for-production"
 
 
-class Settings(ContactDigestSettings):
+class Settings(ContactDigestSettings, UnsubscribeSettings):
     port: int = Field(8005, validation_alias="VESTNIK_ACCOUNT_PORT")
     mongo_db: str = Field("vestnik_account", validation_alias="VESTNIK_ACCOUNT_MONGO_DB")
     consumer_group: str = Field("vestnik-account", validation_alias="VESTNIK_ACCOUNT_GROUP")
@@ -24,6 +25,8 @@ class Settings(ContactDigestSettings):
     session_absolute_days: float = Field(
         30, gt=0, validation_alias="VESTNIK_ACCOUNT_SESSION_ABSOLUTE_DAYS"
     )
+    # The consent registry: the settings pages read and change a person's choices there.
+    consent_url: str = Field("http://127.0.0.1:8002", validation_alias="VESTNIK_CONSENT_URL")
     # Behind a proxy the client's address is the first of X-Forwarded-For (rate limits).
     trust_forwarded_for: bool = Field(False, validation_alias="VESTNIK_ACCOUNT_TRUST_FORWARDED_FOR")
     outbox_poll_seconds: float = Field(5.0, validation_alias="VESTNIK_ACCOUNT_OUTBOX_POLL_SECONDS")

@@ -14,8 +14,17 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.account import domain, usecases
-from services.account.views import FamilyFile, FamilyPage, FamilyRedirect, FamilyViews, Viewer
+from services.account import domain, preferences, settings_usecases, usecases
+from services.account.preferences import FormError
+from services.account.registry import ConsentRegistry, RegistryUnavailableError
+from services.account.views import (
+    FamilyFile,
+    FamilyPage,
+    FamilyRedirect,
+    FamilyViews,
+    Identity,
+    Viewer,
+)
 from services.shared.russian import FILTERS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -32,6 +41,11 @@ SECURITY_HEADERS = {
 }
 
 Ports = Callable[[], usecases.Ports]
+SignedInHandler = Callable[[Request, usecases.Session, Mapping[str, str]], Awaitable[Response]]
+# A settings form's change: what was saved (a `SAVED` key), the form's error, or None (a 404).
+SettingsChange = Callable[
+    [Identity, Request, Mapping[str, str], ConsentRegistry], Awaitable[str | FormError | None]
+]
 
 TITLES = {
     "sign_in.html": "Вход",
@@ -51,6 +65,13 @@ MESSAGES = {
     "activation_empty": "Введите код активации.",
     "csrf": "Форма устарела. Обновите страницу и попробуйте ещё раз.",
     "not_found": "Такой страницы нет.",
+    "registry": "Настройки сейчас недоступны. Попробуйте через несколько минут.",
+    "revoke_unconfirmed": "Чтобы отозвать согласие, отметьте, что вы понимаете последствия.",
+    "link": "Ссылка для отписки повреждена или устарела. Войдите в дневник и откройте «Настройки».",
+}
+SAVED = {
+    "preferences": "Настройки уведомлений сохранены.",
+    "revoked": "Согласие отозвано. Уведомления о ребёнке больше не отправляются.",
 }
 
 
@@ -220,7 +241,7 @@ def page_router(
         )
 
     def signed_in_only(
-        handler: Callable[[Request, usecases.Session, Mapping[str, str]], Awaitable[Response]],
+        handler: SignedInHandler,
         *,
         post: bool,
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -252,11 +273,115 @@ def page_router(
         return render("home.html", title="Мои дети", viewer=viewer, csrf_token=session.csrf_token)
 
     async def settings(
-        request: Request, session: usecases.Session, form: Mapping[str, str]
+        request: Request,
+        session: usecases.Session,
+        form: Mapping[str, str],
+        *,
+        status: int = 200,
+        message: str | None = None,
     ) -> Response:
-        viewer = await usecases.viewer_of(session, ports=ports())
+        current = ports()
+        viewer = await usecases.viewer_of(session, ports=current)
+        try:
+            files = await settings_usecases.settings_of(viewer, registry=current.registry)
+        except RegistryUnavailableError:
+            return render(
+                "message.html",
+                503,
+                title="Настройки недоступны",
+                message=MESSAGES["registry"],
+                viewer=viewer,
+                csrf_token=session.csrf_token,
+            )
+        names = {(c.school_id, c.student_id): c.name for c in viewer.children}
         return render(
-            "settings.html", title="Настройки", viewer=viewer, csrf_token=session.csrf_token
+            "settings.html",
+            status,
+            title="Настройки",
+            viewer=viewer,
+            csrf_token=session.csrf_token,
+            files=list(zip(viewer.identities, files, strict=True)),
+            student_names=names,
+            choices=preferences.CHOICES,
+            labels=preferences.LABELS,
+            channel_labels=preferences.CHANNEL_LABELS,
+            field_name=preferences.field_name,
+            saved=SAVED.get(request.query_params.get("saved", "")),
+            message=message,
+        )
+
+    def settings_action(change: SettingsChange) -> SignedInHandler:
+        """A settings form's POST: the school's identity of this person makes `change`, then
+        back to the settings page with what was saved (or the form's error, or a 404)."""
+
+        async def handler(
+            request: Request, session: usecases.Session, form: Mapping[str, str]
+        ) -> Response:
+            current = ports()
+            viewer = await usecases.viewer_of(session, ports=current)
+            identity = settings_usecases.identity_in(viewer, request.path_params["school_id"])
+            if identity is None:
+                return not_found(viewer, session.csrf_token)
+            try:
+                outcome = await change(identity, request, form, current.registry)
+            except RegistryUnavailableError:
+                return await settings(
+                    request, session, form, status=503, message=MESSAGES["registry"]
+                )
+            if outcome is None:
+                return not_found(viewer, session.csrf_token)
+            if isinstance(outcome, FormError):
+                return await settings(request, session, form, status=422, message=outcome.message)
+            return redirect(f"/settings?saved={outcome}")
+
+        return handler
+
+    async def save_preferences(
+        identity: Identity, request: Request, form: Mapping[str, str], registry: ConsentRegistry
+    ) -> str | FormError | None:
+        error = await settings_usecases.save_preferences(identity, form, registry=registry)
+        return error or "preferences"
+
+    async def revoke_consent(
+        identity: Identity, request: Request, form: Mapping[str, str], registry: ConsentRegistry
+    ) -> str | FormError | None:
+        if not form.get("confirm"):
+            return FormError("confirm", MESSAGES["revoke_unconfirmed"])
+        consent_id = request.path_params["consent_id"]
+        revoked = await settings_usecases.revoke_consent(identity, consent_id, registry=registry)
+        return "revoked" if revoked else None
+
+    # One-click unsubscribe (RFC 8058): the signed link authorises, no session needed. A GET
+    # only asks (mail scanners open links); the POST, from the page or the mail client, acts.
+
+    @router.get("/unsubscribe/{token}")
+    async def unsubscribe_page(token: str) -> Response:
+        return await unsubscribe_link(token, act=False)
+
+    @router.post("/unsubscribe/{token}")
+    async def unsubscribe(token: str) -> Response:
+        return await unsubscribe_link(token, act=True)
+
+    async def unsubscribe_link(token: str, *, act: bool) -> Response:
+        current = ports()
+        what = settings_usecases.unsubscribe_request(token, key=current.unsubscribe_key)
+        if what is None:
+            return render(
+                "message.html", 404, title="Ссылка не действует", message=MESSAGES["link"]
+            )
+        if act:
+            try:
+                await settings_usecases.unsubscribe(what, registry=current.registry)
+            except RegistryUnavailableError:
+                return render(
+                    "message.html", 503, title="Попробуйте позже", message=MESSAGES["registry"]
+                )
+        return render(
+            "unsubscribe.html",
+            title="Вы отписались" if act else "Отписка от писем",
+            category=preferences.LABELS.get(what.category, what.category),
+            token=token,
+            done=act,
         )
 
     async def sign_out(
@@ -319,6 +444,16 @@ def page_router(
 
     router.add_api_route("/", signed_in_only(home, post=False), methods=["GET"])
     router.add_api_route("/settings", signed_in_only(settings, post=False), methods=["GET"])
+    router.add_api_route(
+        "/settings/{school_id}/preferences",
+        signed_in_only(settings_action(save_preferences), post=True),
+        methods=["POST"],
+    )
+    router.add_api_route(
+        "/settings/{school_id}/consents/{consent_id}/revocation",
+        signed_in_only(settings_action(revoke_consent), post=True),
+        methods=["POST"],
+    )
     router.add_api_route("/sign-out", signed_in_only(sign_out, post=True), methods=["POST"])
     router.add_api_route(
         "/sign-out/everywhere", signed_in_only(sign_out_everywhere, post=True), methods=["POST"]

@@ -31,6 +31,7 @@ from services.account.domain import (
     Decision,
     Limit,
 )
+from services.account.registry import ConsentRegistry
 from services.account.store import MongoAccountStore
 from services.account.views import Child, FamilyModule, FamilyViews, Identity, Viewer
 from services.shared.auth import Principal, Role
@@ -46,9 +47,11 @@ TOUCH_EVERY = timedelta(minutes=1)
 @dataclass(frozen=True)
 class Ports:
     store: MongoAccountStore
+    registry: ConsentRegistry
     now: datetime
     secret_key: str
     digest_key: str
+    unsubscribe_key: str
     session_idle: timedelta
     session_absolute: timedelta
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from schemas.settings import RecipientSettings
 from services.consent import usecases
 from services.consent.requests import (
     ConsentIn,
@@ -98,6 +99,18 @@ def consent_routers(
     ) -> None:
         """152-FZ art. 21: the address is erased; the history keeps how it was handed over."""
         await usecases.remove_contact(school_id, recipient_id, channel, caller, registry=ports())
+
+    @recipients.get(
+        "/{recipient_id}/settings",
+        summary="Their preferences, contacts and consents, as the person sees them",
+        responses=error_responses(403),
+    )
+    async def get_settings(
+        school_id: RecordId, recipient_id: RecordId, caller: Principal = principal
+    ) -> RecipientSettings:
+        """Staff of the school, or the recipient themselves (the personal account asks on their
+        behalf). Addresses are masked; the consents carry the text agreed to, newest first."""
+        return await usecases.recipient_settings(school_id, recipient_id, caller, store=registry)
 
     @recipients.put(
         "/{recipient_id}/preferences",

@@ -137,6 +137,15 @@ class Decision:
     student_ids: tuple[str, ...] = ()  # a class's fact: the recipient's children it was about
 
 
+def masked_address(channel: str, address: str) -> str:
+    """Enough of an address to recognise it on a settings page, not to read it off a screen:
+    `m***@example.org`, `+7 *** ***-45-67`."""
+    if channel == "email":
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return f"{address[:2]} *** ***-{address[-4:-2]}-{address[-2:]}"
+
+
 def why_not(file: RecipientFile, channel: Channel, category: Category, now: datetime) -> str | None:
     if file.preferences.paper_only_reason is not None:
         return f"paper only: {file.preferences.paper_only_reason}"

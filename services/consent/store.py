@@ -64,6 +64,7 @@ class MongoConsentRegistry:
         await self.outbox.ensure_indexes()
         await self._recipients.create_index([("school_id", 1), ("student_ids", 1)])
         await self._consents.create_index([("school_id", 1), ("student_id", 1)])
+        await self._consents.create_index([("school_id", 1), ("recipient_id", 1)])
         await self._contacts.create_index([("school_id", 1), ("recipient_id", 1)])
         await self._preferences.create_index([("school_id", 1), ("recipient_id", 1)])
         await self._history.create_index([("school_id", 1), ("recipient_id", 1), ("at", 1)])
@@ -300,6 +301,24 @@ class MongoConsentRegistry:
         """A page of the history, oldest first, and the cursor of the next page."""
         query = {"school_id": school_id, "recipient_id": recipient_id}
         return await find_page(self._history, query, order="at", limit=limit, after=after)
+
+    # What a recipient sees of their own file (the personal account's settings page).
+
+    async def consents_of(self, school_id: str, recipient_id: str) -> list[Document]:
+        query = {"school_id": school_id, "recipient_id": recipient_id}
+        documents = [doc async for doc in self._consents.find(query, _WITHOUT_OUTBOX)]
+        return sorted(documents, key=lambda doc: doc["registered_at"], reverse=True)
+
+    async def contacts_of(self, school_id: str, recipient_id: str) -> list[Document]:
+        query = {"school_id": school_id, "recipient_id": recipient_id}
+        documents = [doc async for doc in self._contacts.find(query, _WITHOUT_OUTBOX)]
+        return sorted(
+            (doc for doc in documents if not doc.get("removed")), key=lambda doc: doc["channel"]
+        )
+
+    async def preferences_of(self, school_id: str, recipient_id: str) -> Preferences:
+        document = await self._preferences.find_one({"_id": _id(school_id, recipient_id)})
+        return _preferences(document) if document else Preferences()
 
     # The filter's reads.
 

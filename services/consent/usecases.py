@@ -30,7 +30,14 @@ from schemas.consent import (
     PreferencesChanged,
     PreferencesChangedPayload,
 )
-from services.consent.domain import DEFAULT_CHANNELS, PRODUCER, Recipient
+from schemas.settings import ConsentShown, ContactShown, RecipientSettings
+from services.consent.domain import (
+    DEFAULT_CHANNELS,
+    PRODUCER,
+    Preferences,
+    Recipient,
+    masked_address,
+)
 from services.consent.requests import (
     ConsentIn,
     ContactIn,
@@ -102,6 +109,9 @@ class ConsentStore(Protocol):
     async def contact_channels(self, school_id: str, recipient_id: str) -> list[str]: ...
     async def trusted_certificates(self, school_id: str) -> list[x509.Certificate]: ...
     async def signature_policy(self, school_id: str) -> str: ...
+    async def consents_of(self, school_id: str, recipient_id: str) -> list[Document]: ...
+    async def contacts_of(self, school_id: str, recipient_id: str) -> list[Document]: ...
+    async def preferences_of(self, school_id: str, recipient_id: str) -> Preferences: ...
 
 
 class ForbiddenError(Exception):
@@ -158,6 +168,40 @@ async def may_act_for(
     if recipient is None:
         raise InvalidFieldError(("body", "recipient_id"), "no such recipient")
     return recipient
+
+
+async def recipient_settings(
+    school_id: str, recipient_id: str, caller: Principal, *, store: ConsentStore
+) -> RecipientSettings:
+    """A recipient's own file: what the personal account's settings page shows them."""
+    recipient = await may_act_for(caller, school_id, recipient_id, store=store)
+    preferences = await store.preferences_of(school_id, recipient_id)
+    contacts = [
+        ContactShown(
+            channel=doc["channel"],
+            address_masked=masked_address(doc["channel"], doc["address"]),
+            provenance=doc["provenance"]["summary"],
+            registered_at=doc["registered_at"],
+        )
+        for doc in await store.contacts_of(school_id, recipient_id)
+    ]
+    consents = [
+        ConsentShown.model_validate({**doc, "provenance": doc["proof"]["summary"]})
+        for doc in await store.consents_of(school_id, recipient_id)
+    ]
+    return RecipientSettings(
+        recipient_id=recipient_id,
+        name=recipient.name,
+        kind=recipient.kind,
+        student_ids=list(recipient.student_ids),
+        channels={
+            category: sorted(channels) for category, channels in preferences.channels.items()
+        },
+        paper_only_reason=preferences.paper_only_reason,
+        sms_quiet_hours=preferences.sms_quiet_hours,
+        contacts=contacts,
+        consents=consents,
+    )
 
 
 async def save_recipient(

@@ -120,7 +120,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             concurrency=settings.smtp_concurrency,
         ),
         sender=settings.mail_from,
-        preferences_url=settings.preferences_url,
+        account_url=settings.account_url,
+        unsubscribe_key=settings.unsubscribe_key.get_secret_value(),
     )
     # Idle connections are dropped before a server would (uvicorn and many proxies close them
     # after 5 s): reusing one the server is closing fails the request with a ReadError.

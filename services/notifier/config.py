@@ -4,10 +4,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from schemas.notify import Channel
-from services.shared.config import ServiceSettings
+from services.shared.unsubscribe import UnsubscribeSettings
 
 
-class Settings(ServiceSettings):
+class Settings(UnsubscribeSettings):
     port: int = Field(8003, validation_alias="VESTNIK_NOTIFIER_PORT")
     mongo_db: str = Field("vestnik_notifier", validation_alias="VESTNIK_NOTIFIER_MONGO_DB")
     consumer_group: str = Field("vestnik-notifier", validation_alias="VESTNIK_NOTIFIER_GROUP")
@@ -24,9 +24,6 @@ class Settings(ServiceSettings):
     smtp_concurrency: int = Field(4, ge=1, validation_alias="VESTNIK_SMTP_CONCURRENCY")
     mail_from: str = Field(
         "Электронный дневник <noreply@vestnik.local>", validation_alias="VESTNIK_MAIL_FROM"
-    )
-    preferences_url: str = Field(
-        "https://vestnik.local/preferences", validation_alias="VESTNIK_PREFERENCES_URL"
     )
     sms_url: str = Field("http://127.0.0.1:1026", validation_alias="VESTNIK_SMS_URL")
     sms_api_id: SecretStr = Field(SecretStr("local"), validation_alias="VESTNIK_SMS_API_ID")

@@ -24,6 +24,7 @@ from services.notifier.domain import PermanentFailureError, TemporaryFailureErro
 from services.notifier.mime import encoded_address, multipart_alternative
 from services.notifier.rendering import render_email, render_sms
 from services.notifier.store import MongoInbox
+from services.shared.unsubscribe import Unsubscribe, unsubscribe_token
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,20 @@ class SmtpSender:
     message to the next: a burst of final marks does not open a connection per e-mail."""
 
     def __init__(
-        self, env: Environment, server: SmtpServer, *, sender: str, preferences_url: str
+        self,
+        env: Environment,
+        server: SmtpServer,
+        *,
+        sender: str,
+        account_url: str,
+        unsubscribe_key: str,
     ) -> None:
         self._env = env
         self._server = server
         self._from = encoded_address(sender)
         self._envelope_from = parseaddr(sender)[1]
-        self._preferences_url = preferences_url
+        self._account_url = account_url.rstrip("/")
+        self._unsubscribe_key = unsubscribe_key
         self._slots = asyncio.Semaphore(server.concurrency)
         self._idle: list[aiosmtplib.SMTP] = []
         self.connections_opened = 0
@@ -67,11 +75,18 @@ class SmtpSender:
         )
 
     def _list_headers(self, request: NotificationRequested) -> dict[str, str]:
-        """A mailing can be unsubscribed from; a sign-in code (category `account`) cannot:
-        it is asked for, and an unsubscribe link beside it would only confuse."""
-        if request.payload.category == "account":
+        """A mailing can be unsubscribed from in one click (RFC 8058): its category's e-mails
+        for this recipient, at a link the personal account honours. A sign-in code (category
+        `account`) cannot: it is asked for, and an unsubscribe link beside it would confuse."""
+        payload = request.payload
+        if payload.category == "account":
             return {}
-        return {"List-Unsubscribe": f"<{self._preferences_url}>"}
+        what = Unsubscribe(payload.content.school_id, payload.recipient_id, payload.category)
+        token = unsubscribe_token(what, self._unsubscribe_key)
+        return {
+            "List-Unsubscribe": f"<{self._account_url}/unsubscribe/{token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
 
     async def send_batch(
         self, messages: list[tuple[NotificationRequested, str]]

@@ -257,3 +257,50 @@ async def test_an_electronically_handed_over_contact_needs_a_sound_trusted_signa
     assert [entry["details"]["provenance"]["summary"] for entry in saved] == [
         "electronic: signed by CN=Иванова Мария Петровна"
     ]
+
+
+async def test_a_person_sees_their_own_choices_contacts_and_consents_masked_and_no_one_else_s(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    """What the personal account's settings page reads: the parent's own file, addresses
+    masked, the 152-FZ text of each consent; another parent's token is refused."""
+    async with running("consent", run_id, **service_env) as consent:
+        await load_guardian(
+            consent,
+            "g-1",
+            "Иванова Мария",
+            ("st-1", "st-2"),
+            email="maria@example.org",
+            phone="+79161234567",
+            preferences=MARKS_BY_SMS,
+        )
+        await load_guardian(consent, "g-2", "Петров Олег", "st-3", email="o@example.org")
+        revoked = await consent.post(
+            f"{BASE}/consents/c-g-1-st-2/revocation", json={}, headers=AUTH
+        )
+        own = await consent.get(
+            f"{BASE}/recipients/g-1/settings", headers=bearer("parent", person_id="g-1")
+        )
+        staff = await consent.get(f"{BASE}/recipients/g-1/settings", headers=AUTH)
+        other = await consent.get(
+            f"{BASE}/recipients/g-1/settings", headers=bearer("parent", person_id="g-2")
+        )
+        unknown = await consent.get(f"{BASE}/recipients/nobody/settings", headers=AUTH)
+
+    assert revoked.status_code == 200
+    assert own.status_code == 200, own.text
+    file = own.json()
+    assert staff.json() == file
+    assert (other.status_code, unknown.status_code) == (403, 422)
+    assert file["channels"]["marks"] == ["inbox", "sms"]
+    assert file["channels"]["homework"] == ["inbox"]  # the default, never chosen
+    assert [(c["channel"], c["address_masked"]) for c in file["contacts"]] == [
+        ("email", "m***@example.org"),
+        ("sms", "+7 *** ***-45-67"),
+    ]
+    assert "maria@example.org" not in own.text and "+79161234567" not in own.text
+    by_student = {c["student_id"]: c for c in file["consents"]}
+    assert by_student["st-1"]["revoked_at"] is None
+    assert by_student["st-2"]["revoked_at"] is not None
+    assert by_student["st-1"]["purpose"] and by_student["st-1"]["data_categories"]
+    assert by_student["st-1"]["provenance"].startswith("written: №")

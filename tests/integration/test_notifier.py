@@ -493,7 +493,8 @@ async def test_e_mails_reuse_one_connection_and_reconnect_after_the_relay_restar
         create_environment(),
         SmtpServer(host="127.0.0.1", port=port, timeout=5, concurrency=1),
         sender="noreply@vestnik.local",
-        preferences_url="https://vestnik.local/preferences",
+        account_url="https://vestnik.local",
+        unsubscribe_key="k",
     )
     request = an_email_request()
     try:

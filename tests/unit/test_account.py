@@ -257,7 +257,8 @@ def test_a_sign_in_code_e_mail_has_no_unsubscribe_link_unlike_a_mailing() -> Non
         create_environment(),
         SmtpServer("-", 0, 1),
         sender="Электронный дневник <n@x.ru>",
-        preferences_url="https://school.example/prefs",
+        account_url="https://school.example",
+        unsubscribe_key="k",
     )
     request = a_code_request("email")
     raw = sender.compose(request, message_id_for(request.payload.dedupe_key))

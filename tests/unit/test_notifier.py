@@ -42,6 +42,7 @@ from services.notifier.usecases import (
     run_pass,
 )
 from services.shared.russian import ru_date
+from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
 from tests.builders import CONSENTING, a_mark_posted
 from tests.fakes import (
     EventLog,
@@ -96,7 +97,8 @@ def test_the_message_is_multipart_with_stable_headers() -> None:
         create_environment(),
         SmtpServer("-", 0, 1),
         sender="Электронный дневник <n@x.ru>",
-        preferences_url="https://school.example/prefs",
+        account_url="https://school.example",
+        unsubscribe_key="k",
     )
     raw = sender.compose(request, message_id_for(request.payload.dedupe_key))
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -106,13 +108,25 @@ def test_the_message_is_multipart_with_stable_headers() -> None:
     assert message["To"] == "maria@example.org"
     assert message["From"] == "Электронный дневник <n@x.ru>"
     assert message["Subject"] == "Новая оценка: Математика — 5 (Иванов Иван)"
-    assert message["List-Unsubscribe"] == "<https://school.example/prefs>"
+    # One click (RFC 8058) turns off this recipient's e-mails of this category, nothing else.
+    link = message["List-Unsubscribe"]
+    assert link.startswith("<https://school.example/unsubscribe/") and link.endswith(">")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    payload = request.payload
+    assert unsubscribe_of(link[1:-1].rsplit("/", 1)[1], "k") == Unsubscribe(
+        payload.content.school_id, payload.recipient_id, "marks"
+    )
+    assert unsubscribe_of(link[1:-1].rsplit("/", 1)[1], "another key") is None
     assert message["Date"] is not None
     rendered = render_email(create_environment(), request)
     plain, html = (message.get_body((kind,)) for kind in ("plain", "html"))
     assert plain is not None and plain.get_content() == rendered.text
     assert html is not None and html.get_content() == rendered.html
-    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))  # RFC 5322 line length
+    # RFC 5322: lines should stay within 78 characters; a URL cannot be folded, so the
+    # unsubscribe link's line may not (it must stay within 998).
+    long_lines = [line for line in raw.split(b"\r\n") if len(line) > 78]
+    assert [line.split(b":")[0] for line in long_lines] in ([], [b"List-Unsubscribe"])
+    assert all(len(line) <= 998 for line in long_lines)
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
 
 
@@ -125,7 +139,8 @@ def test_a_header_value_with_a_line_break_is_refused() -> None:
         create_environment(),
         SmtpServer("-", 0, 1),
         sender="n@x.ru",
-        preferences_url="https://school.example/prefs",
+        account_url="https://school.example",
+        unsubscribe_key="k",
     )
     with pytest.raises(MimeHeaderError):
         sender.compose(broken, "<id@x>")

@@ -1,0 +1,65 @@
+"""The consent registry, seen from the personal account: a person's preferences, contacts and
+consents are the registry's, so the settings pages read and change them through its HTTP API.
+
+Each call carries a token minted for that person alone (role `parent`, their recipient id,
+audience `consent`, five minutes): the registry itself checks that they act only for themselves,
+as it does for any parent's token.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from schemas.settings import RecipientSettings
+from services.account.views import Identity
+from services.shared.auth import issue_token
+
+TOKEN_LIFETIME = timedelta(minutes=5)
+
+
+class RegistryUnavailableError(Exception):
+    """The registry did not answer, or answered with an error: the page says to try later."""
+
+
+class ConsentRegistry:
+    def __init__(self, client: httpx.AsyncClient, *, jwt_secret: SecretStr) -> None:
+        self._client = client
+        self._jwt_secret = jwt_secret
+
+    async def settings(self, identity: Identity) -> RecipientSettings:
+        path = f"/v1/schools/{identity.school_id}/recipients/{identity.recipient_id}/settings"
+        return RecipientSettings.model_validate(await self._call("GET", path, identity))
+
+    async def save_preferences(self, identity: Identity, body: dict[str, Any]) -> None:
+        path = f"/v1/schools/{identity.school_id}/recipients/{identity.recipient_id}/preferences"
+        await self._call("PUT", path, identity, body)
+
+    async def revoke(self, identity: Identity, consent_id: str, reason: str) -> None:
+        path = f"/v1/schools/{identity.school_id}/consents/{consent_id}/revocation"
+        await self._call("POST", path, identity, {"reason": reason})
+
+    async def _call(
+        self, method: str, path: str, identity: Identity, body: dict[str, Any] | None = None
+    ) -> Any:
+        token = issue_token(
+            self._jwt_secret,
+            role="parent",
+            school_id=identity.school_id,
+            subject=f"account:{identity.school_id}:{identity.recipient_id}",
+            person_id=identity.recipient_id,
+            audience=("consent",),
+            ttl=TOKEN_LIFETIME,
+        )
+        try:
+            response = await self._client.request(
+                method, path, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as error:
+            raise RegistryUnavailableError(type(error).__name__) from None
+        if response.status_code >= 300:
+            raise RegistryUnavailableError(f"{method} {path}: {response.status_code}")
+        return response.json() if response.content else None

@@ -1,0 +1,71 @@
+"""What a person controls: their notification preferences, their consents and (to look at)
+their contacts, all kept by the consent registry; and the one-click unsubscribe of a mailing.
+The routes call these; the form's rules are in `preferences.py`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.settings import RecipientSettings
+from services.account.preferences import FormError, preferences_body, without_email
+from services.account.registry import ConsentRegistry
+from services.account.views import Identity, Viewer
+from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
+
+
+async def settings_of(viewer: Viewer, *, registry: ConsentRegistry) -> list[RecipientSettings]:
+    """One file per school the person is known in."""
+    return list(await asyncio.gather(*(registry.settings(i) for i in viewer.identities)))
+
+
+def identity_in(viewer: Viewer, school_id: str) -> Identity | None:
+    recipient_id = viewer.recipient_in(school_id)
+    return Identity(school_id, recipient_id) if recipient_id else None
+
+
+async def save_preferences(
+    identity: Identity, form: Mapping[str, str], *, registry: ConsentRegistry
+) -> FormError | None:
+    current = await registry.settings(identity)
+    body = preferences_body(form, channels_of(current))
+    if isinstance(body, FormError):
+        return body
+    await registry.save_preferences(identity, body)
+    return None
+
+
+async def revoke_consent(identity: Identity, consent_id: str, *, registry: ConsentRegistry) -> bool:
+    """False if no consent in force of theirs has that id (the page answers 404)."""
+    current = await registry.settings(identity)
+    if not any(c.consent_id == consent_id and c.in_force for c in current.consents):
+        return False
+    await registry.revoke(identity, consent_id, reason="отозвано в личном кабинете")
+    return True
+
+
+def unsubscribe_request(token: str, *, key: str) -> Unsubscribe | None:
+    return unsubscribe_of(token[:500], key)
+
+
+async def unsubscribe(what: Unsubscribe, *, registry: ConsentRegistry) -> None:
+    """E-mail off for the category, every other choice kept; again changes nothing."""
+    identity = Identity(what.school_id, what.recipient_id)
+    current = await registry.settings(identity)
+    if "email" not in channels_of(current).get(what.category, []):
+        return
+    await registry.save_preferences(identity, without_email(body_of(current), what.category))
+
+
+def channels_of(current: RecipientSettings) -> dict[str, list[str]]:
+    return {category: list(channels) for category, channels in current.channels.items()}
+
+
+def body_of(current: RecipientSettings) -> dict[str, Any]:
+    """The preferences body that changes nothing."""
+    return {
+        "channels": current.channels,
+        "paper_only_reason": current.paper_only_reason,
+        "sms_quiet_hours": current.sms_quiet_hours.model_dump(mode="json"),
+    }

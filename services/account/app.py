@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -40,8 +40,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, *, family: FamilyModule | None = None) -> FastAPI:
-    """`family`: the family read model (`views.py`); a placeholder until it is wired."""
+def create_app(
+    settings: Settings,
+    *,
+    family: FamilyModule | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """`family`: the family read model (`views.py`), built from the database unless given;
+    `clock`: what codes, sessions and rate limits take for now (a test moves it on)."""
     runtime = Runtime.build(SERVICE, settings, publishes=PUBLISHES)
     database = runtime.database(settings.mongo_db)
     store = MongoAccountStore(database, on_written=lambda records: relay.enqueue(records))
@@ -82,7 +88,7 @@ def create_app(settings: Settings, *, family: FamilyModule | None = None) -> Fas
         return usecases.Ports(
             store=store,
             registry=registry,
-            now=utc_now(),
+            now=clock(),
             secret_key=settings.secret_key.get_secret_value(),
             digest_key=settings.contact_digest_key.get_secret_value(),
             unsubscribe_key=settings.unsubscribe_key.get_secret_value(),

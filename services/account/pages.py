@@ -283,7 +283,9 @@ def page_router(
         current = ports()
         viewer = await usecases.viewer_of(session, ports=current)
         try:
-            files = await settings_usecases.settings_of(viewer, registry=current.registry)
+            view = await settings_usecases.settings_of(
+                viewer, registry=current.registry, store=current.store
+            )
         except RegistryUnavailableError:
             return render(
                 "message.html",
@@ -293,15 +295,14 @@ def page_router(
                 viewer=viewer,
                 csrf_token=session.csrf_token,
             )
-        names = {(c.school_id, c.student_id): c.name for c in viewer.children}
         return render(
             "settings.html",
             status,
             title="Настройки",
             viewer=viewer,
             csrf_token=session.csrf_token,
-            files=list(zip(viewer.identities, files, strict=True)),
-            student_names=names,
+            files=view.files,
+            student_names=view.student_names,
             choices=preferences.CHOICES,
             labels=preferences.LABELS,
             channel_labels=preferences.CHANNEL_LABELS,

@@ -6,18 +6,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.settings import RecipientSettings
 from services.account.preferences import FormError, preferences_body, without_email
 from services.account.registry import ConsentRegistry
+from services.account.store import MongoAccountStore
 from services.account.views import Identity, Viewer
 from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
 
 
-async def settings_of(viewer: Viewer, *, registry: ConsentRegistry) -> list[RecipientSettings]:
-    """One file per school the person is known in."""
-    return list(await asyncio.gather(*(registry.settings(i) for i in viewer.identities)))
+@dataclass(frozen=True)
+class SettingsView:
+    files: list[tuple[Identity, RecipientSettings]]  # one per school the person is known in
+    # The journal's names of the students their consents are about (also once revoked).
+    student_names: dict[tuple[str, str], str]
+
+
+async def settings_of(
+    viewer: Viewer, *, registry: ConsentRegistry, store: MongoAccountStore
+) -> SettingsView:
+    files = await asyncio.gather(*(registry.settings(i) for i in viewer.identities))
+    pairs = list(zip(viewer.identities, files, strict=True))
+    students = {(i.school_id, c.student_id) for i, file in pairs for c in file.consents}
+    return SettingsView(pairs, await store.student_names(sorted(students)))
 
 
 def identity_in(viewer: Viewer, school_id: str) -> Identity | None:

@@ -33,6 +33,12 @@ class ConsentDecidedPayload(RecipientPayload):
     decision: Literal["granted", "refused"]
     valid_until: date | None = None
     effective_at: AwareDatetime
+    recipient_kind: Literal["guardian", "student"] | None = Field(
+        default=None,
+        description="Who decided: a guardian about a child, or a student about themselves "
+        "(the personal account gives students their own sign-in from basic level on). None "
+        "from producers older than this field.",
+    )
 
 
 class ConsentRevokedPayload(RecipientPayload):

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -168,16 +168,28 @@ class Decision:
     decision: Literal["granted", "refused", "revoked"]
     effective_at: datetime
     valid_until: date | None = None
+    by_student: bool = False  # a student's own consent about themselves
 
 
-def visible_students(decisions: Sequence[Decision], *, today: date) -> list[str]:
+# A student has their own sign-in from basic general education on; a primary-school child's
+# account is their parents'.
+OWN_SIGN_IN_LEVELS = frozenset({"basic", "secondary"})
+
+
+def visible_students(
+    decisions: Sequence[Decision], *, today: date, levels: Mapping[str, str] | None = None
+) -> list[str]:
     """The students a recipient may see: those whose latest decision by that recipient is a
-    consent still in force."""
+    consent still in force; a student recipient sees themselves only at a level in
+    `OWN_SIGN_IN_LEVELS` (`levels`: the journal's education level per student, where known)."""
     latest: dict[str, Decision] = {}
     for decision in sorted(decisions, key=lambda d: d.effective_at):
         latest[decision.student_id] = decision
+    known = levels or {}
     return sorted(
         student_id
         for student_id, d in latest.items()
-        if d.decision == "granted" and (d.valid_until is None or d.valid_until >= today)
+        if d.decision == "granted"
+        and (d.valid_until is None or d.valid_until >= today)
+        and (not d.by_student or known.get(student_id) in OWN_SIGN_IN_LEVELS)
     )

@@ -105,6 +105,7 @@ class MongoAccountStore:
             "decision": decision.decision,
             "effective_at": decision.effective_at,
             "valid_until": decision.valid_until.isoformat() if decision.valid_until else None,
+            "by_student": decision.by_student,
         }
         await self._decisions.replace_one({"_id": key}, document, upsert=True)
 
@@ -118,6 +119,7 @@ class MongoAccountStore:
                 d["decision"],
                 d["effective_at"],
                 date.fromisoformat(d["valid_until"]) if d["valid_until"] else None,
+                by_student=d.get("by_student", False),
             )
             async for d in found
         ]
@@ -128,6 +130,14 @@ class MongoAccountStore:
             {"school_id": school_id, "student_id": student_id, **document},
             upsert=True,
         )
+
+    async def education_levels(self, school_id: str, student_ids: Sequence[str]) -> dict[str, str]:
+        levels = {}
+        for student_id in student_ids:  # equality on _id: what FerretDB pushes down
+            found = await self._students.find_one({"_id": _key(school_id, student_id)})
+            if found is not None and found.get("education_level"):
+                levels[student_id] = found["education_level"]
+        return levels
 
     async def student_names(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         names = {}

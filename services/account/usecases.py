@@ -85,7 +85,8 @@ async def apply_consent_changes(events: Sequence[ConsentChange], store: MongoAcc
             digest = None if p.removed else p.address_digest
             await store.save_contact(p.school_id, p.recipient_id, p.channel, digest, p.effective_at)
         elif isinstance(p, ConsentDecidedPayload):
-            decision = Decision(p.student_id, p.decision, p.effective_at, p.valid_until)
+            by_student = p.recipient_kind == "student"
+            decision = Decision(p.student_id, p.decision, p.effective_at, p.valid_until, by_student)
             await store.save_decision(p.school_id, p.recipient_id, decision)
         elif isinstance(p, ConsentRevokedPayload):
             decision = Decision(p.student_id, "revoked", p.effective_at)
@@ -150,9 +151,7 @@ async def request_code(typed: str, client: str, *, ports: Ports) -> str:
     # The first identity's children key the notification; looked up for an unknown contact
     # too, so both answers cost the same.
     first = identities[0] if identities else Identity("-", "-")
-    children = domain.visible_students(
-        await ports.store.decisions_of(first), today=ports.now.date()
-    )
+    children = await _visible_students(first, ports)
     code = domain.new_sign_in_code()
     challenge_id = secrets.token_urlsafe(24)
     expires_at = ports.now + CODE_LIFETIME
@@ -337,13 +336,19 @@ async def viewer_of(session: Session, *, ports: Ports) -> Viewer:
     """The session's identities and the children they may see, named where the journal has."""
     keys: list[tuple[str, str]] = []
     for identity in session.identities:
-        decisions = await ports.store.decisions_of(identity)
-        for student_id in domain.visible_students(decisions, today=ports.now.date()):
+        for student_id in await _visible_students(identity, ports):
             if (identity.school_id, student_id) not in keys:
                 keys.append((identity.school_id, student_id))
     names = await ports.store.student_names(keys)
     children = tuple(Child(s, st, names.get((s, st))) for s, st in keys)
     return Viewer(session.identities, children)
+
+
+async def _visible_students(identity: Identity, ports: Ports) -> list[str]:
+    decisions = await ports.store.decisions_of(identity)
+    own = sorted({d.student_id for d in decisions if d.by_student})
+    levels = await ports.store.education_levels(identity.school_id, own) if own else {}
+    return domain.visible_students(decisions, today=ports.now.date(), levels=levels)
 
 
 def child_of(viewer: Viewer, school_id: str, student_id: str) -> Child | None:

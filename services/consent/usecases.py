@@ -251,6 +251,7 @@ async def register_consent(
             decision=body.decision,
             valid_until=body.valid_until,
             effective_at=registry.now,
+            recipient_kind=recipient.kind,
         ),
         producer=PRODUCER,
     )

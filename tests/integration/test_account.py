@@ -17,7 +17,7 @@ from services.shared.contacts import DEV_CONTACT_DIGEST_KEY, contact_digest
 from tests.builders import a_student_changed
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import caught_up, eventually, produce_events, read_topic
-from tests.school import SCHOOL, load_guardian
+from tests.school import SCHOOL, a_consent, load_guardian
 from tests.servers import Servers
 from tests.services import running
 
@@ -202,3 +202,63 @@ async def test_a_parent_signs_in_with_a_code_sent_to_the_contact_the_school_hold
     methods = {(i["recipient_id"], i["method"]) for i in sign_ins.json()["items"]}
     assert methods == {("g-1", "code"), ("g-2", "activation_code")}
     assert len(sign_ins.json()["items"]) == 3
+
+
+async def test_a_student_has_their_own_sign_in_from_basic_level_on_and_sees_only_themselves(
+    servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
+) -> None:
+    """Issue 14: students of basic and secondary level sign in for themselves; a primary-school
+    child's own sign-in shows nothing (their account is their parents')."""
+    primary = a_student_changed("st-8", "1a", "Коля Малышев")
+    primary = primary.model_copy(
+        update={"payload": primary.payload.model_copy(update={"education_level": "primary"})}
+    )
+    async with AsyncExitStack() as stack:
+        consent = await stack.enter_async_context(running("consent", run_id, **service_env))
+        account = await stack.enter_async_context(
+            running("account", run_id, secure_cookies=False, **service_env)
+        )
+        for recipient, student in (("s-9", "st-9"), ("s-8", "st-8")):
+            body = {"kind": "student", "name": f"Ученик {student}", "student_ids": [student]}
+            base = f"/v1/schools/{SCHOOL}"
+            saved = [
+                await consent.put(f"{base}/recipients/{recipient}", json=body, headers=AUTH),
+                await consent.put(
+                    f"{base}/consents/c-{recipient}",
+                    json=a_consent(recipient, student, "granted"),
+                    headers=AUTH,
+                ),
+            ]
+            assert [r.status_code for r in saved] == [204, 201], [r.text for r in saved]
+        await load_guardian(consent, "g-8", "Малышева Анна", "st-8")
+        await produce_events(
+            servers.kafka_bootstrap,
+            [a_student_changed("st-9", "7a", "Оля Старшая"), primary],
+            f"{run_id}.",
+        )
+        decided = await read_topic(
+            servers.kafka_bootstrap, f"{run_id}.consent.changes.v1", at_least=3, settle=1.0
+        )
+        await eventually(
+            lambda: caught_up(
+                servers.kafka_bootstrap,
+                f"{run_id}-account",
+                {f"{run_id}.consent.changes.v1": len(decided), topics.of(StudentChanged): 2},
+            )
+        )
+        homes = {}
+        for recipient in ("s-9", "s-8", "g-8"):
+            account.cookies.clear()
+            issued = await account.post(
+                f"/v1/schools/{SCHOOL}/recipients/{recipient}/activation-codes", headers=AUTH
+            )
+            form = await account.get("/activate")
+            await account.post(
+                "/activate",
+                data={"activation_code": issued.json()["code"], "csrf_token": csrf_of(form)},
+            )
+            homes[recipient] = (await account.get("/")).text
+
+    assert f'href="/children/{SCHOOL}/st-9"' in homes["s-9"] and "Оля Старшая" in homes["s-9"]
+    assert "/children/" not in homes["s-8"]  # primary level: no own account
+    assert f'href="/children/{SCHOOL}/st-8"' in homes["g-8"]  # their parent sees them

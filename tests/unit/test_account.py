@@ -146,6 +146,17 @@ def test_a_recipient_sees_the_children_whose_latest_decision_is_a_consent_in_for
     assert domain.visible_students(decisions, today=NOW.date()) == ["st-1", "st-5"]
 
 
+def test_a_student_signs_in_for_themselves_only_from_basic_level_on() -> None:
+    own = [Decision(student, "granted", NOW, by_student=True) for student in ("st-1", "st-2")]
+    levels = {"st-1": "primary", "st-2": "basic"}
+    assert domain.visible_students(own, today=NOW.date(), levels=levels) == ["st-2"]
+    # Until the journal says which level, a student's own sign-in shows nothing.
+    assert domain.visible_students(own, today=NOW.date()) == []
+    # A parent's consent about a primary-school child: the parent sees them.
+    parents = [Decision("st-1", "granted", NOW)]
+    assert domain.visible_students(parents, today=NOW.date(), levels=levels) == ["st-1"]
+
+
 def test_a_contact_digest_ignores_how_the_address_was_typed_but_not_the_key() -> None:
     email = contact_digest("email", "Parent@Example.RU ", KEY)
     assert email == contact_digest("email", "parent@example.ru", KEY)

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import UploadFile
 
 from services.account import domain, preferences, settings_usecases, usecases
 from services.account.preferences import FormError
@@ -72,6 +73,7 @@ MESSAGES = {
 SAVED = {
     "preferences": "Настройки уведомлений сохранены.",
     "revoked": "Согласие отозвано. Уведомления о ребёнке больше не отправляются.",
+    "contact": "Подпись проверена, новый контакт сохранён: сведения будут приходить на него.",
 }
 
 
@@ -129,8 +131,12 @@ def page_router(
         return request.client.host if request.client else "unknown"
 
     async def form_of(request: Request) -> dict[str, str]:
+        """The form's text fields; a multipart form's NULs (its files may hold any byte) are
+        dropped, since nothing stores a NUL (PostgreSQL under FerretDB)."""
         form = await request.form()
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        return {
+            key: value.replace("\x00", "") for key, value in form.items() if isinstance(value, str)
+        }
 
     # Before sign-in: the signed double-submit cookie.
 
@@ -352,6 +358,25 @@ def page_router(
         revoked = await settings_usecases.revoke_consent(identity, consent_id, registry=registry)
         return "revoked" if revoked else None
 
+    async def hand_over_contact(
+        identity: Identity, request: Request, form: Mapping[str, str], registry: ConsentRegistry
+    ) -> str | FormError | None:
+        uploaded = await request.form()  # already read (and cached) with the CSRF check
+        limit = settings_usecases.MAX_DOCUMENT_BYTES + 1
+        document, signature = [
+            await value.read(limit) if isinstance(value, UploadFile) else b""
+            for value in (uploaded.get("document"), uploaded.get("signature"))
+        ]
+        error = await settings_usecases.hand_over_contact(
+            identity,
+            form.get("channel", ""),
+            form.get("address", ""),
+            document,
+            signature,
+            registry=registry,
+        )
+        return error or "contact"
+
     # One-click unsubscribe (RFC 8058): the signed link authorises, no session needed. A GET
     # only asks (mail scanners open links); the POST, from the page or the mail client, acts.
 
@@ -448,6 +473,11 @@ def page_router(
     router.add_api_route(
         "/settings/{school_id}/preferences",
         signed_in_only(settings_action(save_preferences), post=True),
+        methods=["POST"],
+    )
+    router.add_api_route(
+        "/settings/{school_id}/contacts",
+        signed_in_only(settings_action(hand_over_contact), post=True),
         methods=["POST"],
     )
     router.add_api_route(

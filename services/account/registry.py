@@ -25,6 +25,16 @@ class RegistryUnavailableError(Exception):
     """The registry did not answer, or answered with an error: the page says to try later."""
 
 
+class RegistryRefusedError(Exception):
+    """The registry refused what the person sent (a 422: a signature that does not hold, an
+    address that is not one); `field` is its last location, `reason` its message (English)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
 class ConsentRegistry:
     def __init__(self, client: httpx.AsyncClient, *, jwt_secret: SecretStr) -> None:
         self._client = client
@@ -36,6 +46,14 @@ class ConsentRegistry:
 
     async def save_preferences(self, identity: Identity, body: dict[str, Any]) -> None:
         path = f"/v1/schools/{identity.school_id}/recipients/{identity.recipient_id}/preferences"
+        await self._call("PUT", path, identity, body)
+
+    async def save_contact(self, identity: Identity, channel: str, body: dict[str, Any]) -> None:
+        """A contact handed over with an electronic signature (consent verifies it)."""
+        path = (
+            f"/v1/schools/{identity.school_id}/recipients/{identity.recipient_id}"
+            f"/contacts/{channel}"
+        )
         await self._call("PUT", path, identity, body)
 
     async def revoke(self, identity: Identity, consent_id: str, reason: str) -> None:
@@ -60,6 +78,9 @@ class ConsentRegistry:
             )
         except httpx.HTTPError as error:
             raise RegistryUnavailableError(type(error).__name__) from None
+        if response.status_code == 422:
+            [first, *_] = response.json().get("detail") or [{}]
+            raise RegistryRefusedError(str((first.get("loc") or ["?"])[-1]), first.get("msg", ""))
         if response.status_code >= 300:
             raise RegistryUnavailableError(f"{method} {path}: {response.status_code}")
         return response.json() if response.content else None

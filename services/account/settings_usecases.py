@@ -5,13 +5,14 @@ The routes call these; the form's rules are in `preferences.py`."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from schemas.settings import RecipientSettings
 from services.account.preferences import FormError, preferences_body, without_email
-from services.account.registry import ConsentRegistry
+from services.account.registry import ConsentRegistry, RegistryRefusedError
 from services.account.store import MongoAccountStore
 from services.account.views import Identity, Viewer
 from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
@@ -56,6 +57,49 @@ async def revoke_consent(identity: Identity, consent_id: str, *, registry: Conse
         return False
     await registry.revoke(identity, consent_id, reason="отозвано в личном кабинете")
     return True
+
+
+# What consent takes inline (base64): a signed page of text or a scan, and its signature.
+MAX_DOCUMENT_BYTES = 1_400_000
+MAX_SIGNATURE_BYTES = 140_000
+REFUSALS = {
+    "address": "Адрес или номер телефона указан неверно.",
+    "signature_base64": "Подпись не прошла проверку: документ должен быть подписан вашей "
+    "электронной подписью, сертификат которой выдан удостоверяющим центром, которому доверяет "
+    "школа, и действует сегодня.",
+}
+
+
+async def hand_over_contact(
+    identity: Identity,
+    channel: str,
+    address: str,
+    document: bytes,
+    signature: bytes,
+    *,
+    registry: ConsentRegistry,
+) -> FormError | None:
+    """A new e-mail or phone in a document signed with the person's electronic signature
+    (clause 10); consent checks the signature and that it names them."""
+    if channel not in ("email", "sms"):
+        return FormError("channel", "Выберите, что вы меняете: почту или телефон.")
+    if not 3 <= len(address.strip()) <= 254:
+        return FormError("address", REFUSALS["address"])
+    if not document or len(document) > MAX_DOCUMENT_BYTES:
+        return FormError("document", "Приложите заявление (файл до 1,4 МБ).")
+    if not signature or len(signature) > MAX_SIGNATURE_BYTES:
+        return FormError("signature", "Приложите файл подписи (.sig, до 140 КБ).")
+    proof = {
+        "form": "electronic",
+        "document_base64": base64.b64encode(document).decode(),
+        "signature_base64": base64.b64encode(signature).decode(),
+    }
+    try:
+        await registry.save_contact(identity, channel, {"address": address.strip(), "proof": proof})
+    except RegistryRefusedError as refused:
+        message = REFUSALS.get(refused.field, REFUSALS["signature_base64"])
+        return FormError(refused.field, message)
+    return None
 
 
 def unsubscribe_request(token: str, *, key: str) -> Unsubscribe | None:

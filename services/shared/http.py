@@ -118,7 +118,8 @@ class RequestGuard:
     """What every service refuses before anything parses or stores it:
 
     - a body over `max_bytes` (413), by its declared Content-Length or counted as it arrives;
-    - a NUL character in the body's strings or in the query (422 naming where): PostgreSQL,
+    - a NUL character in the body's strings, a form's fields or the query (422 naming where;
+      a multipart form's files may hold any byte): PostgreSQL,
       under FerretDB, stores no NUL in text, and a NUL that reached a Kafka batch would fail
       that batch's insert again and again downstream.
     """
@@ -152,7 +153,16 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if (where := _nul_in(body)) is not None:
+        content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+        if content_type.startswith(b"application/x-www-form-urlencoded") and b"%00" in body:
+            await _answer(scope, send, 422, field_error(("body",), NUL_MESSAGE))
+            return
+        # A file is bytes, NULs and all: whoever takes one stores it encoded (base64), and
+        # reads the text fields of its form through `Request.form()`, which this does not see.
+        if (
+            not content_type.startswith(b"multipart/form-data")
+            and (where := _nul_in(body)) is not None
+        ):
             await _answer(scope, send, 422, field_error(("body", *where), NUL_MESSAGE))
             return
         replayed = False

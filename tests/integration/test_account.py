@@ -14,6 +14,7 @@ from schemas import NotificationRequested, Topics
 from schemas.consent import ContactChanged
 from schemas.journal import StudentChanged
 from services.shared.contacts import DEV_CONTACT_DIGEST_KEY, contact_digest
+from tests.account_forms import challenge_of, csrf_of
 from tests.builders import a_student_changed
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import caught_up, eventually, produce_events, read_topic
@@ -22,18 +23,6 @@ from tests.servers import Servers
 from tests.services import running
 
 SENT = "Если этот адрес зарегистрирован в школе, мы отправили на него код"
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found is not None, page.text
-    return found.group(1)
-
-
-def challenge_of(page: httpx.Response) -> str:
-    found = re.search(r'name="challenge" value="([^"]+)"', page.text)
-    assert found is not None, page.text
-    return found.group(1)
 
 
 async def request_code(account: httpx.AsyncClient, contact: str) -> httpx.Response:

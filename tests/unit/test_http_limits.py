@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from services.grades.items import SchoolIn
 from services.shared.http import create_http_app
@@ -18,6 +18,11 @@ def an_app(max_bytes: int) -> Any:
     @router.post("/echo")
     async def echo(body: dict[str, Any]) -> dict[str, int]:
         return {"keys": len(body)}
+
+    @router.post("/upload")
+    async def upload(request: Request) -> dict[str, int]:
+        form = await request.form()
+        return {"fields": len(form)}
 
     return create_http_app("t", "t", None, [router], max_body_bytes=max_bytes)
 
@@ -61,6 +66,19 @@ async def test_a_nul_character_anywhere_in_the_input_is_a_422_naming_where() -> 
     assert in_query.status_code == 422
     assert in_query.json()["detail"][0]["loc"] == ["query"]
     assert escaped_backslash.json() == {"keys": 1}
+
+
+async def test_a_form_s_fields_hold_no_nul_but_an_uploaded_file_may() -> None:
+    """A signed document (the personal account's contacts) is binary: NULs and all."""
+    transport = httpx.ASGITransport(app=an_app(10_000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        field = await client.post("/upload", data={"address": "a\x00b@example.org"})
+        binary = await client.post(
+            "/upload", files={"signature": ("a.sig", b"\x30\x82\x00\x00", "application/pkcs7")}
+        )
+    assert field.status_code == 422
+    assert field.json()["detail"][0]["loc"] == ["body"]
+    assert binary.status_code == 200 and binary.json() == {"fields": 1}
 
 
 async def test_a_422_names_the_field_without_echoing_the_input() -> None:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from schemas import NotificationRequested
 from schemas.consent import ContactChanged
 from schemas.journal import StudentChanged
-from services.account import usecases
+from services.account import staff_pages, usecases
 from services.account.api import staff_router
 from services.account.config import Settings
 from services.account.family_usecases import build_family
@@ -132,6 +132,9 @@ def create_app(
         lifespan=lifespan,
         routers=[
             staff_router(authenticated(settings.jwt_secret, audience=SERVICE), ports),
+            staff_pages.staff_router(
+                ports, jwt_secret=settings.jwt_secret, secure_cookies=settings.secure_cookies
+            ),
             page_router(
                 ports,
                 module.views,

@@ -1,0 +1,158 @@
+"""The school's reports on final marks (issue 15, clauses 7 and 8), pure: the summary sheet of a
+class for a period, and its results statistics. No I/O: the caller hands over the class's
+students, the subjects their curricula grade, and the final marks and deferrals the journal sent.
+
+The statistics, per subject (or over all subjects, per student), of the N students who have a
+final value:
+- success rate (успеваемость): the share with no unsatisfactory value (2, 1, н/а, незачёт);
+- quality (качество знаний): the share with only 4 and 5 (pass/fail subjects do not count);
+- the average of the numeric marks (н/а and pass/fail values are not numbers);
+- the degree of learning (СОУ, Симонов): (n5·100 + n4·64 + n3·36 + n2·16 + n1,н/а·7) / N, %.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+UNSATISFACTORY = frozenset({"1", "2", "н/а", "незачёт"})
+PASSED = frozenset({"зачёт", "осв."})
+NUMERIC = ("5", "4", "3", "2", "1")
+# The degree of learning's weight of each value, in %.
+LEARNING_WEIGHTS = {"5": 100, "4": 64, "3": 36, "2": 16, "1": 7, "н/а": 7}
+# How the sheet prints a value (pass/fail values in the sheet's short forms).
+SHEET_TEXT = {"зачёт": "зач.", "незачёт": "незач."}
+
+
+@dataclass(frozen=True)
+class Subject:
+    subject_id: str
+    name: str
+    pass_fail: bool = False  # the curriculum grades it «зачёт»/«незачёт» (or «осв.»)
+
+
+@dataclass(frozen=True)
+class Student:
+    student_id: str
+    name: str
+    # Subjects their curriculum grades this period; None: all of the class's (no ИУП).
+    subject_ids: frozenset[str] | None = None
+
+    def takes(self, subject_id: str) -> bool:
+        return self.subject_ids is None or subject_id in self.subject_ids
+
+
+@dataclass(frozen=True)
+class ResultsStats:
+    students: int  # N: those with a final value
+    counts: Mapping[str, int]  # each value, as the journal sent it
+    success_rate: float | None  # %, None when N is 0
+    quality: float | None  # %, None for a pass/fail subject or N of 0
+    average: float | None  # of the numeric marks, None without one
+    learning_degree: float | None  # СОУ, %, None for a pass/fail subject or N of 0
+
+
+def subject_stats(values: Iterable[str], *, pass_fail: bool = False) -> ResultsStats:
+    """The statistics of one subject: one final value per student."""
+    counts = Counter(values)
+    n = sum(counts.values())
+    if n == 0:
+        return ResultsStats(0, {}, None, None, None, None)
+    failed = sum(counts[value] for value in UNSATISFACTORY)
+    numeric = [int(value) for value in NUMERIC for _ in range(counts[value])]
+    graded = not pass_fail
+    return ResultsStats(
+        students=n,
+        counts=dict(sorted(counts.items())),
+        success_rate=_percent(n - failed, n),
+        quality=_percent(counts["5"] + counts["4"], n) if graded else None,
+        average=round(sum(numeric) / len(numeric), 2) if numeric and graded else None,
+        learning_degree=(
+            round(sum(LEARNING_WEIGHTS.get(v, 0) * c for v, c in counts.items()) / n, 1)
+            if graded
+            else None
+        ),
+    )
+
+
+def class_stats(
+    finals: Mapping[str, Mapping[str, str]], subjects: Sequence[Subject]
+) -> ResultsStats:
+    """Over all subjects, per student (`finals`: student → subject → value): a student succeeds
+    with no unsatisfactory value anywhere, and is of quality if they also have only 4 and 5 in
+    the graded subjects; the average and СОУ are over every graded value."""
+    graded = {s.subject_id for s in subjects if not s.pass_fail}
+    students = {student: values for student, values in finals.items() if values}
+    n = len(students)
+    if n == 0:
+        return ResultsStats(0, {}, None, None, None, None)
+    succeeded = sum(1 for values in students.values() if not UNSATISFACTORY & set(values.values()))
+    of_quality = sum(
+        1
+        for values in students.values()
+        if not UNSATISFACTORY & set(values.values())
+        and (marks := [v for s, v in values.items() if s in graded])
+        and all(v in ("4", "5") for v in marks)
+    )
+    every = [v for values in students.values() for s, v in values.items() if s in graded]
+    all_values = Counter(v for values in students.values() for v in values.values())
+    overall = subject_stats(every)
+    return ResultsStats(
+        students=n,
+        counts=dict(
+            sorted(Counter(v for values in students.values() for v in values.values()).items())
+        ),
+        success_rate=_percent(succeeded, n),
+        quality=_percent(of_quality, n),
+        average=overall.average,
+        learning_degree=overall.learning_degree,
+    )
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str  # what the sheet prints
+    missing: bool = False  # expected and neither given nor deferred: flagged
+
+
+@dataclass(frozen=True)
+class SummarySheet:
+    """Students × subjects of a class for a period (сводная ведомость)."""
+
+    subjects: Sequence[Subject]
+    rows: Sequence[tuple[Student, Sequence[Cell]]]
+    missing: Sequence[tuple[Student, Subject]] = field(default_factory=tuple)
+
+
+def summary_sheet(
+    students: Sequence[Student],
+    subjects: Sequence[Subject],
+    finals: Mapping[tuple[str, str], str],
+    deferrals: Mapping[tuple[str, str], date],
+) -> SummarySheet:
+    """Each cell: the final value; «отсрочка до DD.MM» while deferred (the value, once posted,
+    replaces it); «—» for a subject outside the student's curriculum; empty and flagged when
+    expected and missing. `finals` and `deferrals` are keyed (student, subject)."""
+    rows: list[tuple[Student, Sequence[Cell]]] = []
+    missing: list[tuple[Student, Subject]] = []
+    for student in sorted(students, key=lambda s: (s.name, s.student_id)):
+        cells = []
+        for subject in subjects:
+            key = (student.student_id, subject.subject_id)
+            if key in finals:
+                cells.append(Cell(SHEET_TEXT.get(finals[key], finals[key])))
+            elif not student.takes(subject.subject_id):
+                cells.append(Cell("—"))
+            elif key in deferrals:
+                cells.append(Cell(f"отсрочка до {deferrals[key].strftime('%d.%m')}"))
+            else:
+                cells.append(Cell("", missing=True))
+                missing.append((student, subject))
+        rows.append((student, cells))
+    return SummarySheet(subjects, rows, missing)
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1)

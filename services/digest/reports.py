@@ -101,9 +101,7 @@ def class_stats(
     overall = subject_stats(every)
     return ResultsStats(
         students=n,
-        counts=dict(
-            sorted(Counter(v for values in students.values() for v in values.values()).items())
-        ),
+        counts=dict(sorted(all_values.items())),
         success_rate=_percent(succeeded, n),
         quality=_percent(of_quality, n),
         average=overall.average,

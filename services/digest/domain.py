@@ -116,6 +116,7 @@ class FinalMark:
     value: str | None = None
     deferred_until: date | None = None
     subject_id: str | None = None
+    period_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from services.digest.domain import Period, StudentBook
+
 UNSATISFACTORY = frozenset({"1", "2", "н/а", "незачёт"})
 PASSED = frozenset({"зачёт", "осв."})
 NUMERIC = ("5", "4", "3", "2", "1")
@@ -150,6 +152,62 @@ def summary_sheet(
                 missing.append((student, subject))
         rows.append((student, cells))
     return SummarySheet(subjects, rows, missing)
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    period: Period
+    sheet: SummarySheet
+    by_subject: Mapping[str, ResultsStats]  # subject id → its statistics
+    overall: ResultsStats
+
+
+def class_report(books: Sequence[StudentBook], period: Period) -> ClassReport:
+    """A class's summary sheet and statistics for `period`, from what the journal sent: the
+    subjects are those the class had marks or final marks in during the period (until the
+    curriculum is exchanged); a subject whose every final is «зачёт»/«незачёт» is pass/fail."""
+    finals: dict[tuple[str, str], str] = {}
+    deferrals: dict[tuple[str, str], date] = {}
+    names: dict[str, str] = {}
+    for book in books:
+        for mark in book.marks:
+            if period.starts_on <= mark.lesson_date <= period.ends_on and mark.subject_id:
+                names.setdefault(mark.subject_id, mark.subject_name)
+        for final in book.final_marks:
+            if final.period_id != period.period_id or not final.subject_id:
+                continue
+            names[final.subject_id] = final.subject_name
+            key = (book.student_id, final.subject_id)
+            if final.value is not None:
+                finals[key] = final.value
+            elif final.deferred_until is not None:
+                deferrals[key] = final.deferred_until
+    subjects = [
+        Subject(subject_id, name, pass_fail=_pass_fail(subject_id, finals))
+        for subject_id, name in sorted(names.items(), key=lambda item: (item[1], item[0]))
+    ]
+    students = [Student(book.student_id, book.name) for book in books]
+    by_subject = {
+        subject.subject_id: subject_stats(
+            (v for (_, s), v in finals.items() if s == subject.subject_id),
+            pass_fail=subject.pass_fail,
+        )
+        for subject in subjects
+    }
+    per_student: dict[str, dict[str, str]] = {book.student_id: {} for book in books}
+    for (student_id, subject_id), value in finals.items():
+        per_student[student_id][subject_id] = value
+    return ClassReport(
+        period=period,
+        sheet=summary_sheet(students, subjects, finals, deferrals),
+        by_subject=by_subject,
+        overall=class_stats(per_student, subjects),
+    )
+
+
+def _pass_fail(subject_id: str, finals: Mapping[tuple[str, str], str]) -> bool:
+    values = {v for (_, s), v in finals.items() if s == subject_id}
+    return bool(values) and values <= {"зачёт", "незачёт"}
 
 
 def _percent(part: int, whole: int) -> float:

@@ -181,6 +181,7 @@ class MongoDigestStore:
 
     async def ensure_indexes(self) -> None:
         await self._students.create_index([("school_id", 1)])
+        await self._students.create_index([("school_id", 1), ("class_id", 1)])
         await self._periods.create_index([("school_id", 1)])
         await self._paper_only.create_index([("school_id", 1)])
         await self._printouts.create_index([("hand_over_by", 1)])
@@ -364,6 +365,11 @@ class MongoDigestStore:
             {"_id": f"{school_id}/{student_id}"},
             {"name": 1, "class_id": 1, "class_name": 1, "education_level": 1, "student_id": 1},
         )
+
+    async def class_books(self, school_id: str, class_id: str) -> list[StudentBook]:
+        """The students of a class, with their results (the summary sheet)."""
+        cursor = self._students.find({"school_id": school_id, "class_id": class_id})
+        return [_book(doc) async for doc in cursor]
 
     async def student_book(self, school_id: str, student_id: str) -> StudentBook | None:
         doc = await self._students.find_one({"_id": f"{school_id}/{student_id}"})
@@ -637,8 +643,10 @@ def _book(doc: Document) -> StudentBook:
                 f["value"],
                 date.fromisoformat(f["deferred_until"]) if f["deferred_until"] else None,
                 f.get("subject_id"),
+                # A final's slot is `subject/period`, in hex (ids hold no "/").
+                bytes.fromhex(slot).decode().split("/", 1)[1],
             )
-            for f in doc.get("finals", {}).values()
+            for slot, f in doc.get("finals", {}).items()
         ],
         exam_results=[
             ExamResult(

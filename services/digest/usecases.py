@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from schemas.digest import WeeklyDigestPayload
+from services.digest import reports
 from services.digest.domain import (
     StudentBook,
     compile_range,
@@ -19,6 +20,7 @@ from services.digest.domain import (
     period_on,
 )
 from services.digest.paper import extract
+from services.digest.reports import ClassReport
 from services.digest.service import Digest
 from services.digest.store import MongoDigestStore
 from services.shared.auth import Principal
@@ -62,6 +64,21 @@ async def reader_of(store: MongoDigestStore, caller: Principal) -> Reader:
     if caller.role != "teacher" or caller.person_id is None:
         return Reader()
     return Reader(await store.teaching(caller.school_id, caller.person_id))
+
+
+async def class_report(
+    digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
+) -> ClassReport | None:
+    """The class's summary sheet and results statistics for a period (issue 15); None when
+    the digest knows no such period or nobody in the class. A teacher: only their subjects."""
+    reader.check_class(class_id)
+    store = digest.store
+    period = next((p for p in await store.periods(school_id) if p.period_id == period_id), None)
+    if period is None:
+        return None
+    books = [reader.book(book) for book in await store.class_books(school_id, class_id)]
+    readable = [book for book in books if book is not None]
+    return reports.class_report(readable, period) if readable else None
 
 
 async def extract_pdf(

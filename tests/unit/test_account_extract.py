@@ -143,6 +143,7 @@ def test_the_form_has_two_labelled_dates_and_says_what_is_wrong_next_to_the_fiel
     assert '<label for="extract-from">С</label>' in html
     assert '<label for="extract-to">По</label>' in html
     assert 'type="date" value="2026-09-01"' in html and 'value="2026-11-30"' in html
+    assert "Ученик: <strong>Иванов Иван</strong>" in html
     assert "Скачать выписку (PDF)" in html and "aria-invalid" not in html
     error = FormError("to", "Дата в поле «По» не может быть раньше даты в поле «С».")
     wrong = render(ExtractForm("2026-11-30", "<b>", error=error, status=422))

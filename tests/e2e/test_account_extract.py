@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.browser import axe_violations, horizontal_overflow, on_phone, screenshot
+from tests.browser import looks_right
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import eventually
 from tests.school import a_mark, load_guardian, post_journal
@@ -33,16 +33,6 @@ DAY = timedelta(days=1)
 def iso_week(day: date) -> str:
     year, number, _ = day.isocalendar()
     return f"{year}-W{number:02d}"
-
-
-async def looks_right(page: Page, name: str) -> None:
-    """Photographed at both widths; no serious or critical axe violation at either; nothing
-    wider than a phone."""
-    await screenshot(page, name)
-    assert [str(v) for v in await axe_violations(page)] == [], name
-    async with on_phone(page) as phone:
-        assert [str(v) for v in await axe_violations(phone)] == [], f"{name} on a phone"
-        assert await horizontal_overflow(phone) == 0, f"{name} on a phone"
 
 
 async def sign_in_with_activation_code(page: Page, base: str, code: str, child: str) -> None:

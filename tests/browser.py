@@ -218,3 +218,13 @@ async def axe_violations(
         for v in found
         if v["impact"] in wanted
     ]
+
+
+async def looks_right(page: Page, name: str) -> None:
+    """Photographed at both widths; no serious or critical axe violation at either; nothing
+    wider than a phone."""
+    await screenshot(page, name)
+    assert [str(v) for v in await axe_violations(page)] == [], name
+    async with on_phone(page) as phone:
+        assert [str(v) for v in await axe_violations(phone)] == [], f"{name} on a phone"
+        assert await horizontal_overflow(phone) == 0, f"{name} on a phone"

@@ -16,6 +16,7 @@ from schemas.journal import StudentChanged
 from services.account import staff_pages, usecases
 from services.account.api import staff_router
 from services.account.config import Settings
+from services.account.extracts import DigestExtracts
 from services.account.family_usecases import build_family
 from services.account.handlers import register_handlers
 from services.account.pages import STATIC, page_router
@@ -70,7 +71,16 @@ def create_app(
         group_id=settings.consumer_group,
         dead_letters=runtime.dead_letters,
     )
-    module = family or build_family(database)
+    consent_client = httpx.AsyncClient(
+        base_url=settings.consent_url, timeout=10, limits=httpx.Limits(keepalive_expiry=4.0)
+    )
+    registry = ConsentRegistry(consent_client, jwt_secret=settings.jwt_secret)
+    # A year's extract of a busy pupil takes the digest a few seconds to render.
+    digest_client = httpx.AsyncClient(
+        base_url=settings.digest_url, timeout=30, limits=httpx.Limits(keepalive_expiry=4.0)
+    )
+    extracts = DigestExtracts(digest_client, jwt_secret=settings.jwt_secret)
+    module = family or build_family(database, extracts=extracts)
     # Its own group: it may read topics the account reads too, and each must see them all.
     module.register(
         runtime.broker,
@@ -78,11 +88,6 @@ def create_app(
         group_id=f"{settings.consumer_group}-family",
         dead_letters=runtime.dead_letters,
     )
-
-    consent_client = httpx.AsyncClient(
-        base_url=settings.consent_url, timeout=10, limits=httpx.Limits(keepalive_expiry=4.0)
-    )
-    registry = ConsentRegistry(consent_client, jwt_secret=settings.jwt_secret)
 
     def ports() -> usecases.Ports:
         return usecases.Ports(
@@ -102,6 +107,7 @@ def create_app(
         await module.ensure_indexes()
         async with AsyncExitStack() as stack:
             stack.push_async_callback(consent_client.aclose)
+            stack.push_async_callback(digest_client.aclose)
             await stack.enter_async_context(
                 runtime.running(
                     *CONSUMES,

@@ -27,6 +27,8 @@ class Settings(ContactDigestSettings, UnsubscribeSettings):
     )
     # The consent registry: the settings pages read and change a person's choices there.
     consent_url: str = Field("http://127.0.0.1:8002", validation_alias="VESTNIK_CONSENT_URL")
+    # The digest: a child's PDF extract for any range is its to render.
+    digest_url: str = Field("http://127.0.0.1:8004", validation_alias="VESTNIK_DIGEST_URL")
     # Behind a proxy the client's address is the first of X-Forwarded-For (rate limits).
     trust_forwarded_for: bool = Field(False, validation_alias="VESTNIK_ACCOUNT_TRUST_FORWARDED_FOR")
     outbox_poll_seconds: float = Field(5.0, validation_alias="VESTNIK_ACCOUNT_OUTBOX_POLL_SECONDS")

@@ -22,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from schemas import Envelope, Topics
 from schemas.digest import WeekTeacher
 from schemas.schoolweek import ClassBook, Pupil, SchoolFacts, StudentWeekOut, TestOut
+from services.account.extract_pages import ExtractForm, ExtractSource, extract
 from services.account.family import (
     AbsencesView,
     HolidaysView,
@@ -229,6 +230,7 @@ TITLES = {
     "holidays": "Каникулы",
     "recommendations": "Рекомендации учителей",
     "inbox": "Сообщения",
+    "extract": "Выписка",
 }
 SECTIONS = tuple(TITLES)
 
@@ -236,8 +238,9 @@ SECTIONS = tuple(TITLES)
 class FamilyPages:
     """Each section of a child's page: the query, then its template (`family/<section>`)."""
 
-    def __init__(self, store: MongoFamilyStore) -> None:
+    def __init__(self, store: MongoFamilyStore, extracts: ExtractSource | None = None) -> None:
         self._store = store
+        self._extracts = extracts
 
     async def child_page(
         self,
@@ -251,6 +254,8 @@ class FamilyPages:
         section = section or "marks"
         if section not in TITLES:
             return None
+        if section == "extract":
+            return await self._extract(viewer, child, query, now)
         view = await self._view(viewer, child, section, query, now)
         context: dict[str, Any] = {"section": section, "sections": TITLES, "view": view}
         if isinstance(view, StudentWeekOut):
@@ -258,6 +263,18 @@ class FamilyPages:
             context["previous_week"] = week_of(monday - timedelta(days=7))
             context["next_week"] = week_of(monday + timedelta(days=7))
         return FamilyPage(f"family/{section}.html", TITLES[section], context)
+
+    async def _extract(
+        self, viewer: Viewer, child: Child, query: Mapping[str, str], now: datetime
+    ) -> FamilyPage | FamilyFile | None:
+        """The PDF extract: the digest renders it (`extract_pages.py`)."""
+        _, _, named = await self._store.school(child.school_id)
+        today = now.astimezone(school_zone(named.timezone if named else None, DEFAULT_ZONE))
+        outcome = await extract(self._extracts, viewer, child, query, today=today.date())
+        if not isinstance(outcome, ExtractForm):
+            return outcome
+        context = {"section": "extract", "sections": TITLES, "view": outcome}
+        return FamilyPage("family/extract.html", TITLES["extract"], context, outcome.status)
 
     async def _view(
         self, viewer: Viewer, child: Child, section: str, query: Mapping[str, str], now: datetime
@@ -317,10 +334,16 @@ class FamilyPages:
 
 
 class FamilyReadModel:
-    def __init__(self, store: MongoFamilyStore, *, inbox_kept: timedelta = INBOX_KEPT) -> None:
+    def __init__(
+        self,
+        store: MongoFamilyStore,
+        *,
+        inbox_kept: timedelta = INBOX_KEPT,
+        extracts: ExtractSource | None = None,
+    ) -> None:
         self.store = store
         self.inbox_kept = inbox_kept
-        self.views: FamilyViews = FamilyPages(store)
+        self.views: FamilyViews = FamilyPages(store, extracts)
         self.consumes: tuple[type[Envelope[Any]], ...] = FAMILY_EVENTS
 
     def register(
@@ -345,7 +368,11 @@ class FamilyReadModel:
 
 
 def build_family(
-    database: AsyncDatabase[Document], *, inbox_kept: timedelta = INBOX_KEPT
+    database: AsyncDatabase[Document],
+    *,
+    inbox_kept: timedelta = INBOX_KEPT,
+    extracts: ExtractSource | None = None,
 ) -> FamilyReadModel:
-    """The family read model on the account's database (its collections are `family_*`)."""
-    return FamilyReadModel(MongoFamilyStore(database), inbox_kept=inbox_kept)
+    """The family read model on the account's database (its collections are `family_*`);
+    `extracts`: where the "Выписка" section gets its PDFs (the digest), none without it."""
+    return FamilyReadModel(MongoFamilyStore(database), inbox_kept=inbox_kept, extracts=extracts)

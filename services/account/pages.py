@@ -458,6 +458,7 @@ def page_router(
             )
         return render(
             outcome.template,
+            outcome.status,
             **{
                 **outcome.context,
                 "title": outcome.title,

@@ -8,17 +8,14 @@ as it does for any parent's token.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from schemas.settings import RecipientSettings
+from services.account.tokens import person_token
 from services.account.views import Identity
-from services.shared.auth import issue_token
-
-TOKEN_LIFETIME = timedelta(minutes=5)
 
 
 class RegistryUnavailableError(Exception):
@@ -63,15 +60,7 @@ class ConsentRegistry:
     async def _call(
         self, method: str, path: str, identity: Identity, body: dict[str, Any] | None = None
     ) -> Any:
-        token = issue_token(
-            self._jwt_secret,
-            role="parent",
-            school_id=identity.school_id,
-            subject=f"account:{identity.school_id}:{identity.recipient_id}",
-            person_id=identity.recipient_id,
-            audience=("consent",),
-            ttl=TOKEN_LIFETIME,
-        )
+        token = person_token(self._jwt_secret, identity, "consent")
         try:
             response = await self._client.request(
                 method, path, json=body, headers={"Authorization": f"Bearer {token}"}

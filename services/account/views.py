@@ -58,11 +58,13 @@ class Viewer:
 @dataclass(frozen=True)
 class FamilyPage:
     """An HTML page: `template` is under `services/account/templates/` and extends
-    `base.html`; the account adds `viewer`, `child`, `csrf_token` and `now` to `context`."""
+    `base.html`; the account adds `viewer`, `child`, `csrf_token` and `now` to `context`.
+    `status`: a form answered again with what is wrong (422), say."""
 
     template: str
     title: str
     context: Mapping[str, Any] = field(default_factory=dict)
+    status: int = 200
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from schemas.digest import WeeklyDigestPayload
-from services.digest import usecases
+from services.digest import usecases, week_usecases
 from services.digest.domain import checked_day, checked_week
 from services.digest.forecast import ForecastRules
 from services.digest.reports import ClassReport
@@ -43,6 +43,8 @@ Day = Annotated[date, AfterValidator(checked_day)]
 # Teachers read only the classes they teach, and of a student only their own subjects; the
 # paper of a class is for every teacher of it to hand over (the journal names no class teacher).
 READERS: tuple[Role, ...] = ("admin", "staff", "teacher")
+# A family's own extract too (the personal account asks with the signed-in parent's token).
+EXTRACT_READERS: tuple[Role, ...] = (*READERS, "parent")
 PDF = {
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     "description": "An A4 PDF in Russian.",
@@ -232,10 +234,16 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         last: Annotated[Day, Query(alias="to", examples=["2026-12-28"])],
         caller: Principal = principal,
     ) -> Response:
-        """Marks, absences and final marks from `from` to `to`, with lines for signatures."""
-        require(caller, school_id, READERS)
+        """Marks, absences and final marks from `from` to `to`, with lines for signatures.
+        Staff and admins: any student; a teacher: their subjects in the classes they teach; a
+        parent: their own children (403 for any other, whether the child exists or not)."""
+        require(caller, school_id, EXTRACT_READERS)
         if last < first:
             raise invalid(("query", "to"), "must not be before from")
+        if caller.role == "parent":
+            await week_usecases.check_student(
+                store, digest.week_store, caller, school_id, student_id
+            )
         reader = await usecases.reader_of(store, caller)
         pdf = await usecases.extract_pdf(digest, school_id, student_id, first, last, reader=reader)
         if pdf is None:

@@ -27,7 +27,7 @@ from playwright.async_api import Page, expect
 from schemas import Topics
 from schemas.consent import ContactChanged
 from services.account.domain import CODE_LIFETIME
-from tests.browser import axe_violations, horizontal_overflow, on_phone, screenshot
+from tests.browser import looks_right
 from tests.kafka_tools import caught_up, eventually, read_topic
 from tests.mailbox import received
 from tests.school import admin_of, load_guardian, post_journal
@@ -41,16 +41,6 @@ OTHER_PARENT = "smirnov@example.org"
 # A sibling in another class: st-1 is in 5А, st-3 (renamed here) in 6Б.
 SIBLING = ("/students/st-3", {"name": "Иванова Мария", "class_id": "6b"})
 CODE = re.compile(r"Код для входа в электронный дневник: (\d{6})")
-
-
-async def looks_right(page: Page, name: str) -> None:
-    """Photographed at both widths; no serious or critical axe violation at either; nothing
-    wider than a phone."""
-    await screenshot(page, name)
-    assert [str(v) for v in await axe_violations(page)] == [], name
-    async with on_phone(page) as phone:
-        assert [str(v) for v in await axe_violations(phone)] == [], f"{name} on a phone"
-        assert await horizontal_overflow(phone) == 0, f"{name} on a phone"
 
 
 def codes_sent_to(mail_dir: Path, address: str) -> list[str]:

@@ -8,19 +8,11 @@ from __future__ import annotations
 from playwright.async_api import Browser, Page, expect
 
 from services.shared.auth import issue_token
-from tests.browser import axe_violations, horizontal_overflow, on_phone, screenshot
+from tests.browser import looks_right
 from tests.conftest import TEST_SECRET
 from tests.school import SCHOOL
 from tests.servers import Servers
 from tests.services import serving
-
-
-async def looks_right(page: Page, name: str) -> None:
-    await screenshot(page, name)
-    assert [str(v) for v in await axe_violations(page)] == [], name
-    async with on_phone(page) as phone:
-        assert [str(v) for v in await axe_violations(phone)] == [], f"{name} on a phone"
-        assert await horizontal_overflow(phone) == 0, f"{name} on a phone"
 
 
 async def test_staff_print_an_activation_code_and_see_the_family_sign_in(

@@ -222,6 +222,19 @@ async def test_parents_read_their_own_children_only_and_teachers_their_classes(
     for student_id in ("st-2", "st-4", "st-99"):
         answer = await digest.get(week(student_id), headers=PARENT)
         assert answer.status_code == 403, (student_id, answer.text)
+
+    # The extract (the personal account downloads it with the parent's token): the same rule.
+    def extract(student_id: str) -> str:
+        return f"{BASE}/students/{student_id}/extract.pdf?from=2026-09-01&to=2026-12-04"
+
+    own = await digest.get(extract("st-1"), headers=PARENT)
+    assert own.status_code == 200 and own.content.startswith(b"%PDF"), own.text[:200]
+    for student_id in ("st-2", "st-4", "st-99"):
+        answer = await digest.get(extract(student_id), headers=PARENT)
+        assert answer.status_code == 403, (student_id, answer.text)
+    assert (
+        await digest.get(extract("st-2"), headers=bearer("parent", person_id="g-2"))
+    ).status_code == 403
     revoked = await digest.get(week("st-2"), headers=bearer("parent", person_id="g-2"))
     assert revoked.status_code == 403
     foreign = await digest.get(week("st-1"), headers=bearer("parent", "school-2", "g-1"))

@@ -114,3 +114,8 @@ async def scrape(http: httpx.AsyncClient, urls: list[str], name: str, **labels: 
     for url in urls:
         total += metric_sum((await http.get(f"{url}/metrics")).text, name, **labels)
     return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")

@@ -80,6 +80,10 @@ class ProcessWatch:
             name: _cpu_seconds(_children(pid)) for name, pid in dict(self.pids).items()
         }
 
+    def cpu_seconds(self, names: tuple[str, ...]) -> float:
+        """The CPU the named process trees have used so far, together."""
+        return sum(_cpu_seconds(_children(self.pids[n])) for n in names if n in self.pids)
+
     def cpu_percent(self, start: str, end: str) -> dict[str, float]:
         """Each process tree's CPU between two marks, in % of one core."""
         a, b = self._marks[start], self._marks[end]

@@ -773,7 +773,13 @@ async def account_pages(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
             waited = await settled(http, running, layout.kafka_bootstrap, timeout=600)
             say(f"  {accepted} accepted, through the services in {waited:.0f} s")
             watch.mark("account")
-            figures = await pages.measure(running.url("account"), families, token, say=say)
+            figures = await pages.measure(
+                running.url("account"),
+                families,
+                token,
+                cpu=lambda: watch.cpu_seconds(pages.SERVING),
+                say=say,
+            )
             watch.mark("account-end")
             figures["cpu_percent"] = watch.cpu_percent("account", "account-end")
             figures["journal_items"] = accepted

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
-.PHONY: help install demo up down status test test-unit lint schemas screenshots bench clean
+.PHONY: help install demo up down status test test-unit lint schemas screenshots bench bench-account clean
 
 help:
 	@echo "make demo       start everything, post marks to a demo school, show the e-mails, stop"
@@ -16,6 +16,7 @@ help:
 	@echo "make schemas    re-export the event JSON Schemas after changing a model"
 	@echo "make screenshots  run the browser tests, then copy their screenshots to docs/screenshots/"
 	@echo "make bench      a synthetic district through the pipeline: bench/results/<date>.*"
+	@echo "make bench-account  only the personal account's pages against 200 ms, in minutes"
 
 # The venv is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -101,3 +102,7 @@ clean: down
 SCALE ?= 0.25
 bench: install
 	SCALE=$(SCALE) $(BIN)/python -m bench.run
+
+# Only the personal account's pages (`BENCH_PHASES=account`): bench/results/<date>-account.*
+bench-account: install
+	SCALE=$(SCALE) BENCH_PHASES=account $(BIN)/python -m bench.run

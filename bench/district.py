@@ -147,6 +147,22 @@ async def load(
             )
 
 
+def consent(recipient_id: str, student_id: str, decision: str) -> dict[str, Any]:
+    """A consent's body for the registry, given in writing at the school."""
+    return {
+        "recipient_id": recipient_id,
+        "student_id": student_id,
+        "decision": decision,
+        "operator": "Школа",
+        "purpose": "информирование",
+        "data_categories": ["оценки"],
+        "actions": ["хранение"],
+        "valid_from": "2026-09-01",
+        "revocation_procedure": "заявление",
+        "proof": WRITTEN,
+    }
+
+
 def guardian_calls(school_id: str, student: Student) -> list[tuple[str, dict[str, Any]]]:
     """A guardian's registration, in the order staff would do it: the recipient first."""
     base = f"/v1/schools/{school_id}"
@@ -165,18 +181,9 @@ def guardian_calls(school_id: str, student: Student) -> list[tuple[str, dict[str
         calls.append(
             (
                 f"{base}/consents/c-{guardian}",
-                {
-                    "recipient_id": guardian,
-                    "student_id": student.student_id,
-                    "decision": "refused" if choice == "refused" else "granted",
-                    "operator": "Школа",
-                    "purpose": "информирование",
-                    "data_categories": ["оценки"],
-                    "actions": ["хранение"],
-                    "valid_from": "2026-09-01",
-                    "revocation_procedure": "заявление",
-                    "proof": WRITTEN,
-                },
+                consent(
+                    guardian, student.student_id, "refused" if choice == "refused" else "granted"
+                ),
             )
         )
     if choice in ("email", "email+sms", "refused"):

@@ -80,6 +80,10 @@ class ProcessWatch:
             name: _cpu_seconds(_children(pid)) for name, pid in dict(self.pids).items()
         }
 
+    def cpu_seconds(self, names: tuple[str, ...]) -> float:
+        """The CPU the named process trees have used so far, together."""
+        return sum(_cpu_seconds(_children(self.pids[n])) for n in names if n in self.pids)
+
     def cpu_percent(self, start: str, end: str) -> dict[str, float]:
         """Each process tree's CPU between two marks, in % of one core."""
         a, b = self._marks[start], self._marks[end]
@@ -114,3 +118,8 @@ async def scrape(http: httpx.AsyncClient, urls: list[str], name: str, **labels: 
     for url in urls:
         total += metric_sum((await http.get(f"{url}/metrics")).text, name, **labels)
     return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")

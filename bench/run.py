@@ -42,9 +42,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
+from bench import account as pages
 from bench import district as plans
 from bench.history import seed
-from bench.probes import ProcessWatch, pid_of, scrape
+from bench.probes import ProcessWatch, percentile, pid_of, scrape
 from deploy.local.processes import ManagedProcess
 from deploy.local.stack import ROOT, Layout, forget_prefixes, http_ok, infrastructure
 from schemas import (
@@ -78,6 +79,10 @@ BATCH = 500
 RESULTS = ROOT / "bench" / "results"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SERVICES = ("grades", "consent", "notifier", "digest")
+# The personal account is started only for its pages' phase: the rounds measure the pipeline.
+PORTS = (*SERVICES, "account")
+# BENCH_PHASES=account: only the account's pages, in minutes (`make bench-account`).
+PHASES = set(os.environ.get("BENCH_PHASES", "pipeline,account").split(","))
 
 
 async def forget(layout: Layout, prefix: str) -> None:
@@ -131,16 +136,25 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
+def port_of(name: str, replica: int = 1) -> int:
+    return 18001 + 10 * (replica - 1) + PORTS.index(name)
+
+
 def start(
-    layout: Layout, prefix: str, names: tuple[str, ...] = SERVICES, *, replica: int = 1
+    layout: Layout,
+    prefix: str,
+    names: tuple[str, ...] = SERVICES,
+    *,
+    replica: int = 1,
+    watch: ProcessWatch | None = None,
 ) -> Running:
     """The services `names` as processes; `replica` 2 and on are more of the same (the same
-    consumer groups and databases) on ports of their own."""
+    consumer groups and databases) on ports of their own. `watch` samples them."""
     log_dir = layout.var / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     processes, ports = {}, {}
     for name in names:
-        port = 18001 + 10 * (replica - 1) + SERVICES.index(name)
+        port = port_of(name, replica)
         if not _port_is_free(port):
             raise RuntimeError(f"port {port} is taken: is another benchmark still running?")
         env = {
@@ -157,6 +171,8 @@ def start(
             "VESTNIK_SMTP_CONCURRENCY": "8",
             "VESTNIK_DIGEST_SCHEDULER": "false",
             "VESTNIK_LOG_LEVEL": "WARNING",
+            "VESTNIK_CONSENT_URL": f"http://127.0.0.1:{port_of('consent', replica)}",
+            "VESTNIK_ACCOUNT_SECURE_COOKIES": "false",  # plain http here
         }
         log = (log_dir / f"{prefix}{name}-{replica}.log").open("wb")
         processes[name] = subprocess.Popen(
@@ -169,6 +185,8 @@ def start(
         )
         ports[name] = port
     running = Running(prefix, processes, ports)
+    if watch is not None:
+        watch.pids.update({name: process.pid for name, process in processes.items()})
     deadline = time.monotonic() + 120
     for name in names:
         while not http_ok(f"{running.url(name)}/healthz"):
@@ -265,11 +283,6 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
     return records
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 async def latencies(bootstrap: str, topics: Topics, tag: str) -> list[tuple[datetime, float]]:
     """(sent at, seconds from the journal item recorded to the provider's acceptance) for each
     notice about an item whose id carries `tag`."""
@@ -320,9 +333,7 @@ async def round_of(layout: Layout, watch: ProcessWatch, *, history: int) -> dict
         await seed(mongo, prefix, district, history, say=say)
         await mongo.close()
         figures["history"] = {"notices": history, "seconds": time.monotonic() - started}
-    running = start(layout, prefix)
-    for name, process in running.processes.items():
-        watch.pids[name] = process.pid
+    running = start(layout, prefix, watch=watch)
     try:
         async with httpx.AsyncClient(timeout=300) as http:
             started = time.monotonic()
@@ -706,6 +717,80 @@ async def weekly(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
     }
 
 
+async def settled(
+    http: httpx.AsyncClient, running: Running, bootstrap: str, *, timeout: float
+) -> float:
+    """Wait until the journal's items have flowed through: every consumer group of the
+    services caught up, and the notifier's count of sent notices still, twice in a row; the
+    seconds waited."""
+    started, calm, last = time.monotonic(), 0, -1.0
+    consumers = [name for name in running.processes if name != "grades"]  # it consumes nothing
+    groups = [f"{running.prefix}{name}" for name in (*consumers, "account-family")]
+    while calm < 2 and time.monotonic() - started < timeout:
+        await asyncio.sleep(2)
+        sent = await sent_so_far(http, running)
+        lags = [await consumer_lag(bootstrap, group) for group in groups]
+        calm = calm + 1 if sent == last and all(lag == 0 for lag in lags) else 0
+        last = sent
+    return time.monotonic() - started
+
+
+async def account_pages(layout: Layout, watch: ProcessWatch) -> dict[str, Any]:
+    """The bench school with its journal through all five services; once the family read
+    model holds it, the personal account's pages as families see them (`bench/account.py`)."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    district = plans.plan(SCHOOLS)
+    school = district.schools[0]
+    secret = SecretStr(os.environ.get("VESTNIK_JWT_SECRET", DEV_JWT_SECRET))
+    tokens = {
+        s.school_id: issue_token(secret, role="admin", school_id=s.school_id, subject="bench")
+        for s in district.schools
+    }
+    token = tokens[school.school_id]
+    families = pages.families(school)
+    running = start(layout, prefix, PORTS, watch=watch)
+    try:
+        async with httpx.AsyncClient(timeout=300) as http:
+            started = time.monotonic()
+            await plans.load(district, running.url("grades"), running.url("consent"), tokens)
+            for path, body in pages.parent_of_two_calls(families[0]):
+                answer = await http.put(
+                    running.url("consent") + path,
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                answer.raise_for_status()
+            say(f"  district loaded in {time.monotonic() - started:.0f} s")
+            await asyncio.sleep(3)  # the reference data's events settle
+            items = plans.marks(district, MARKS_EACH, tag="account")
+            measured = {st for family in families for st in family.student_ids}
+            items[school.school_id] += pages.quarter(school, measured)
+            say(
+                f"  {len(items[school.school_id])} journal items, a quarter's for the "
+                f"{len(measured)} children measured"
+            )
+            accepted = await post_items(http, running.url("grades"), items, tokens)
+            waited = await settled(http, running, layout.kafka_bootstrap, timeout=600)
+            say(f"  {accepted} accepted, through the services in {waited:.0f} s")
+            watch.mark("account")
+            figures = await pages.measure(
+                running.url("account"),
+                families,
+                token,
+                cpu=lambda: watch.cpu_seconds(pages.SERVING),
+                say=say,
+            )
+            watch.mark("account-end")
+            figures["cpu_percent"] = watch.cpu_percent("account", "account-end")
+            figures["journal_items"] = accepted
+            return figures
+    finally:
+        running.stop()
+        for name in running.processes:
+            watch.pids.pop(name, None)
+        await forget(layout, prefix)
+
+
 def _mark_payload(school_id: str, item: dict[str, Any]) -> Any:
     from schemas.journal import MarkPostedPayload
 
@@ -731,6 +816,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if "fresh" not in result:  # the account's pages only
+        figure, axis = plt.subplots(figsize=(9, 5))
+        pages.plot(result["account"], axis)
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+        return
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     for label, figures in (("fresh", result["fresh"]), ("after history", result["history"])):
         samples = figures.get("samples") or []
@@ -756,9 +847,20 @@ def plot(result: dict[str, Any], path: Path) -> None:
     bottom.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    if "account" in result:
+        figure, axis = plt.subplots(figsize=(9, 5))
+        pages.plot(result["account"], axis)
+        figure.tight_layout()
+        figure.savefig(path.with_name(f"{path.stem}-account.png"), dpi=110)
 
 
 def summary(result: dict[str, Any], name: str) -> str:
+    account = ""
+    if "account" in result:
+        picture = f"{name}-account" if "fresh" in result else name
+        account = f"{pages.summary(result['account'])}\n![the account's pages]({picture}.png)\n"
+    if "fresh" not in result:  # the account's pages only
+        return f"# Benchmark {result['date']}\n\nMachine: {result['machine']}.\n\n{account}"
     rows = []
     for label, key in (("fresh", "fresh"), ("after history", "history")):
         f = result[key]
@@ -800,6 +902,7 @@ def summary(result: dict[str, Any], name: str) -> str:
             for name in processes
         )
         + f"\n\n![a quarter's end]({name}.png)\n"
+        + (f"\n{account}" if account else "")
     )
 
 
@@ -810,34 +913,34 @@ async def measure(layout: Layout) -> dict[str, Any]:
         if (pid := pid_of(layout.var, name)) is not None
     }
     watch = ProcessWatch(dict(stack))
-    try:
-        say(f"round 1: a fresh district of {SCHOOLS * 250} students")
-        fresh = await round_of(layout, watch, history=0)
-        say(f"round 2: the same, after {HISTORY_NOTICES} notices already delivered")
-        history = await round_of(layout, watch, history=HISTORY_NOTICES)
-        say("scale-out: two replicas each of consent and the notifier, one of each stopping")
-        replicas = await scale_out(layout, watch)
-        say("the raw Kafka ceiling")
-        prefix = f"bench{uuid.uuid4().hex[:6]}."
-        ceiling = await raw_ceiling(layout.kafka_bootstrap, prefix)
-        await forget(layout, prefix)
-        say(f"the weekly run for {WEEKLY_STUDENTS} students")
-        week = await weekly(layout, watch)
-    finally:
-        watch.stop()
-    return {
+    result: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, "
         f"Python {platform.python_version()}, local Kafka and FerretDB on PostgreSQL",
         "scale": SCALE,
-        "fresh": fresh,
-        "history": history,
-        "scale_out": replicas,
-        "raw_ceiling": ceiling,
-        "weekly": week,
-        "peak_memory_mb": watch.peak_mb,
     }
+    try:
+        if "pipeline" in PHASES:
+            say(f"round 1: a fresh district of {SCHOOLS * 250} students")
+            result["fresh"] = await round_of(layout, watch, history=0)
+            say(f"round 2: the same, after {HISTORY_NOTICES} notices already delivered")
+            result["history"] = await round_of(layout, watch, history=HISTORY_NOTICES)
+            say("scale-out: two replicas each of consent and the notifier, one of each stopping")
+            result["scale_out"] = await scale_out(layout, watch)
+            say("the raw Kafka ceiling")
+            prefix = f"bench{uuid.uuid4().hex[:6]}."
+            result["raw_ceiling"] = await raw_ceiling(layout.kafka_bootstrap, prefix)
+            await forget(layout, prefix)
+            say(f"the weekly run for {WEEKLY_STUDENTS} students")
+            result["weekly"] = await weekly(layout, watch)
+        if "account" in PHASES:
+            say("the personal account's pages on the bench school")
+            result["account"] = await account_pages(layout, watch)
+    finally:
+        watch.stop()
+    result["peak_memory_mb"] = watch.peak_mb
+    return result
 
 
 def main() -> None:
@@ -856,12 +959,15 @@ def main() -> None:
         for process in reversed(started):
             say(f"{process.name:10} {process.down()}")
     result["total_seconds"] = time.monotonic() - began
-    samples = {key: result[key].pop("samples", []) for key in ("fresh", "history")}
-    # The default run is the day's; another scale says so in its name.
-    name = result["date"] if SCALE == DEFAULT_SCALE else f"{result['date']}-scale-{SCALE:g}"
+    rounds = [key for key in ("fresh", "history") if key in result]
+    samples = {key: result[key].pop("samples", []) for key in rounds}
+    # The default run is the day's; another scale, or only the account's pages, says so.
+    name = result["date"] if "pipeline" in PHASES else f"{result['date']}-account"
+    name = name if SCALE == DEFAULT_SCALE else f"{name}-scale-{SCALE:g}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    result["fresh"]["samples"], result["history"]["samples"] = samples["fresh"], samples["history"]
+    for key in rounds:
+        result[key]["samples"] = samples[key]
     plot(result, RESULTS / f"{name}.png")
     (RESULTS / f"{name}.md").write_text(summary(result, name))
     print("\n" + summary(result, name))

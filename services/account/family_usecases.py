@@ -204,6 +204,9 @@ async def inbox(
     notice `open_item` opened (and so marked read) first. InvalidCursorError for a cursor
     this list did not give out."""
     opened = await store.open(school_id, recipient_id, open_item) if open_item else None
+    if cursor is None:  # the inbox as it opens: one read
+        items, next_cursor, unread = await store.first_page(school_id, recipient_id, limit=limit)
+        return InboxView(tuple(items), next_cursor, unread, opened)
     (items, next_cursor), unread = await asyncio.gather(
         store.inbox(school_id, recipient_id, limit=limit, after=cursor),
         store.unread(school_id, recipient_id),

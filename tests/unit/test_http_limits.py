@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -109,3 +110,13 @@ async def test_a_validators_message_reaches_the_caller_in_its_own_words() -> Non
     [error] = answer.json()["detail"]
     assert error["loc"] == ["body", "timezone"]
     assert error["msg"].startswith("not an IANA time zone")
+
+
+async def test_every_response_tells_the_server_time() -> None:
+    """`make bench` reads a page's server time from this header (issue 14: 200 ms a page)."""
+    transport = httpx.ASGITransport(app=an_app(1_000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answered = await client.post("/echo", json={"a": 1})
+        refused = await client.post("/echo", json={"a": "x" * 2_000})
+    for response in (answered, refused):
+        assert re.fullmatch(r"app;dur=\d+\.\d", response.headers["server-timing"])

@@ -49,6 +49,12 @@ PDF = {
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     "description": "An A4 PDF in Russian.",
 }
+SPREADSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = {
+    "content": {SPREADSHEET: {"schema": {"type": "string", "format": "binary"}}},
+    "description": "An Excel workbook in Russian.",
+}
+MEDIA_TYPES = {"pdf": "application/pdf", "xlsx": SPREADSHEET}
 
 
 WorkType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -220,6 +226,51 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         if report is None:
             raise HTTPException(404, f"no period {period} or no students in class {class_id}")
         return summary_sheet_out(school_id, class_id, report)
+
+    @router.get(
+        "/classes/{class_id}/summary-sheet.pdf",
+        summary="The summary sheet to print: A4 landscape, with statistics and a chart",
+        response_class=Response,
+        responses={200: PDF, **error_responses(403, 404)},
+    )
+    async def summary_sheet_pdf(
+        school_id: RecordId,
+        class_id: RecordId,
+        period: Annotated[str, Query(min_length=1, max_length=100, examples=["q2"])],
+        caller: Principal = principal,
+    ) -> Response:
+        return await sheet_file(school_id, class_id, period, "pdf", caller)
+
+    @router.get(
+        "/classes/{class_id}/summary-sheet.xlsx",
+        summary="The summary sheet as an Excel workbook (the sheet, and the statistics)",
+        response_class=Response,
+        responses={200: XLSX, **error_responses(403, 404)},
+    )
+    async def summary_sheet_xlsx(
+        school_id: RecordId,
+        class_id: RecordId,
+        period: Annotated[str, Query(min_length=1, max_length=100, examples=["q2"])],
+        caller: Principal = principal,
+    ) -> Response:
+        return await sheet_file(school_id, class_id, period, "xlsx", caller)
+
+    async def sheet_file(
+        school_id: str, class_id: str, period: str, kind: str, caller: Principal
+    ) -> Response:
+        require(caller, school_id, READERS)
+        reader = await usecases.reader_of(store, caller)
+        content = await usecases.summary_sheet_file(
+            digest, school_id, class_id, period, kind, reader=reader
+        )
+        if content is None:
+            raise HTTPException(404, f"no period {period} or no students in class {class_id}")
+        filename = f"summary-sheet-{class_id}-{period}.{kind}"
+        return Response(
+            content,
+            media_type=MEDIA_TYPES[kind],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     @router.get(
         "/students/{student_id}/extract.pdf",

@@ -11,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from schemas.digest import WeeklyDigestPayload
+from services.digest.reports import ClassReport
 from services.shared.russian import FILTERS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,3 +60,23 @@ def extract(
         school_name=school_name, d=digest, issued_on=issued_on
     )
     return _pdf(html)
+
+
+def summary_sheet_pdf(
+    env: Environment, school_name: str, report: ClassReport, issued_on: date
+) -> bytes:
+    """Clause 8's summary sheet on A4 landscape (the header repeats on every page), with the
+    statistics and the distribution of marks."""
+    html = env.get_template("summary_sheet.html.j2").render(
+        school_name=school_name,
+        class_name=report.class_name,
+        report=report,
+        issued_on=issued_on,
+        number=_number,
+    )
+    return _pdf(html)
+
+
+def _number(value: float | None) -> str:
+    """A figure as Russian print writes it (a decimal comma); a dash where there is none."""
+    return "—" if value is None else f"{value:g}".replace(".", ",")

@@ -156,6 +156,7 @@ def summary_sheet(
 
 @dataclass(frozen=True)
 class ClassReport:
+    class_name: str
     period: Period
     sheet: SummarySheet
     by_subject: Mapping[str, ResultsStats]  # subject id → its statistics
@@ -198,6 +199,7 @@ def class_report(books: Sequence[StudentBook], period: Period) -> ClassReport:
     for (student_id, subject_id), value in finals.items():
         per_student[student_id][subject_id] = value
     return ClassReport(
+        class_name=next((book.class_name for book in books if book.class_name), ""),
         period=period,
         sheet=summary_sheet(students, subjects, finals, deferrals),
         by_subject=by_subject,

@@ -19,9 +19,10 @@ from services.digest.domain import (
     only_subjects,
     period_on,
 )
-from services.digest.paper import extract
+from services.digest.paper import extract, summary_sheet_pdf
 from services.digest.reports import ClassReport
 from services.digest.service import Digest
+from services.digest.sheet_xlsx import summary_sheet_xlsx
 from services.digest.store import MongoDigestStore
 from services.shared.auth import Principal
 from services.shared.mongo import Document
@@ -79,6 +80,21 @@ async def class_report(
     books = [reader.book(book) for book in await store.class_books(school_id, class_id)]
     readable = [book for book in books if book is not None]
     return reports.class_report(readable, period) if readable else None
+
+
+async def summary_sheet_file(
+    digest: Digest, school_id: str, class_id: str, period_id: str, kind: str, *, reader: Reader
+) -> bytes | None:
+    """The summary sheet as a PDF (`kind` "pdf") or an Excel workbook ("xlsx")."""
+    report = await class_report(digest, school_id, class_id, period_id, reader=reader)
+    if report is None:
+        return None
+    school = await digest.store.school(school_id)
+    school_name = str(school.get("name", ""))
+    if kind == "xlsx":
+        return await asyncio.to_thread(summary_sheet_xlsx, school_name, report)
+    render = partial(summary_sheet_pdf, digest.paper, school_name, report)
+    return await asyncio.to_thread(render, digest.now().date())
 
 
 async def extract_pdf(

@@ -3,14 +3,18 @@ journal's final marks through grades, Kafka and the digest's read model."""
 
 from __future__ import annotations
 
+import io
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
+import openpyxl
 
 from tests.conftest import AUTH, bearer
 from tests.kafka_tools import eventually
 from tests.school import SCHOOL, load_grades_reference, post_journal
+from tests.school_week import pdf_pages
 from tests.services import running
 
 SHEET = f"/v1/schools/{SCHOOL}/classes/5a/summary-sheet"
@@ -42,7 +46,7 @@ async def sheet_when(
 
 
 async def test_the_summary_sheet_shows_values_a_deferral_and_flags_a_missing_final(
-    service_env: dict[str, object], run_id: str
+    service_env: dict[str, object], run_id: str, tmp_path: Path
 ) -> None:
     async with AsyncExitStack() as stack:
         grades = await stack.enter_async_context(running("grades", run_id, **service_env))
@@ -76,6 +80,8 @@ async def test_the_summary_sheet_shows_values_a_deferral_and_flags_a_missing_fin
             SHEET, params={"period": "q2"}, headers=bearer("teacher", person_id="t-2")
         )
         no_period = await digest.get(SHEET, params={"period": "q9"}, headers=AUTH)
+        pdf = await digest.get(f"{SHEET}.pdf", params={"period": "q2"}, headers=AUTH)
+        xlsx = await digest.get(f"{SHEET}.xlsx", params={"period": "q2"}, headers=AUTH)
 
         await post_journal(grades, a_final("st-4", "math", "3"))  # the deferred value comes
         after = await sheet_when(
@@ -103,3 +109,23 @@ async def test_the_summary_sheet_shows_values_a_deferral_and_flags_a_missing_fin
     assert no_period.status_code == 404
     assert after["rows"][0]["cells"] == ["3", "4"]
     assert after["missing"] == sheet["missing"]
+
+    # The same sheet to print (pdftotext) and as a workbook (openpyxl).
+    assert pdf.headers["content-type"] == "application/pdf"
+    [page] = pdf_pages(pdf.content, tmp_path)
+    assert "Сводная ведомость итоговых отметок" in page and "класс 5А" in page
+    assert "Алексеев Борис отсрочка до 20.01 4" in page
+    assert "Яковлева Дарья нет 2" in page  # the missing final, flagged
+    assert "Русский язык 4 0 1 1 1 1 50 25 3 30,8" in page  # N, 5 4 3 2 н/а, the figures
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    rows = [list(row) for row in workbook["Ведомость"].iter_rows(min_row=3, values_only=True)]
+    assert rows == [
+        ["№", "Ученик", "Математика", "Русский язык"],
+        [1, "Алексеев Борис", "отсрочка до 20.01", "4"],
+        [2, "Иванов Иван", "5", "3"],
+        [3, "Смирнова Ольга", "4", "н/а"],
+        [4, "Яковлева Дарья", "нет", "2"],
+    ]
+    assert workbook["Ведомость"]["C7"].fill.start_color.rgb.endswith("F6C9C9")
+    statistics = list(workbook["Статистика"].iter_rows(min_row=2, values_only=True))
+    assert statistics[0] == ("Математика", 2, 1, 1, 0, 0, 0, 100.0, 100.0, 4.5, 82.0)

@@ -20,7 +20,7 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 def test_every_operation_documents_its_errors_in_one_shape() -> None:
     found = operations()
-    assert len(found) == 13
+    assert len(found) == 15
     for path, method, operation in found:
         responses = operation["responses"]
         assert {"401", "403", "422"} <= set(responses), f"{method} {path}"
@@ -29,7 +29,7 @@ def test_every_operation_documents_its_errors_in_one_shape() -> None:
                 [schema] = [c["schema"] for c in response["content"].values()]
                 wanted = "ValidationErrorOut" if code == "422" else "ErrorOut"
                 assert schema["$ref"].endswith(f"/{wanted}"), f"{method} {path} {code}"
-        if "{student_id}" in path or path.endswith(".pdf") or "hand-overs" in path:
+        if "{student_id}" in path or path.endswith((".pdf", ".xlsx")) or "hand-overs" in path:
             assert "404" in responses, f"{method} {path}"
         if "requestBody" in operation:
             assert "413" in responses, f"{method} {path}"
@@ -45,6 +45,10 @@ def test_pdfs_are_documented_as_pdfs_and_lists_as_pages() -> None:
         ok = operation["responses"].get("200", {}).get("content", {})
         if path.endswith(".pdf"):
             assert list(ok) == ["application/pdf"], path
+        elif path.endswith(".xlsx"):
+            assert list(ok) == [
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            ], path
         elif path.endswith(ONE_RECORD):
             assert ok["application/json"]["schema"]["$ref"].endswith(("Out",)), path
         elif method == "get" and "{" not in path.rsplit("/", 1)[-1]:

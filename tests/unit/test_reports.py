@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from services.digest.domain import FinalMark, Period, StudentBook
+from services.digest.paper import create_environment, summary_sheet_pdf
 from services.digest.reports import (
     Student,
     Subject,
+    class_report,
     class_stats,
     subject_stats,
     summary_sheet,
 )
+from tests.school_week import pdf_pages
 
 
 def test_a_subject_s_statistics_by_hand() -> None:
@@ -94,3 +99,35 @@ def test_the_summary_sheet_prints_values_deferrals_and_flags_what_is_missing() -
         ("st-2", "music")
     ]
     assert sheet.rows[1][1][2].missing
+
+
+SUBJECTS = [
+    "Русский язык", "Литература", "Английский язык", "Математика", "Информатика", "История",
+    "Обществознание", "География", "Биология", "Физика", "Химия", "Музыка", "ИЗО",
+    "Технология", "Физкультура",
+]  # fmt: skip
+
+
+def test_a_class_of_30_in_15_subjects_fits_one_landscape_page(tmp_path: Path) -> None:
+    period = Period("q2", "2 четверть", date(2026, 11, 5), date(2026, 12, 28))
+    books = [
+        StudentBook(
+            "school-1",
+            f"st-{n}",
+            f"Ученикова-Длиннофамильная {n:02d}",
+            "9a",
+            "9А",
+            final_marks=[
+                FinalMark(name, "2 четверть", date(2026, 12, 26), "4", None, f"s{k}", "q2")
+                for k, name in enumerate(SUBJECTS)
+            ],
+        )
+        for n in range(30)
+    ]
+    report = class_report(books, period)
+    pdf = summary_sheet_pdf(create_environment(), "МБОУ «Школа № 1»", report, date(2026, 12, 28))
+    sheet, statistics = pdf_pages(pdf, tmp_path)
+    assert all(f"Ученикова-Длиннофамильная {n:02d}" in sheet for n in range(30))
+    assert "Химия" in sheet and "Физкуль" in sheet  # the last subjects are on the page too
+    assert sheet.startswith("Сводная ведомость итоговых отметок")
+    assert statistics.startswith("Статистика результатов")

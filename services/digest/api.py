@@ -40,6 +40,7 @@ Week = Annotated[
     AfterValidator(checked_week),
 ]
 Day = Annotated[date, AfterValidator(checked_day)]
+PeriodId = Annotated[str, Query(min_length=1, max_length=100, examples=["q2"])]
 # Teachers read only the classes they teach, and of a student only their own subjects; the
 # paper of a class is for every teacher of it to hand over (the journal names no class teacher).
 READERS: tuple[Role, ...] = ("admin", "staff", "teacher")
@@ -181,6 +182,10 @@ def summary_sheet_out(school_id: str, class_id: str, report: ClassReport) -> Sum
     )
 
 
+def no_sheet(class_id: str, period: str) -> HTTPException:
+    return HTTPException(404, f"no period {period} or no students in class {class_id}")
+
+
 def invalid(loc: tuple[str, ...], message: str) -> RequestValidationError:
     """A 422 in the shape FastAPI gives a request it cannot validate."""
     return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
@@ -214,7 +219,7 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     async def summary_sheet(
         school_id: RecordId,
         class_id: RecordId,
-        period: Annotated[str, Query(min_length=1, max_length=100, examples=["q2"])],
+        period: PeriodId,
         caller: Principal = principal,
     ) -> SummarySheetOut:
         """Clause 8: students × subjects with the final values, deferrals and what is missing
@@ -224,7 +229,7 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         reader = await usecases.reader_of(store, caller)
         report = await usecases.class_report(digest, school_id, class_id, period, reader=reader)
         if report is None:
-            raise HTTPException(404, f"no period {period} or no students in class {class_id}")
+            raise no_sheet(class_id, period)
         return summary_sheet_out(school_id, class_id, report)
 
     @router.get(
@@ -236,7 +241,7 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     async def summary_sheet_pdf(
         school_id: RecordId,
         class_id: RecordId,
-        period: Annotated[str, Query(min_length=1, max_length=100, examples=["q2"])],
+        period: PeriodId,
         caller: Principal = principal,
     ) -> Response:
         return await sheet_file(school_id, class_id, period, "pdf", caller)
@@ -250,7 +255,7 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
     async def summary_sheet_xlsx(
         school_id: RecordId,
         class_id: RecordId,
-        period: Annotated[str, Query(min_length=1, max_length=100, examples=["q2"])],
+        period: PeriodId,
         caller: Principal = principal,
     ) -> Response:
         return await sheet_file(school_id, class_id, period, "xlsx", caller)
@@ -264,7 +269,7 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
             digest, school_id, class_id, period, kind, reader=reader
         )
         if content is None:
-            raise HTTPException(404, f"no period {period} or no students in class {class_id}")
+            raise no_sheet(class_id, period)
         filename = f"summary-sheet-{class_id}-{period}.{kind}"
         return Response(
             content,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import classwork, consent, digest, journal, timetable
+from schemas import classwork, consent, curriculum, digest, journal, timetable
 from schemas.envelope import Envelope
 from schemas.notify import (
     DeadlineMissed,
@@ -36,6 +36,9 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (  # type: ignore[type-arg]
     timetable.LessonChangeCorrected,
     timetable.LessonChangeRetracted,
     timetable.SchoolCalendarChanged,
+    curriculum.StudyPlanChanged,
+    curriculum.LessonHeld,
+    curriculum.LessonHeldRemoved,
     classwork.AssessmentPlanned,
     classwork.AssessmentRescheduled,
     classwork.AssessmentCancelled,
@@ -76,6 +79,9 @@ CLAUSE_4_TOPICS = (
     "journal.homework.v1",
     "journal.recommendations.v1",
 )
+
+# What the journal sends for the school's reports (clause 7): never news.
+CLAUSE_7_TOPICS = ("journal.curriculum.v1", "journal.lessons.v1")
 
 DEAD_LETTER_SUFFIX = ".dlt"
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas import MarkPosted
 from schemas.export import render_schema, schema_file
-from schemas.topics import ALL_EVENTS, CLAUSE_4_TOPICS, EVENTS_BY_TOPIC
+from schemas.topics import ALL_EVENTS, CLAUSE_4_TOPICS, CLAUSE_7_TOPICS, EVENTS_BY_TOPIC
 from tests.builders import a_mark_posted
 
 
@@ -31,10 +31,10 @@ def test_every_schema_file_belongs_to_a_model() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [event for topic in CLAUSE_4_TOPICS for event in EVENTS_BY_TOPIC[topic]],
+    [event for topic in (*CLAUSE_4_TOPICS, *CLAUSE_7_TOPICS) for event in EVENTS_BY_TOPIC[topic]],
     ids=lambda e: e.__name__,
 )
-def test_every_clause_4_event_documents_an_example_that_is_itself_valid(event: type) -> None:
+def test_every_clause_4_and_7_event_documents_an_example_that_is_itself_valid(event: type) -> None:
     [example] = json.loads(render_schema(event))["examples"]
     assert event.model_validate(example).type == event.__name__  # type: ignore[attr-defined]
 

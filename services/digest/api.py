@@ -25,7 +25,6 @@ from schemas.digest import WeeklyDigestPayload
 from services.digest import usecases, week_usecases
 from services.digest.domain import checked_day, checked_week
 from services.digest.forecast import ForecastRules
-from services.digest.reports import ClassReport
 from services.digest.service import Digest
 from services.shared.auth import Principal, Role, require
 from services.shared.errors import ErrorOut, error_responses
@@ -101,91 +100,6 @@ class RunOut(BaseModel):
     failures: list[dict[str, str]] = []
 
 
-class StatsOut(BaseModel):
-    """Of the N students with a final value (formulas: README, "Reports for the school")."""
-
-    students: int
-    counts: dict[str, int] = Field(examples=[{"5": 6, "4": 9, "3": 7, "2": 2, "н/а": 1}])
-    success_rate: float | None = Field(description="успеваемость, %", examples=[88.0])
-    quality: float | None = Field(description="качество знаний, %", examples=[60.0])
-    average: float | None = Field(examples=[3.79])
-    learning_degree: float | None = Field(description="СОУ, %", examples=[58.7])
-
-
-class SheetSubjectOut(BaseModel):
-    subject_id: str
-    name: str
-    pass_fail: bool
-    stats: StatsOut
-
-
-class SheetRowOut(BaseModel):
-    student_id: str
-    name: str
-    cells: list[str] = Field(
-        description="One per subject, in `subjects` order: the final value, «отсрочка до DD.MM», "
-        "«—» outside the student's curriculum, or empty when missing.",
-        examples=[["5", "зач.", "отсрочка до 20.11", ""]],
-    )
-
-
-class MissingFinalOut(BaseModel):
-    student_id: str
-    student_name: str
-    subject_id: str
-    subject_name: str
-
-
-class SummarySheetOut(BaseModel):
-    """A class's summary sheet (сводная ведомость) for a period, with its statistics."""
-
-    school_id: str
-    class_id: str
-    period_id: str
-    period_name: str
-    subjects: list[SheetSubjectOut]
-    rows: list[SheetRowOut]
-    missing: list[MissingFinalOut] = Field(description="Final marks expected and not given.")
-    overall: StatsOut = Field(description="Over all subjects, per student.")
-
-
-def summary_sheet_out(school_id: str, class_id: str, report: ClassReport) -> SummarySheetOut:
-    sheet = report.sheet
-    return SummarySheetOut(
-        school_id=school_id,
-        class_id=class_id,
-        period_id=report.period.period_id,
-        period_name=report.period.name,
-        subjects=[
-            SheetSubjectOut(
-                subject_id=s.subject_id,
-                name=s.name,
-                pass_fail=s.pass_fail,
-                stats=StatsOut.model_validate(vars(report.by_subject[s.subject_id])),
-            )
-            for s in sheet.subjects
-        ],
-        rows=[
-            SheetRowOut(student_id=st.student_id, name=st.name, cells=[c.text for c in cells])
-            for st, cells in sheet.rows
-        ],
-        missing=[
-            MissingFinalOut(
-                student_id=st.student_id,
-                student_name=st.name,
-                subject_id=subject.subject_id,
-                subject_name=subject.name,
-            )
-            for st, subject in sheet.missing
-        ],
-        overall=StatsOut.model_validate(vars(report.overall)),
-    )
-
-
-def no_sheet(class_id: str, period: str) -> HTTPException:
-    return HTTPException(404, f"no period {period} or no students in class {class_id}")
-
-
 def invalid(loc: tuple[str, ...], message: str) -> RequestValidationError:
     """A 422 in the shape FastAPI gives a request it cannot validate."""
     return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
@@ -210,72 +124,6 @@ def digest_router(digest: Digest, *, principal: Any) -> APIRouter:
         if found is None:
             raise HTTPException(404, f"no results for student {student_id}")
         return found
-
-    @router.get(
-        "/classes/{class_id}/summary-sheet",
-        summary="A class's summary sheet of final marks for a period, with statistics",
-        responses=error_responses(403, 404),
-    )
-    async def summary_sheet(
-        school_id: RecordId,
-        class_id: RecordId,
-        period: PeriodId,
-        caller: Principal = principal,
-    ) -> SummarySheetOut:
-        """Clause 8: students × subjects with the final values, deferrals and what is missing
-        (flagged, and listed in `missing`); clause 7: each subject's statistics. A teacher
-        reads only the classes and subjects they teach."""
-        require(caller, school_id, READERS)
-        reader = await usecases.reader_of(store, caller)
-        report = await usecases.class_report(digest, school_id, class_id, period, reader=reader)
-        if report is None:
-            raise no_sheet(class_id, period)
-        return summary_sheet_out(school_id, class_id, report)
-
-    @router.get(
-        "/classes/{class_id}/summary-sheet.pdf",
-        summary="The summary sheet to print: A4 landscape, with statistics and a chart",
-        response_class=Response,
-        responses={200: PDF, **error_responses(403, 404)},
-    )
-    async def summary_sheet_pdf(
-        school_id: RecordId,
-        class_id: RecordId,
-        period: PeriodId,
-        caller: Principal = principal,
-    ) -> Response:
-        return await sheet_file(school_id, class_id, period, "pdf", caller)
-
-    @router.get(
-        "/classes/{class_id}/summary-sheet.xlsx",
-        summary="The summary sheet as an Excel workbook (the sheet, and the statistics)",
-        response_class=Response,
-        responses={200: XLSX, **error_responses(403, 404)},
-    )
-    async def summary_sheet_xlsx(
-        school_id: RecordId,
-        class_id: RecordId,
-        period: PeriodId,
-        caller: Principal = principal,
-    ) -> Response:
-        return await sheet_file(school_id, class_id, period, "xlsx", caller)
-
-    async def sheet_file(
-        school_id: str, class_id: str, period: str, kind: str, caller: Principal
-    ) -> Response:
-        require(caller, school_id, READERS)
-        reader = await usecases.reader_of(store, caller)
-        content = await usecases.summary_sheet_file(
-            digest, school_id, class_id, period, kind, reader=reader
-        )
-        if content is None:
-            raise no_sheet(class_id, period)
-        filename = f"summary-sheet-{class_id}-{period}.{kind}"
-        return Response(
-            content,
-            media_type=MEDIA_TYPES[kind],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
 
     @router.get(
         "/students/{student_id}/extract.pdf",

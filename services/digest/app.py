@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from services.digest.api import digest_router, install_error_handlers
 from services.digest.config import Settings
 from services.digest.handlers import register_handlers
+from services.digest.reports_api import reports_router
 from services.digest.service import CONSUMES, PUBLISHES, SERVICE, build
+from services.digest.usecases import watch_missing_finals
 from services.digest.week_api import week_router
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
@@ -40,6 +42,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             runtime.running(*CONSUMES, *PUBLISHES, consumer_group=settings.consumer_group),
             in_background(scheduler, name="weekly-scheduler"),
             in_background(digest.retention(), name="retention"),
+            in_background(watch_missing_finals(digest), name="missing-final-marks"),
         ):
             yield
 
@@ -51,6 +54,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         routers=[
             digest_router(digest, principal=caller),
             week_router(digest, principal=caller),
+            reports_router(digest, principal=caller),
             runtime.operations_router(),
         ],
     )

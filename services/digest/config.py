@@ -42,3 +42,9 @@ class Settings(ServiceSettings):
     retention_every_seconds: float = Field(
         86_400, gt=0, validation_alias="VESTNIK_DIGEST_RETENTION_EVERY_SECONDS"
     )
+    # Issue 15: final marks still missing this many days after their period ended are
+    # counted (`vestnik_final_marks_missing`), for periods ended up to 60 days ago, this often.
+    finals_grace_days: int = Field(3, ge=0, validation_alias="VESTNIK_DIGEST_FINALS_GRACE_DAYS")
+    finals_check_seconds: float = Field(
+        21_600, gt=0, validation_alias="VESTNIK_DIGEST_FINALS_CHECK_SECONDS"
+    )

@@ -92,6 +92,7 @@ class Period:
     name: str
     starts_on: date
     ends_on: date
+    school_year: str = ""  # 2026/2027: which curriculum applies (issue 15)
 
 
 def period_on(periods: list[Period], day: date) -> Period | None:

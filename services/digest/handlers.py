@@ -43,6 +43,14 @@ from schemas.consent import (
     ConsentRevoked,
     PreferencesChanged,
 )
+from schemas.curriculum import (
+    LessonEvent,
+    LessonHeld,
+    LessonHeldFacts,
+    LessonHeldRemoved,
+    StudyPlanChanged,
+    StudyPlanChangedPayload,
+)
 from schemas.timetable import (
     BellScheduleChanged,
     BellScheduleChangedPayload,
@@ -118,7 +126,7 @@ def register_handlers(
                 await store.put_school(p.school_id, p.name, p.timezone, registered_at)
             case PeriodChanged(payload=p):
                 await store.put_period(
-                    p.school_id, Period(p.period_id, p.name, p.starts_on, p.ends_on)
+                    p.school_id, Period(p.period_id, p.name, p.starts_on, p.ends_on, p.school_year)
                 )
             case StudentChanged(payload=p):
                 await store.put_student(p)
@@ -152,6 +160,9 @@ WEEK_TOPICS: tuple[tuple[type[Envelope[Any]], Any], ...] = (
     (HomeworkAssigned, HomeworkEvent),
     (SchoolCalendarChanged, SchoolCalendarChanged),
     (GroupChanged, EnrolmentEvent),
+    # Clause 7 (issue 15): the curriculum and the lessons held, for the school's reports.
+    (StudyPlanChanged, StudyPlanChanged),
+    (LessonHeld, LessonEvent),
 )
 
 
@@ -189,6 +200,11 @@ def week_record(event: Any) -> Record:
             return record("calendars", p.school_year, p, SchoolCalendarChangedPayload)
         case GroupChanged():
             return record("groups", f"{p.class_id}/{p.group_id}", p, GroupChangedPayload)
+        case StudyPlanChanged():
+            return record("study_plans", p.plan_id, p, StudyPlanChangedPayload)
+        case LessonHeld() | LessonHeldRemoved():
+            gone = isinstance(event, LessonHeldRemoved)
+            return record("lessons_held", p.lesson_id, p, LessonHeldFacts, gone=gone)
         case _:
             key = f"{p.student_id}/{p.school_year}"
             return record("curricula", key, p, IndividualCurriculumChangedPayload)

@@ -1,6 +1,6 @@
 """The school's reports on final marks (issue 15, clauses 7 and 8), pure: the summary sheet of a
-class for a period, and its results statistics. No I/O: the caller hands over the class's
-students, the subjects their curricula grade, and the final marks and deferrals the journal sent.
+class for a period, and its results statistics. No I/O: the caller hands over what the journal
+sent of the class (`ClassRecords`): its students' books, the curricula, the lessons held.
 
 The statistics, per subject (or over all subjects, per student), of the N students who have a
 final value:
@@ -17,6 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from schemas.curriculum import LessonHeldFacts, StudyPlanChangedPayload
+from schemas.timetable import IndividualCurriculumChangedPayload
+from services.digest.curriculum import (
+    PlannedForPeriod,
+    individual_subjects,
+    plan_of_class,
+    planned_for,
+)
 from services.digest.domain import Period, StudentBook
 
 UNSATISFACTORY = frozenset({"1", "2", "н/а", "незачёт"})
@@ -33,6 +41,7 @@ class Subject:
     subject_id: str
     name: str
     pass_fail: bool = False  # the curriculum grades it «зачёт»/«незачёт» (or «осв.»)
+    teachers: tuple[str, ...] = ()  # who held its lessons in the period, the most first
 
 
 @dataclass(frozen=True)
@@ -155,22 +164,59 @@ def summary_sheet(
 
 
 @dataclass(frozen=True)
+class ClassRecords:
+    """What the journal sent about a class that its reports read."""
+
+    books: Sequence[StudentBook]
+    periods: Sequence[Period] = ()  # all the school's: a year's plan is its quarters'
+    plans: Sequence[StudyPlanChangedPayload] = ()  # the school's curricula
+    curricula: Sequence[IndividualCurriculumChangedPayload] = ()  # the class's ИУП
+    lessons: Sequence[LessonHeldFacts] = ()  # the class's lessons held
+    # A teacher's view: only the subjects they teach; None: all of them.
+    subject_ids: frozenset[str] | None = None
+
+    @property
+    def class_id(self) -> str:
+        return next((book.class_id for book in self.books), "")
+
+    @property
+    def class_name(self) -> str:
+        return next((book.class_name for book in self.books if book.class_name), "")
+
+    def planned(self, period: Period) -> list[PlannedForPeriod]:
+        level = next((b.education_level for b in self.books if b.education_level), None)
+        plan = plan_of_class(
+            self.plans,
+            class_id=self.class_id,
+            education_level=level,
+            school_year=period.school_year,
+        )
+        planned = planned_for(plan, period, self.periods)
+        return [p for p in planned if self.shows(p.subject.subject_id)]
+
+    def shows(self, subject_id: str) -> bool:
+        return self.subject_ids is None or subject_id in self.subject_ids
+
+
+@dataclass(frozen=True)
 class ClassReport:
     class_name: str
     period: Period
     sheet: SummarySheet
     by_subject: Mapping[str, ResultsStats]  # subject id → its statistics
     overall: ResultsStats
+    planned: bool = False  # the subjects and their grading come from the curriculum
 
 
-def class_report(books: Sequence[StudentBook], period: Period) -> ClassReport:
-    """A class's summary sheet and statistics for `period`, from what the journal sent: the
-    subjects are those the class had marks or final marks in during the period (until the
-    curriculum is exchanged); a subject whose every final is «зачёт»/«незачёт» is pass/fail."""
+def class_report(records: ClassRecords, period: Period) -> ClassReport:
+    """A class's summary sheet and statistics for `period`. The subjects are the curriculum's
+    taught in the period, then any other with a final mark in it; without a curriculum, those
+    the class had marks or final marks in (a subject whose every final is «зачёт»/«незачёт» is
+    then pass/fail). Each subject names the teachers who held its lessons in the period."""
     finals: dict[tuple[str, str], str] = {}
     deferrals: dict[tuple[str, str], date] = {}
     names: dict[str, str] = {}
-    for book in books:
+    for book in records.books:
         for mark in book.marks:
             if period.starts_on <= mark.lesson_date <= period.ends_on and mark.subject_id:
                 names.setdefault(mark.subject_id, mark.subject_name)
@@ -183,11 +229,29 @@ def class_report(books: Sequence[StudentBook], period: Period) -> ClassReport:
                 finals[key] = final.value
             elif final.deferred_until is not None:
                 deferrals[key] = final.deferred_until
+    planned = records.planned(period)
+    teachers = _teachers(records.lessons, period)
+    if planned:
+        in_plan = {p.subject.subject_id for p in planned}
+        with_finals = {s for (_, s) in (*finals, *deferrals)} - in_plan
+        subjects = [
+            Subject(p.subject.subject_id, p.subject.subject_name, p.pass_fail) for p in planned
+        ] + _subjects_by_name({s: names[s] for s in with_finals}, finals)
+    else:
+        subjects = _subjects_by_name(names, finals)
     subjects = [
-        Subject(subject_id, name, pass_fail=_pass_fail(subject_id, finals))
-        for subject_id, name in sorted(names.items(), key=lambda item: (item[1], item[0]))
+        Subject(s.subject_id, s.name, s.pass_fail, teachers.get(s.subject_id, ()))
+        for s in subjects
+        if records.shows(s.subject_id)
     ]
-    students = [Student(book.student_id, book.name) for book in books]
+    students = [
+        Student(
+            book.student_id,
+            book.name,
+            individual_subjects(records.curricula, book.student_id, period),
+        )
+        for book in records.books
+    ]
     by_subject = {
         subject.subject_id: subject_stats(
             (v for (_, s), v in finals.items() if s == subject.subject_id),
@@ -195,16 +259,35 @@ def class_report(books: Sequence[StudentBook], period: Period) -> ClassReport:
         )
         for subject in subjects
     }
-    per_student: dict[str, dict[str, str]] = {book.student_id: {} for book in books}
+    per_student: dict[str, dict[str, str]] = {book.student_id: {} for book in records.books}
     for (student_id, subject_id), value in finals.items():
         per_student[student_id][subject_id] = value
     return ClassReport(
-        class_name=next((book.class_name for book in books if book.class_name), ""),
+        class_name=records.class_name,
         period=period,
         sheet=summary_sheet(students, subjects, finals, deferrals),
         by_subject=by_subject,
         overall=class_stats(per_student, subjects),
+        planned=bool(planned),
     )
+
+
+def _subjects_by_name(
+    names: Mapping[str, str], finals: Mapping[tuple[str, str], str]
+) -> list[Subject]:
+    return [
+        Subject(subject_id, name, pass_fail=_pass_fail(subject_id, finals))
+        for subject_id, name in sorted(names.items(), key=lambda item: (item[1], item[0]))
+    ]
+
+
+def _teachers(lessons: Iterable[LessonHeldFacts], period: Period) -> dict[str, tuple[str, ...]]:
+    """Subject → the teachers who held its lessons in the period, the most lessons first."""
+    counts: dict[str, Counter[str]] = {}
+    for lesson in lessons:
+        if period.starts_on <= lesson.lesson_date <= period.ends_on:
+            counts.setdefault(lesson.subject_id, Counter())[lesson.teacher_name] += 1
+    return {s: tuple(name for name, _ in c.most_common()) for s, c in counts.items()}
 
 
 def _pass_fail(subject_id: str, finals: Mapping[tuple[str, str], str]) -> bool:

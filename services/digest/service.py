@@ -21,6 +21,7 @@ from schemas import (
 )
 from schemas.classwork import AssessmentPlanned, HomeworkAssigned
 from schemas.consent import ConsentRevoked
+from schemas.curriculum import LessonHeld, StudyPlanChanged
 from schemas.digest import WeeklyDigestCompiled
 from schemas.timetable import (
     GroupChanged,
@@ -54,6 +55,9 @@ CONSUMES = (
     HomeworkAssigned,
     SchoolCalendarChanged,
     GroupChanged,
+    # Clause 7 (issue 15).
+    StudyPlanChanged,
+    LessonHeld,
 )
 PUBLISHES = (WeeklyDigestCompiled,)
 
@@ -71,6 +75,7 @@ class Digest:
     run_due: Callable[[], Awaitable[None]]
     on_purged: Callable[[str, int], None]
     week_store: MongoWeekStore  # clause 4: timetable, changes, tests, homework, calendar
+    on_missing_finals: Callable[[int], None]  # issue 15: how many are overdue now
 
     async def scheduler(self) -> None:
         """Look for due weekly runs (including ones missed while the service was down) and
@@ -182,4 +187,21 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     def on_purged(collection: str, count: int) -> None:
         purged.labels(collection).inc(count)
 
-    return Digest(settings, runtime, store, now, env, run, run_due, on_purged, week_store)
+    missing_finals = Gauge(
+        "vestnik_final_marks_missing",
+        "Final marks neither given nor deferred, of periods that ended from the grace days "
+        "to 60 days ago (issue 15).",
+        registry=runtime.registry,
+    )
+    return Digest(
+        settings,
+        runtime,
+        store,
+        now,
+        env,
+        run,
+        run_due,
+        on_purged,
+        week_store,
+        missing_finals.set,
+    )

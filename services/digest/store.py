@@ -292,6 +292,7 @@ class MongoDigestStore:
                 "name": period.name,
                 "starts_on": period.starts_on.isoformat(),
                 "ends_on": period.ends_on.isoformat(),
+                "school_year": period.school_year,
             },
             upsert=True,
         )
@@ -383,6 +384,7 @@ class MongoDigestStore:
                 doc["name"],
                 date.fromisoformat(doc["starts_on"]),
                 date.fromisoformat(doc["ends_on"]),
+                str(doc.get("school_year", "")),
             )
             async for doc in cursor
         ]

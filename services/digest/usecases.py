@@ -4,14 +4,19 @@ domain: read the read model, compile, render."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from schemas.digest import WeeklyDigestPayload
+from schemas.journal import EducationLevel
+from schemas.schoolweek import Pupil, non_school_day
 from services.digest import reports
 from services.digest.domain import (
+    Period,
     StudentBook,
     compile_range,
     compile_week,
@@ -19,16 +24,20 @@ from services.digest.domain import (
     only_subjects,
     period_on,
 )
+from services.digest.lesson_stats import SubjectLessons, lesson_stats
 from services.digest.paper import extract, summary_sheet_pdf
-from services.digest.reports import ClassReport
+from services.digest.reports import ClassRecords, ClassReport
 from services.digest.service import Digest
 from services.digest.sheet_xlsx import summary_sheet_xlsx
 from services.digest.store import MongoDigestStore
 from services.shared.auth import Principal
 from services.shared.mongo import Document
 from services.shared.pages import InvalidCursorError, decode_cursor, encode_cursor
+from services.shared.tasks import keep_running
+from services.shared.timezones import zone_named
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class NotTheirsError(Exception):
@@ -67,19 +76,133 @@ async def reader_of(store: MongoDigestStore, caller: Principal) -> Reader:
     return Reader(await store.teaching(caller.school_id, caller.person_id))
 
 
+async def class_records(
+    digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
+) -> tuple[ClassRecords, Period] | None:
+    """What the class's reports read for a period (issue 15); None when the digest knows no
+    such period or nobody in the class. A teacher: only the subjects they teach."""
+    reader.check_class(class_id)
+    store, week_store = digest.store, digest.week_store
+    periods = await store.periods(school_id)
+    period = next((p for p in periods if p.period_id == period_id), None)
+    books = [reader.book(book) for book in await store.class_books(school_id, class_id)]
+    readable = [book for book in books if book is not None]
+    if period is None or not readable:
+        return None
+    records = ClassRecords(
+        books=readable,
+        periods=periods,
+        plans=await week_store.study_plans(school_id),
+        curricula=await week_store.curricula(school_id, class_id),
+        lessons=await week_store.lessons_held(school_id, class_id),
+        subject_ids=None if reader.teaching is None else reader.teaching[class_id],
+    )
+    return records, period
+
+
 async def class_report(
     digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
 ) -> ClassReport | None:
-    """The class's summary sheet and results statistics for a period (issue 15); None when
-    the digest knows no such period or nobody in the class. A teacher: only their subjects."""
-    reader.check_class(class_id)
-    store = digest.store
-    period = next((p for p in await store.periods(school_id) if p.period_id == period_id), None)
-    if period is None:
+    """The class's summary sheet and results statistics for a period."""
+    found = await class_records(digest, school_id, class_id, period_id, reader=reader)
+    return reports.class_report(*found) if found else None
+
+
+async def class_lessons(
+    digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
+) -> tuple[ClassRecords, Period, list[SubjectLessons], date] | None:
+    """The class's lessons held against its curriculum in a period, as of today in the
+    school's time zone (after the period: all of it is due)."""
+    found = await class_records(digest, school_id, class_id, period_id, reader=reader)
+    if found is None:
         return None
-    books = [reader.book(book) for book in await store.class_books(school_id, class_id)]
-    readable = [book for book in books if book is not None]
-    return reports.class_report(readable, period) if readable else None
+    records, period = found
+    school = await digest.store.school(school_id)
+    zone = zone_named(str(school.get("timezone") or digest.settings.school_timezone))
+    calendars = await digest.week_store.calendars(school_id)
+    level = next((b.education_level for b in records.books if b.education_level), None)
+    pupil = Pupil("", "", class_id, records.class_name, cast(EducationLevel | None, level))
+
+    def day_off(day: date) -> bool:
+        return non_school_day(calendars, pupil, pupil.education_level, day) is not None
+
+    lessons = [lesson for lesson in records.lessons if records.shows(lesson.subject_id)]
+    as_of = digest.now().astimezone(zone).date()
+    stats = lesson_stats(records.planned(period), lessons, period, as_of=as_of, day_off=day_off)
+    return records, period, stats, as_of
+
+
+async def watch_missing_finals(digest: Digest) -> None:
+    """Count the final marks still missing `finals_grace_days` after their period ended (for
+    periods ended up to 60 days ago) in every school, for the metric and its alert, until
+    cancelled."""
+
+    async def step() -> None:
+        await count_missing_finals(digest)
+        await asyncio.sleep(digest.settings.finals_check_seconds)
+
+    every = digest.settings.finals_check_seconds
+    await keep_running(step, name="missing final marks", retry_seconds=every)
+
+
+async def count_missing_finals(digest: Digest) -> int:
+    today = digest.now().date()
+    grace = timedelta(days=digest.settings.finals_grace_days)
+    total = 0
+    for school in await digest.store.schools():
+        school_id = str(school["_id"])
+        for period in await digest.store.periods(school_id):
+            if period.ends_on + grace <= today <= period.ends_on + timedelta(days=60):
+                found = await missing_finals(digest, school_id, period.period_id, reader=Reader())
+                total += len(found or ())
+    digest.on_missing_finals(total)
+    log.info("final marks missing after their period: %d", total)
+    return total
+
+
+@dataclass(frozen=True)
+class MissingFinal:
+    """A final mark expected and neither given nor deferred (the API answers it as is)."""
+
+    class_id: str
+    class_name: str
+    student_id: str
+    student_name: str
+    subject_id: str
+    subject_name: str
+
+
+async def missing_finals(
+    digest: Digest,
+    school_id: str,
+    period_id: str,
+    *,
+    reader: Reader,
+    on_class: Callable[[int, int], None] = lambda done, total: None,
+) -> list[MissingFinal] | None:
+    """Every final mark of the period expected and neither given nor deferred, in the
+    school's classes (a teacher's: theirs), by class then student; None for no such period."""
+    if not any(p.period_id == period_id for p in await digest.store.periods(school_id)):
+        return None
+    classes = sorted(set((await digest.store.classes_of_students(school_id)).values()) - {""})
+    if reader.classes is not None:
+        classes = [c for c in classes if c in reader.classes]
+    missing = []
+    for done, class_id in enumerate(classes, 1):
+        report = await class_report(digest, school_id, class_id, period_id, reader=reader)
+        for student, subject in report.sheet.missing if report else ():
+            missing.append(
+                MissingFinal(
+                    class_id,
+                    report.class_name if report else "",
+                    student.student_id,
+                    student.name,
+                    subject.subject_id,
+                    subject.name,
+                )
+            )
+        on_class(done, len(classes))
+    return missing
 
 
 async def summary_sheet_file(
@@ -140,6 +263,31 @@ async def student_week(
         rules=await store.forecast_rules(school_id),
         periods=await store.periods(school_id),
     )
+
+
+async def missing_finals_page(
+    digest: Digest,
+    school_id: str,
+    period_id: str,
+    *,
+    reader: Reader,
+    limit: int,
+    cursor: str | None,
+) -> Page[MissingFinal] | None:
+    """`missing_finals` a page at a time, by class, student and subject ids."""
+    after = tuple(map(_text, decode_cursor(cursor, parts=3))) if cursor else None
+    missing = await missing_finals(digest, school_id, period_id, reader=reader)
+    if missing is None:
+        return None
+    ordered = sorted(missing, key=_missing_key)
+    if after is not None:
+        ordered = [m for m in ordered if _missing_key(m) > after]
+    more = len(ordered) > limit
+    return ordered[:limit], encode_cursor(*_missing_key(ordered[limit - 1])) if more else None
+
+
+def _missing_key(missing: MissingFinal) -> tuple[str, str, str]:
+    return missing.class_id, missing.student_id, missing.subject_id
 
 
 # Lists come in pages (services.shared.pages): `limit` items and an opaque cursor naming the

@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas.classwork import AssessmentFacts, HomeworkFacts
+from schemas.curriculum import LessonHeldFacts, StudyPlanChangedPayload
 from schemas.schoolweek import ClassBook, SchoolFacts, Teacher
 from schemas.timetable import (
     BellScheduleChangedPayload,
@@ -43,6 +44,8 @@ COLLECTIONS = (
     "curricula",
     "bell_schedules",
     "calendars",
+    "study_plans",  # issue 15: the curriculum
+    "lessons_held",  # issue 15: a class's lessons, its most numerous records
 )
 
 
@@ -207,6 +210,19 @@ class MongoWeekStore:
             if await self._of(name).find_one(key, {"_id": 1}):
                 return True
         return False
+
+    async def study_plans(self, school_id: str) -> list[StudyPlanChangedPayload]:
+        return await self._live("study_plans", {"school_id": school_id}, StudyPlanChangedPayload)
+
+    async def lessons_held(self, school_id: str, class_id: str) -> list[LessonHeldFacts]:
+        query = {"class_key": f"{school_id}/{class_id}"}
+        return await self._live("lessons_held", query, LessonHeldFacts)
+
+    async def curricula(
+        self, school_id: str, class_id: str
+    ) -> list[IndividualCurriculumChangedPayload]:
+        query = {"class_key": f"{school_id}/{class_id}"}
+        return await self._live("curricula", query, IndividualCurriculumChangedPayload)
 
     async def calendars(self, school_id: str) -> list[SchoolCalendarChangedPayload]:
         return await self._live("calendars", {"school_id": school_id}, SchoolCalendarChangedPayload)

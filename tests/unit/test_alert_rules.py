@@ -53,6 +53,7 @@ GAUGES = {
     "vestnik_grades_outbox_backlog",
     "vestnik_digest_last_run_timestamp_seconds",
     "vestnik_paper_not_handed_over",
+    "vestnik_final_marks_missing",
     "vestnik_consumer_lag_messages",
 }
 HISTOGRAMS = {

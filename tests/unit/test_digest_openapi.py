@@ -20,7 +20,7 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 def test_every_operation_documents_its_errors_in_one_shape() -> None:
     found = operations()
-    assert len(found) == 15
+    assert len(found) == 17
     for path, method, operation in found:
         responses = operation["responses"]
         assert {"401", "403", "422"} <= set(responses), f"{method} {path}"
@@ -36,8 +36,8 @@ def test_every_operation_documents_its_errors_in_one_shape() -> None:
 
 
 # Answers that are one record, not a list: a student's week, a school year's calendar, a
-# class's summary sheet (one class: its rows are bounded by the class).
-ONE_RECORD = ("/week", "/calendar", "/summary-sheet")
+# class's summary sheet and lesson statistics (one class: bounded by the class).
+ONE_RECORD = ("/week", "/calendar", "/summary-sheet", "/lesson-stats")
 
 
 def test_pdfs_are_documented_as_pdfs_and_lists_as_pages() -> None:

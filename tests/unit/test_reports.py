@@ -10,6 +10,7 @@ import pytest
 from services.digest.domain import FinalMark, Period, StudentBook
 from services.digest.paper import create_environment, summary_sheet_pdf
 from services.digest.reports import (
+    ClassRecords,
     Student,
     Subject,
     class_report,
@@ -136,7 +137,7 @@ def test_a_class_of_30_in_15_subjects_fits_one_landscape_page(tmp_path: Path) ->
         )
         for n in range(30)
     ]
-    report = class_report(books, period)
+    report = class_report(ClassRecords(books), period)
     pdf = summary_sheet_pdf(create_environment(), "МБОУ «Школа № 1»", report, date(2026, 12, 28))
     sheet, statistics = pdf_pages(pdf, tmp_path)
     assert all(f"Ученикова-Длиннофамильная {n:02d}" in sheet for n in range(30))

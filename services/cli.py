@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,6 +31,12 @@ class ServiceName(StrEnum):
     notifier = "notifier"
     digest = "digest"
     account = "account"
+
+
+class ReportFormat(StrEnum):
+    pdf = "pdf"
+    xlsx = "xlsx"
+    json = "json"
 
 
 class SinkName(StrEnum):
@@ -267,6 +273,94 @@ def digest_extract(
     path = out or Path(f"extract-{student}-{first:%Y%m%d}-{last:%Y%m%d}.pdf")
     path.write_bytes(pdf)
     typer.echo(path)
+
+
+@app.command()
+def reports(
+    school: Annotated[str, typer.Argument(help="The school's id.")],
+    period: Annotated[str, typer.Option(help="The period's id, e.g. q2.")],
+    out: Annotated[Path, typer.Option(help="The folder to write the files into.")] = Path(
+        "reports"
+    ),
+    formats: Annotated[
+        list[ReportFormat] | None,
+        typer.Option("--format", help="pdf, xlsx, json; again for more. Default: all three."),
+    ] = None,
+) -> None:
+    """Issue 15's reports of a school for a period, class by class: the summary sheet of
+    final marks with its statistics (PDF, XLSX, JSON), the lessons held against the
+    curriculum (JSON), and every missing final mark (CSV), showing progress."""
+    import asyncio
+    import csv
+    import io
+    import time
+    from dataclasses import astuple, fields
+
+    from services.digest.config import Settings
+    from services.digest.reports_api import lesson_stats_out, summary_sheet_out
+    from services.digest.service import build
+    from services.digest.usecases import (
+        MissingFinal,
+        Reader,
+        missing_of,
+        render_sheet,
+        school_classes,
+        school_reports,
+    )
+
+    kinds = formats or list(ReportFormat)
+    digest = build(Settings())
+
+    async def write(path: Path, content: bytes) -> None:
+        await asyncio.to_thread(path.write_bytes, content)
+
+    async def run() -> None:
+        started = time.monotonic()
+        if not any(p.period_id == period for p in await digest.store.periods(school)):
+            typer.echo(f"school {school} has no period {period}", err=True)
+            raise typer.Exit(1)
+        school_name = str((await digest.store.school(school)).get("name", ""))
+        total = len(await school_classes(digest, school, reader=Reader()))
+        typer.echo(f"{total} classes of {school_name or school}, period {period}", err=True)
+        await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+        missing: list[MissingFinal] = []
+        students = done = 0
+        async for found in school_reports(digest, school, period, reader=Reader()):
+            report, stem = found.report, out / f"{found.class_id}-{period}"
+            students += len(report.sheet.rows)
+            missing += missing_of(found.class_id, report)
+            for kind in kinds:
+                if kind == ReportFormat.json:
+                    sheet = summary_sheet_out(school, found.class_id, report)
+                    lessons = lesson_stats_out(school, found.class_id, found.lessons)
+                    await write(Path(f"{stem}-summary-sheet.json"), _json(sheet))
+                    await write(Path(f"{stem}-lesson-stats.json"), _json(lessons))
+                else:
+                    content = await render_sheet(digest, school_name, report, kind)
+                    await write(Path(f"{stem}-summary-sheet.{kind}"), content)
+            done += 1
+            # A line per class: readable in a terminal and in a CI log alike.
+            typer.echo(
+                f"  {done}/{total} {report.class_name or found.class_id}: "
+                f"{len(report.sheet.rows)} students, {len(report.sheet.missing)} missing "
+                f"({done * 100 // max(total, 1)}%, {time.monotonic() - started:.1f} s)",
+                err=True,
+            )
+        table = io.StringIO()
+        writer = csv.writer(table)
+        writer.writerow([f.name for f in fields(MissingFinal)])
+        writer.writerows(astuple(m) for m in missing)
+        await write(out / f"missing-final-marks-{period}.csv", table.getvalue().encode())
+        typer.echo(
+            f"{done} classes, {students} students, {len(missing)} final marks missing: "
+            f"{out}/ in {time.monotonic() - started:.1f} s"
+        )
+
+    asyncio.run(run())
+
+
+def _json(model: Any) -> bytes:
+    return str(model.model_dump_json(indent=2)).encode()
 
 
 @app.command()

@@ -162,6 +162,22 @@ class LessonStatsOut(BaseModel):
     behind: list[str] = Field(description="The subjects behind their plan, by id.")
 
 
+def lesson_stats_out(school_id: str, class_id: str, found: usecases.ClassLessons) -> LessonStatsOut:
+    records, period, rows, as_of = found
+    subjects = [_subject_lessons_out(row) for row in rows]
+    return LessonStatsOut(
+        school_id=school_id,
+        class_id=class_id,
+        class_name=records.class_name,
+        period_id=period.period_id,
+        period_name=period.name,
+        as_of=as_of,
+        curriculum=any(row.planned is not None for row in rows),
+        subjects=subjects,
+        behind=sorted({row.subject_id for row in subjects if row.behind}),
+    )
+
+
 def _subject_lessons_out(row: SubjectLessons) -> SubjectLessonsOut:
     return SubjectLessonsOut(
         subject_id=row.subject_id,
@@ -273,19 +289,7 @@ def reports_router(digest: Digest, *, principal: Any) -> APIRouter:
         found = await usecases.class_lessons(digest, school_id, class_id, period, reader=reader)
         if found is None:
             raise no_class(class_id, period)
-        records, term, rows, as_of = found
-        subjects = [_subject_lessons_out(row) for row in rows]
-        return LessonStatsOut(
-            school_id=school_id,
-            class_id=class_id,
-            class_name=records.class_name,
-            period_id=term.period_id,
-            period_name=term.name,
-            as_of=as_of,
-            curriculum=any(row.planned is not None for row in rows),
-            subjects=subjects,
-            behind=sorted({row.subject_id for row in subjects if row.behind}),
-        )
+        return lesson_stats_out(school_id, class_id, found)
 
     @router.get(
         "/missing-final-marks",

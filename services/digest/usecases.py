@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -108,9 +108,13 @@ async def class_report(
     return reports.class_report(*found) if found else None
 
 
+# A class's records, the period, its lessons per subject, and the day they are counted to.
+ClassLessons = tuple[ClassRecords, Period, list[SubjectLessons], date]
+
+
 async def class_lessons(
     digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
-) -> tuple[ClassRecords, Period, list[SubjectLessons], date] | None:
+) -> ClassLessons | None:
     """The class's lessons held against its curriculum in a period, as of today in the
     school's time zone (after the period: all of it is due)."""
     found = await class_records(digest, school_id, class_id, period_id, reader=reader)
@@ -178,31 +182,48 @@ async def missing_finals(
     period_id: str,
     *,
     reader: Reader,
-    on_class: Callable[[int, int], None] = lambda done, total: None,
 ) -> list[MissingFinal] | None:
     """Every final mark of the period expected and neither given nor deferred, in the
     school's classes (a teacher's: theirs), by class then student; None for no such period."""
     if not any(p.period_id == period_id for p in await digest.store.periods(school_id)):
         return None
-    classes = sorted(set((await digest.store.classes_of_students(school_id)).values()) - {""})
-    if reader.classes is not None:
-        classes = [c for c in classes if c in reader.classes]
     missing = []
-    for done, class_id in enumerate(classes, 1):
+    for class_id in await school_classes(digest, school_id, reader=reader):
         report = await class_report(digest, school_id, class_id, period_id, reader=reader)
-        for student, subject in report.sheet.missing if report else ():
-            missing.append(
-                MissingFinal(
-                    class_id,
-                    report.class_name if report else "",
-                    student.student_id,
-                    student.name,
-                    subject.subject_id,
-                    subject.name,
-                )
-            )
-        on_class(done, len(classes))
+        missing += missing_of(class_id, report) if report else []
     return missing
+
+
+@dataclass(frozen=True)
+class ClassReports:
+    class_id: str
+    report: ClassReport  # the summary sheet and the results statistics
+    lessons: ClassLessons  # the lessons held against the curriculum
+
+
+async def school_reports(
+    digest: Digest, school_id: str, period_id: str, *, reader: Reader
+) -> AsyncIterator[ClassReports]:
+    """Each class's reports for the period, class by class (a teacher: theirs)."""
+    for class_id in await school_classes(digest, school_id, reader=reader):
+        lessons = await class_lessons(digest, school_id, class_id, period_id, reader=reader)
+        if lessons is not None:
+            records, period, _, _ = lessons
+            yield ClassReports(class_id, reports.class_report(records, period), lessons)
+
+
+def missing_of(class_id: str, report: ClassReport) -> list[MissingFinal]:
+    return [
+        MissingFinal(
+            class_id,
+            report.class_name,
+            student.student_id,
+            student.name,
+            subject.subject_id,
+            subject.name,
+        )
+        for student, subject in report.sheet.missing
+    ]
 
 
 async def summary_sheet_file(
@@ -213,11 +234,21 @@ async def summary_sheet_file(
     if report is None:
         return None
     school = await digest.store.school(school_id)
-    school_name = str(school.get("name", ""))
+    return await render_sheet(digest, str(school.get("name", "")), report, kind)
+
+
+async def render_sheet(digest: Digest, school_name: str, report: ClassReport, kind: str) -> bytes:
+    """A report as a PDF ("pdf") or an Excel workbook ("xlsx"), off the event loop."""
     if kind == "xlsx":
         return await asyncio.to_thread(summary_sheet_xlsx, school_name, report)
     render = partial(summary_sheet_pdf, digest.paper, school_name, report)
     return await asyncio.to_thread(render, digest.now().date())
+
+
+async def school_classes(digest: Digest, school_id: str, *, reader: Reader) -> list[str]:
+    """The classes of the school with a student in them (a teacher's: theirs), by id."""
+    classes = sorted(set((await digest.store.classes_of_students(school_id)).values()) - {""})
+    return classes if reader.classes is None else [c for c in classes if c in reader.classes]
 
 
 async def extract_pdf(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ import httpx
 from schemas import Topics
 from schemas.curriculum import LessonHeld, StudyPlanChanged
 from services.grades.importer import LESSON_HELD_COLUMNS
-from services.shared.auth import issue_token
-from tests.conftest import AUTH, TEST_SECRET, bearer
+from services.grades.week_examples import WEEK_ITEM_EXAMPLES
+from tests.conftest import AUTH, bearer
+from tests.grades_import import assert_imported_twice, grades_with_reference, import_twice
 from tests.kafka_tools import read_topic
 from tests.school import SCHOOL, load_grades_reference, post_journal
 from tests.servers import Servers
@@ -41,16 +40,10 @@ PLAN: dict[str, Any] = {
         },
     ],
 }
-LESSON: dict[str, Any] = {
-    "kind": "lesson_held",
+# The OpenAPI example: a test of 5А in mathematics by t-1.
+LESSON = {
+    **next(raw for raw in WEEK_ITEM_EXAMPLES if raw["kind"] == "lesson_held"),
     "lesson_id": "l-1",
-    "class_id": "5a",
-    "lesson_date": "2026-11-30",
-    "lesson_number": 2,
-    "subject_id": "math",
-    "teacher_id": "t-1",
-    "lesson_type": "test",
-    "topic": "Контрольная работа № 3 «Дроби»",
 }
 
 
@@ -165,42 +158,24 @@ def write_lessons(path: Path) -> None:
             writer.writerow([row[column] for column in LESSON_HELD_COLUMNS])
 
 
-def run_import(path: Path, url: str, token: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "services.cli", "grades", "import", str(path)]
-    options = ["--school", SCHOOL, "--url", url, "--token", token, "--kind", "lesson_held"]
-    return subprocess.run(
-        [*command, *options], capture_output=True, text=True, timeout=300, check=False
-    )
-
-
 async def test_the_lessons_held_are_imported_from_a_csv_with_per_row_errors(
     grades_process: dict,  # type: ignore[type-arg]
     servers: Servers,
     topics: Topics,
     tmp_path: Path,
 ) -> None:
-    grades_process["start"]()
-    admin = issue_token(TEST_SECRET, role="admin", school_id=SCHOOL)
-    async with httpx.AsyncClient(
-        base_url=grades_process["url"], headers={"Authorization": f"Bearer {admin}"}
-    ) as grades:
-        await load_grades_reference(grades)
+    journal = await grades_with_reference(grades_process)
     path = tmp_path / "lessons.csv"
     write_lessons(path)
-    journal = issue_token(TEST_SECRET, role="journal", school_id=SCHOOL)
 
-    first = run_import(path, grades_process["url"], journal)
-    again = run_import(path, grades_process["url"], journal)
+    first, again = import_twice(path, grades_process["url"], journal, "lesson_held")
     good = ROWS - len(BAD_ROWS)
     records = await read_topic(
         servers.kafka_bootstrap, topics.of(LessonHeld), at_least=good, timeout=60, settle=2.0
     )
 
-    assert first.returncode == 0, first.stderr
-    assert f"{ROWS} rows: {good} accepted, {len(BAD_ROWS)} rejected" in first.stdout
-    for n, (_, _, field) in BAD_ROWS.items():
-        assert f"line {n + 2}: {field}: " in first.stdout, first.stdout
-    assert f"{ROWS} rows: {good} duplicate, {len(BAD_ROWS)} rejected" in again.stdout
+    rejected = {n: f"{field}: " for n, (_, _, field) in BAD_ROWS.items()}
+    assert_imported_twice(first, again, rows=ROWS, rejected=rejected)
     events = [LessonHeld.model_validate_json(record.value).payload for record in records]
     assert len(events) == good == len({event.lesson_id for event in events})
     by_id = {event.lesson_id: event for event in events}

@@ -14,6 +14,7 @@ from services.grades.facts import RejectedError
 from services.grades.items import ClassIn, PeriodIn, SubjectIn
 from services.grades.store import lane_of
 from services.grades.usecases import ForbiddenItemsError, put_reference, record_batch
+from services.grades.week_examples import WEEK_ITEM_EXAMPLES
 from services.grades.week_items import WEEK_KINDS, parse_batch_item
 from services.grades.week_references import GroupIn
 from tests.builders import a_book
@@ -21,16 +22,10 @@ from tests.fakes import FakeGradesStore
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 PLAN: dict[str, Any] = StudyPlanIn.model_json_schema()["examples"][0]
-LESSON: dict[str, Any] = {
-    "kind": "lesson_held",
+# The OpenAPI example: a test of 5А in mathematics by t-1.
+LESSON = {
+    **next(raw for raw in WEEK_ITEM_EXAMPLES if raw["kind"] == "lesson_held"),
     "lesson_id": "l-1",
-    "class_id": "5a",
-    "lesson_date": "2026-11-30",
-    "lesson_number": 2,
-    "subject_id": "math",
-    "teacher_id": "t-1",
-    "lesson_type": "test",
-    "topic": "Контрольная работа № 3",
 }
 REMOVAL = {"kind": "lesson_held_removal", "lesson_id": "l-1"}
 
@@ -202,7 +197,7 @@ async def test_a_lesson_held_is_posted_corrected_and_removed_once_each_with_its_
     names = (held.class_name, held.education_level, held.group_name)
     assert names == ("5А", "basic", "Английский, группа 1")
     assert (held.subject_name, held.teacher_name) == ("Математика", "Петрова Анна Сергеевна")
-    assert (held.lesson_type, held.topic) == ("test", "Контрольная работа № 3")
+    assert (held.lesson_type, held.topic) == ("test", LESSON["topic"])
     assert removed.topic == "Дроби"  # the lesson as it was when taken back
     assert store.outbox[0].key == b"s1/5a"
 

@@ -164,7 +164,10 @@ def grades_import(
     show_errors: Annotated[int, typer.Option(help="How many rejected rows to list.")] = 20,
     kind: Annotated[
         str,
-        typer.Option(help="The kind of rows without a `kind` cell: timetable_lesson for a term."),
+        typer.Option(
+            help="The kind of rows without a `kind` cell: timetable_lesson for a term's "
+            "timetable, lesson_held for the lessons held."
+        ),
     ] = "mark",
     announce: Annotated[
         bool,

@@ -16,6 +16,7 @@ from services.grades.answers import (
     RecordedMark,
     ReferenceSaved,
 )
+from services.grades.curriculum_items import StudyPlanIn
 from services.grades.domain import Outcome
 from services.grades.facts import RejectedError
 from services.grades.items import (
@@ -217,6 +218,19 @@ def grades_router(
         return await save_reference(school_id, "curriculum", student_id, body, caller)
 
     @router.put(
+        "/study-plans/{plan_id}",
+        summary="The curriculum (учебный план) of a school year for a programme level or classes",
+        responses=REFERENCE_ERRORS,
+    )
+    async def put_study_plan(
+        school_id: SchoolId, plan_id: RecordId, body: StudyPlanIn, caller: Principal = principal
+    ) -> ReferenceSaved:
+        """The subjects, each graded by marks or pass/fail, with the hours and the required
+        assessments of each period. A class follows the plan naming it in `class_ids`, else its
+        level's plan without `class_ids`."""
+        return await save_reference(school_id, "study_plan", plan_id, body, caller)
+
+    @router.put(
         "/bell-schedules/{bell_schedule_id}",
         summary="Bell schedule: when each lesson starts and ends",
         responses=REFERENCE_ERRORS,
@@ -249,7 +263,7 @@ def grades_router(
     @router.post(
         "/journal",
         summary="Send a batch of journal items: marks, absences, results, the timetable, "
-        "lesson changes, tests, homework, recommendations",
+        "lesson changes, tests, homework, recommendations, lessons held",
         responses=error_responses(403, 404, 413),
     )
     async def post_journal(

@@ -38,6 +38,7 @@ from schemas.journal import (
     TeacherChangedPayload,
     TeachingAssignment,
 )
+from services.grades.curriculum_items import StudyPlanIn
 from services.grades.items import (
     AbsenceItem,
     ClassIn,
@@ -77,6 +78,7 @@ class ReferenceBook:
     curricula: dict[str, IndividualCurriculumIn] = field(default_factory=dict)  # by student
     bell_schedules: dict[str, BellScheduleIn] = field(default_factory=dict)
     calendars: dict[str, SchoolCalendarIn] = field(default_factory=dict)  # by first year
+    study_plans: dict[str, StudyPlanIn] = field(default_factory=dict)
 
 
 class RejectedError(Exception):

@@ -1,9 +1,10 @@
 """`vestnik grades import FILE.csv`: for schools without an API integration.
 
 Each CSV row is one journal item (a `kind` column chooses which; `mark` by default, or the
-kind given with `--kind`, such as `timetable_lesson` for a term's timetable), sent through the
-same HTTP API as any journal, in batches, so the import gets the same checks, idempotency and
-events. Re-running an import is safe: known rows come back as duplicates.
+kind given with `--kind`, such as `timetable_lesson` for a term's timetable or `lesson_held`
+for the lessons held), sent through the same HTTP API as any journal, in batches, so the import
+gets the same checks, idempotency and events. Re-running an import is safe: known rows come
+back as duplicates.
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ TIMETABLE_COLUMNS = (
     "room",
     "valid_from",
     "valid_to",
+)
+# The columns of the lessons held (`--kind lesson_held`); `group_id`, `lesson_type` (a plain
+# lesson) and `topic` may be left empty.
+LESSON_HELD_COLUMNS = (
+    "lesson_id",
+    "class_id",
+    "group_id",
+    "lesson_date",
+    "lesson_number",
+    "subject_id",
+    "teacher_id",
+    "lesson_type",
+    "topic",
 )
 
 

@@ -2,8 +2,8 @@
 
 A record is a document `{school}/{kind}/{id}`, written with the events its change produced by
 one single-document operation (`services.shared.outbox`): final results, exam results and lesson
-changes in the urgent lane, a term's timetable and clause 4's reference records in the bulk lane,
-the rest in the normal one.
+changes in the urgent lane, a term's timetable, the lessons held and the reference records of
+clauses 4 and 7 in the bulk lane, the rest in the normal one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.grades.curriculum_items import StudyPlanIn
 from services.grades.domain import Change, EntryKey, RecordsQuery, Stored
 from services.grades.facts import ReferenceBook
 from services.grades.items import (
@@ -53,10 +54,20 @@ LOAD_CONCURRENCY = 8
 
 # Final results and exam results go out first (clause 9's 24 hours), and lesson changes (they
 # must reach families before the lesson); the rest in order. What a journal loads by the
-# thousand and is never news (a term's timetable, groups, curricula, bells, the calendar) goes
-# last, so loading it never delays a result.
+# thousand and is never news (a term's timetable, groups, curricula, bells, the calendar, the
+# curriculum and the lessons held) goes last, so loading it never delays a result.
 URGENT_KINDS = frozenset({"final_mark", "exam_result", "lesson_change"})
-BULK_KINDS = frozenset({"timetable_lesson", "group", "curriculum", "bell_schedule", "calendar"})
+BULK_KINDS = frozenset(
+    {
+        "timetable_lesson",
+        "group",
+        "curriculum",
+        "bell_schedule",
+        "calendar",
+        "study_plan",
+        "lesson_held",
+    }
+)
 
 
 def lane_of(kind: str) -> Lane:
@@ -75,6 +86,7 @@ REFERENCE_KINDS: dict[str, type[BaseModel]] = {
     "curriculum": IndividualCurriculumIn,
     "bell_schedule": BellScheduleIn,
     "calendar": SchoolCalendarIn,
+    "study_plan": StudyPlanIn,
 }
 
 
@@ -291,6 +303,7 @@ def _section(book: ReferenceBook, kind: str) -> dict[str, Any]:
         "curriculum": book.curricula,
         "bell_schedule": book.bell_schedules,
         "calendar": book.calendars,
+        "study_plan": book.study_plans,
     }
     return sections[kind]
 

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from schemas import Envelope
-from services.grades import facts, week_facts
+from services.grades import curriculum_facts, facts, week_facts
+from services.grades.curriculum_items import StudyPlanIn
 from services.grades.domain import (
     Change,
     Decision,
@@ -289,11 +290,7 @@ async def put_reference(
         version = before.version + 1 if before else 1
         context = facts.Context(book, school_id, now, uuid.uuid4())
         # Built even when unchanged: it validates the record's references.
-        event = (
-            week_facts.reference_event(record_id, record, context, record_version=version)
-            if kind in week_facts.WEEK_REFERENCES
-            else facts.reference_event(kind, record_id, record, context)
-        )
+        event = _reference_event(kind, record_id, record, context, version)
         if before is not None and before.state == state:
             return "unchanged"
         after = Stored(state, version=version)
@@ -302,3 +299,13 @@ async def put_reference(
         if not await store.save(school_id, [change]):
             return "created" if before is None else "updated"
     raise ChangedConcurrentlyError(f"{kind} {record_id}")
+
+
+def _reference_event(
+    kind: str, record_id: str, record: Any, context: facts.Context, version: int
+) -> Envelope[Any] | None:
+    if isinstance(record, StudyPlanIn):
+        return curriculum_facts.study_plan_event(record_id, record, context, record_version=version)
+    if kind in week_facts.WEEK_REFERENCES:
+        return week_facts.reference_event(record_id, record, context, record_version=version)
+    return facts.reference_event(kind, record_id, record, context)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.grades import week_facts
+from schemas.envelope import Envelope
+from services.grades import curriculum_facts, week_facts
+from services.grades.curriculum_items import LessonHeldItem, LessonHeldRemovalItem
 from services.grades.domain import Decision, EntryKey, Stored, post_or_correct
 from services.grades.facts import Context, ReferenceBook, RejectedError
 from services.grades.items import AS_STORED, FieldError, Input
@@ -31,6 +33,7 @@ RECORDS: dict[str, tuple[type[Input], type[Input], str]] = {
     "assessment": (AssessmentItem, AssessmentCancellationItem, "assessment_id"),
     "homework": (HomeworkItem, HomeworkRetractionItem, "homework_id"),
     "recommendation": (RecommendationItem, RecommendationRetractionItem, "recommendation_id"),
+    "lesson_held": (LessonHeldItem, LessonHeldRemovalItem, "lesson_id"),
 }
 _KIND_OF = {model: kind for kind, models in RECORDS.items() for model in models[:2]}
 WITHDRAWALS = tuple(models[1] for models in RECORDS.values())
@@ -64,12 +67,18 @@ def decide_week(item: WeekItem, stored: Stored | None, context: Context) -> Deci
         return post_or_correct(
             item,
             stored,
-            lambda previous, version: week_facts.event_for(
-                item, previous, context, record_version=version
-            ),
+            lambda previous, version: _event_for(item, previous, context, version),
         )
     except RejectedError as rejected:
         return Decision("rejected", errors=(rejected.error,))
+
+
+def _event_for(
+    item: WeekItem, previous: dict[str, Any] | None, context: Context, version: int
+) -> Envelope[Any]:
+    if isinstance(item, LessonHeldItem):
+        return curriculum_facts.lesson_held(item, context, record_version=version)
+    return week_facts.event_for(item, previous, context, record_version=version)
 
 
 def _withdraw(kind: str, item: Any, stored: Stored | None, context: Context) -> Decision:
@@ -79,9 +88,12 @@ def _withdraw(kind: str, item: Any, stored: Stored | None, context: Context) -> 
         return Decision("duplicate")
     record = RECORDS[kind][0].model_validate(stored.state, context=AS_STORED)
     version = stored.version + 1
-    event = week_facts.withdrawal_event(
-        kind, record, getattr(item, "reason", None), context, record_version=version
-    )
+    if isinstance(record, LessonHeldItem):
+        event = curriculum_facts.lesson_held_removed(record, context, record_version=version)
+    else:
+        event = week_facts.withdrawal_event(
+            kind, record, getattr(item, "reason", None), context, record_version=version
+        )
     return Decision("retracted", (event,), Stored(stored.state, True, version))
 
 

@@ -1,5 +1,6 @@
-"""A batch with one item of every clause-4 kind: the OpenAPI example of the journal's batch
-(a unit test parses every one of them, so the document never shows an item we would refuse)."""
+"""A batch with one item of every clause-4 kind and clause 7's lessons held: the OpenAPI example
+of the journal's batch (a unit test parses every one of them, so the document never shows an
+item we would refuse)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,18 @@ WEEK_ITEM_EXAMPLES: list[dict[str, Any]] = [
         "text": "Повторить таблицу умножения на 7 и 8",
     },
     {"kind": "recommendation_retraction", "recommendation_id": "r-0"},
+    {
+        "kind": "lesson_held",
+        "lesson_id": "l-5a-math-2026-11-30-1",
+        "class_id": "5a",
+        "lesson_date": "2026-11-30",
+        "lesson_number": 1,
+        "subject_id": "math",
+        "teacher_id": "t-1",
+        "lesson_type": "test",
+        "topic": "Контрольная работа № 3 «Дроби»",
+    },
+    {"kind": "lesson_held_removal", "lesson_id": "l-5a-math-2026-11-27-2"},
 ]
 
 WEEK_BATCH_EXAMPLE = {"items": WEEK_ITEM_EXAMPLES}

@@ -2,8 +2,9 @@
 
 Idempotent by the journal's id like marks, answered item by item (a term's timetable is
 thousands of rows and comes through the CSV import): timetable lessons, lesson changes, planned
-assessments, homework and recommendations, each with its retraction. The reference records
-(groups, individual curricula, bells, the calendar) are in `week_references.py`.
+assessments, homework and recommendations, each with its retraction; and clause 7's lessons held
+(`curriculum_items.py`). The reference records (groups, individual curricula, bells, the
+calendar) are in `week_references.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import (
 
 from schemas.classwork import AssessmentKind
 from schemas.timetable import LessonChangeKind, WeekParity
+from services.grades.curriculum_items import LessonHeldItem, LessonHeldRemovalItem
 from services.grades.items import (
     AbsenceItem,
     ExamResultItem,
@@ -204,7 +206,9 @@ WeekItem = Annotated[
     | HomeworkItem
     | HomeworkRetractionItem
     | RecommendationItem
-    | RecommendationRetractionItem,
+    | RecommendationRetractionItem
+    | LessonHeldItem
+    | LessonHeldRemovalItem,
     Field(discriminator="kind"),
 ]
 _ITEM = TypeAdapter[WeekItem](WeekItem)
@@ -220,6 +224,8 @@ WEEK_KINDS = frozenset(
         "homework_retraction",
         "recommendation",
         "recommendation_retraction",
+        "lesson_held",
+        "lesson_held_removal",
     }
 )
 
@@ -249,7 +255,9 @@ BatchItem = Annotated[
     | HomeworkItem
     | HomeworkRetractionItem
     | RecommendationItem
-    | RecommendationRetractionItem,
+    | RecommendationRetractionItem
+    | LessonHeldItem
+    | LessonHeldRemovalItem,
     Field(discriminator="kind"),
 ]
 

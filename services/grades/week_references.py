@@ -33,14 +33,24 @@ from services.grades.items import (
 )
 
 
-def _distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
+def distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
     if len(set(values)) != len(values):
         raise ValueError("must not repeat an entry")
     return values
 
 
-Ids = Annotated[tuple[JournalId, ...], AfterValidator(_distinct)]
-Levels = Annotated[tuple[EducationLevel, ...], AfterValidator(_distinct)]
+def each_once(attribute: str) -> AfterValidator:
+    """Entries that must not repeat their `attribute` (a subject listed twice, say)."""
+
+    def check(entries: tuple[Any, ...]) -> tuple[Any, ...]:
+        distinct(tuple(getattr(entry, attribute) for entry in entries))
+        return entries
+
+    return AfterValidator(check)
+
+
+Ids = Annotated[tuple[JournalId, ...], AfterValidator(distinct)]
+Levels = Annotated[tuple[EducationLevel, ...], AfterValidator(distinct)]
 
 
 class GroupIn(Input):
@@ -102,15 +112,9 @@ class IndividualCurriculumIn(Input):
     )
     valid_from: SchoolDate
     valid_to: Annotated[SchoolDate, not_before("valid_from")]
-    subjects: tuple[CurriculumSubjectIn, ...] = Field(min_length=1, max_length=40)
-
-    @field_validator("subjects")
-    @classmethod
-    def _each_subject_once(
-        cls, subjects: tuple[CurriculumSubjectIn, ...]
-    ) -> tuple[CurriculumSubjectIn, ...]:
-        _distinct(tuple(subject.subject_id for subject in subjects))
-        return subjects
+    subjects: Annotated[tuple[CurriculumSubjectIn, ...], each_once("subject_id")] = Field(
+        min_length=1, max_length=40
+    )
 
 
 class BellIn(Input):

@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
-
-import httpx
 
 from schemas import Topics
 from schemas.timetable import TimetableLessonChanged
 from services.grades.importer import TIMETABLE_COLUMNS
-from services.shared.auth import issue_token
-from tests.conftest import TEST_SECRET
+from tests.grades_import import assert_imported_twice, grades_with_reference, import_twice
 from tests.kafka_tools import read_topic
-from tests.school import SCHOOL, load_grades_reference
 from tests.servers import Servers
 
 ROWS = 2_400
@@ -58,32 +52,17 @@ def write_timetable(path: Path) -> None:
             writer.writerow([row[column] for column in TIMETABLE_COLUMNS])
 
 
-def run_import(path: Path, url: str, token: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "services.cli", "grades", "import", str(path)]
-    options = ["--school", SCHOOL, "--url", url, "--token", token, "--kind", "timetable_lesson"]
-    return subprocess.run(
-        [*command, *options], capture_output=True, text=True, timeout=600, check=False
-    )
-
-
 async def test_a_terms_timetable_is_imported_with_per_row_errors_and_published(
     grades_process: dict,  # type: ignore[type-arg]
     servers: Servers,
     topics: Topics,
     tmp_path: Path,
 ) -> None:
-    grades_process["start"]()
-    admin = issue_token(TEST_SECRET, role="admin", school_id=SCHOOL)
-    async with httpx.AsyncClient(
-        base_url=grades_process["url"], headers={"Authorization": f"Bearer {admin}"}
-    ) as grades:
-        await load_grades_reference(grades)
+    journal = await grades_with_reference(grades_process)
     path = tmp_path / "timetable.csv"
     write_timetable(path)
-    journal = issue_token(TEST_SECRET, role="journal", school_id=SCHOOL)
 
-    first = run_import(path, grades_process["url"], journal)
-    again = run_import(path, grades_process["url"], journal)
+    first, again = import_twice(path, grades_process["url"], journal, "timetable_lesson")
     good = ROWS - len(BAD_ROWS)
     records = await read_topic(
         servers.kafka_bootstrap,
@@ -93,12 +72,8 @@ async def test_a_terms_timetable_is_imported_with_per_row_errors_and_published(
         settle=2.0,
     )
 
-    assert first.returncode == 0, first.stderr
-    assert f"{ROWS} rows: {good} accepted, {len(BAD_ROWS)} rejected" in first.stdout
-    for n, (_, _, field, reason) in BAD_ROWS.items():
-        # The header is line 1, so row n is line n + 2.
-        assert f"line {n + 2}: {field}: {reason}" in first.stdout, first.stdout
-    assert f"{ROWS} rows: {good} duplicate, {len(BAD_ROWS)} rejected" in again.stdout
+    rejected = {n: f"{field}: {reason}" for n, (_, _, field, reason) in BAD_ROWS.items()}
+    assert_imported_twice(first, again, rows=ROWS, rejected=rejected)
     events = [json.loads(record.value) for record in records]
     assert {event["type"] for event in events} == {"TimetableLessonChanged"}
     lessons = [event["payload"]["lesson_id"] for event in events]

@@ -38,7 +38,7 @@ def test_every_journal_endpoint_has_a_summary_and_examples() -> None:
         if path.startswith("/v1/")
         for method, operation in methods.items()
     ]
-    assert len(operations) == 12
+    assert len(operations) == 13
     for path, method, operation in operations:
         assert operation.get("summary"), f"{method} {path} has no summary"
         assert has_example(operation.get("parameters", []), schemas), f"{method} {path}"
@@ -63,14 +63,20 @@ def test_the_batch_documents_each_item_type() -> None:
     json.dumps(document)  # serialisable as served
 
 
-def test_every_clause_4_item_and_reference_record_has_an_example() -> None:
+def test_every_clause_4_and_7_item_and_reference_record_has_an_example() -> None:
     document = grades_openapi()
     journal = document["paths"][f"{SCHOOL_PATH}/journal"]["post"]
     examples = journal["requestBody"]["content"]["application/json"]["examples"]
     shown = {item["kind"] for item in examples["week"]["value"]["items"]}
     assert shown == WEEK_KINDS
     schemas = document["components"]["schemas"]
-    for name in ("GroupIn", "IndividualCurriculumIn", "BellScheduleIn", "SchoolCalendarIn"):
+    for name in (
+        "GroupIn",
+        "IndividualCurriculumIn",
+        "BellScheduleIn",
+        "SchoolCalendarIn",
+        "StudyPlanIn",
+    ):
         assert schemas[name]["examples"], name
     assert "announce" in schemas["BatchIn"]["properties"]
 
@@ -88,6 +94,7 @@ REFERENCE_PUTS = [
         "curricula/{student_id}",
         "bell-schedules/{bell_schedule_id}",
         "calendars/{year}",
+        "study-plans/{plan_id}",
     )
 ]
 STATUSES = {

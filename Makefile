@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
-.PHONY: help install demo up down status test test-unit lint schemas screenshots bench bench-account clean
+.PHONY: help install demo up down status test test-unit lint schemas screenshots bench bench-account bench-reports clean
 
 help:
 	@echo "make demo       start everything, post marks to a demo school, show the e-mails, stop"
@@ -17,6 +17,7 @@ help:
 	@echo "make screenshots  run the browser tests, then copy their screenshots to docs/screenshots/"
 	@echo "make bench      a synthetic district through the pipeline: bench/results/<date>.*"
 	@echo "make bench-account  only the personal account's pages against 200 ms, in minutes"
+	@echo "make bench-reports  only the reports of a school of 1,000 students (issue 15)"
 
 # The venv is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -106,3 +107,7 @@ bench: install
 # Only the personal account's pages (`BENCH_PHASES=account`): bench/results/<date>-account.*
 bench-account: install
 	SCALE=$(SCALE) BENCH_PHASES=account $(BIN)/python -m bench.run
+
+# Only the school's reports (`BENCH_PHASES=reports`): bench/results/<date>-reports.*
+bench-reports: install
+	SCALE=$(SCALE) BENCH_PHASES=reports $(BIN)/python -m bench.run

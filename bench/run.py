@@ -44,6 +44,7 @@ from pydantic import SecretStr
 
 from bench import account as pages
 from bench import district as plans
+from bench import reports as school_reports
 from bench.history import seed
 from bench.probes import ProcessWatch, percentile, pid_of, scrape
 from deploy.local.processes import ManagedProcess
@@ -81,8 +82,9 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SERVICES = ("grades", "consent", "notifier", "digest")
 # The personal account is started only for its pages' phase: the rounds measure the pipeline.
 PORTS = (*SERVICES, "account")
-# BENCH_PHASES=account: only the account's pages, in minutes (`make bench-account`).
-PHASES = set(os.environ.get("BENCH_PHASES", "pipeline,account").split(","))
+# BENCH_PHASES=account: only the account's pages, in minutes (`make bench-account`);
+# BENCH_PHASES=reports: only the school's reports (`make bench-reports`).
+PHASES = set(os.environ.get("BENCH_PHASES", "pipeline,account,reports").split(","))
 
 
 async def forget(layout: Layout, prefix: str) -> None:
@@ -816,11 +818,18 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if "fresh" not in result:  # the account's pages only
+    if "reports" in result:
+        figure, axis = plt.subplots(figsize=(9, 3.5))
+        school_reports.plot(result["reports"], axis)
+        figure.tight_layout()
+        alone = "fresh" not in result and "account" not in result
+        figure.savefig(path if alone else path.with_name(f"{path.stem}-reports.png"), dpi=110)
+    if "fresh" not in result and "account" in result:  # the account's pages only
         figure, axis = plt.subplots(figsize=(9, 5))
         pages.plot(result["account"], axis)
         figure.tight_layout()
         figure.savefig(path, dpi=110)
+    if "fresh" not in result:
         return
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     for label, figures in (("fresh", result["fresh"]), ("after history", result["history"])):
@@ -859,7 +868,12 @@ def summary(result: dict[str, Any], name: str) -> str:
     if "account" in result:
         picture = f"{name}-account" if "fresh" in result else name
         account = f"{pages.summary(result['account'])}\n![the account's pages]({picture}.png)\n"
-    if "fresh" not in result:  # the account's pages only
+    if "reports" in result:
+        alone = "fresh" not in result and "account" not in result
+        picture = name if alone else f"{name}-reports"
+        reports = school_reports.summary(result["reports"])
+        account += f"\n{reports}\n![the school's reports]({picture}.png)\n"
+    if "fresh" not in result:  # the account's pages or the reports only
         return f"# Benchmark {result['date']}\n\nMachine: {result['machine']}.\n\n{account}"
     rows = []
     for label, key in (("fresh", "fresh"), ("after history", "history")):
@@ -937,6 +951,9 @@ async def measure(layout: Layout) -> dict[str, Any]:
         if "account" in PHASES:
             say("the personal account's pages on the bench school")
             result["account"] = await account_pages(layout, watch)
+        if "reports" in PHASES:
+            say(f"the school's reports for {school_reports.STUDENTS} students")
+            result["reports"] = await school_reports.measure(layout.mongo_url, say)
     finally:
         watch.stop()
     result["peak_memory_mb"] = watch.peak_mb
@@ -961,8 +978,9 @@ def main() -> None:
     result["total_seconds"] = time.monotonic() - began
     rounds = [key for key in ("fresh", "history") if key in result]
     samples = {key: result[key].pop("samples", []) for key in rounds}
-    # The default run is the day's; another scale, or only the account's pages, says so.
-    name = result["date"] if "pipeline" in PHASES else f"{result['date']}-account"
+    # The default run is the day's; another scale, or only one phase, says so.
+    only = "-".join(sorted(PHASES))
+    name = result["date"] if "pipeline" in PHASES else f"{result['date']}-{only}"
     name = name if SCALE == DEFAULT_SCALE else f"{name}-scale-{SCALE:g}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))

@@ -296,7 +296,9 @@ def reports(
     import asyncio
     import csv
     import io
+    import multiprocessing
     import time
+    from concurrent.futures import ProcessPoolExecutor
     from dataclasses import astuple, fields
 
     from services.digest.config import Settings
@@ -306,13 +308,14 @@ def reports(
         MissingFinal,
         Reader,
         missing_of,
-        render_sheet,
         school_classes,
-        school_reports,
+        school_files,
     )
 
     kinds = formats or list(ReportFormat)
+    files = [str(kind) for kind in kinds if kind != ReportFormat.json]
     digest = build(Settings())
+    workers = os.cpu_count() or 1
 
     async def write(path: Path, content: bytes) -> None:
         await asyncio.to_thread(path.write_bytes, content)
@@ -328,27 +331,31 @@ def reports(
         await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
         missing: list[MissingFinal] = []
         students = done = 0
-        async for found in school_reports(digest, school, period, reader=Reader()):
-            report, stem = found.report, out / f"{found.class_id}-{period}"
-            students += len(report.sheet.rows)
-            missing += missing_of(found.class_id, report)
-            for kind in kinds:
-                if kind == ReportFormat.json:
+        # A worker process per core renders the PDFs and workbooks (spawned: a fork would
+        # copy this process's database connections).
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+            async for found, rendered in school_files(
+                digest, school, period, files, pool=pool, at_once=2 * workers
+            ):
+                report, stem = found.report, out / f"{found.class_id}-{period}"
+                students += len(report.sheet.rows)
+                missing += missing_of(found.class_id, report)
+                for kind, content in rendered.items():
+                    await write(Path(f"{stem}-summary-sheet.{kind}"), content)
+                if ReportFormat.json in kinds:
                     sheet = summary_sheet_out(school, found.class_id, report)
                     lessons = lesson_stats_out(school, found.class_id, found.lessons)
                     await write(Path(f"{stem}-summary-sheet.json"), _json(sheet))
                     await write(Path(f"{stem}-lesson-stats.json"), _json(lessons))
-                else:
-                    content = await render_sheet(digest, school_name, report, kind)
-                    await write(Path(f"{stem}-summary-sheet.{kind}"), content)
-            done += 1
-            # A line per class: readable in a terminal and in a CI log alike.
-            typer.echo(
-                f"  {done}/{total} {report.class_name or found.class_id}: "
-                f"{len(report.sheet.rows)} students, {len(report.sheet.missing)} missing "
-                f"({done * 100 // max(total, 1)}%, {time.monotonic() - started:.1f} s)",
-                err=True,
-            )
+                done += 1
+                # A line per class: readable in a terminal and in a CI log alike.
+                typer.echo(
+                    f"  {done}/{total} {report.class_name or found.class_id}: "
+                    f"{len(report.sheet.rows)} students, {len(report.sheet.missing)} missing "
+                    f"({done * 100 // max(total, 1)}%, {time.monotonic() - started:.1f} s)",
+                    err=True,
+                )
         table = io.StringIO()
         writer = csv.writer(table)
         writer.writerow([f.name for f in fields(MissingFinal)])

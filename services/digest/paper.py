@@ -6,6 +6,7 @@ Rendering is CPU work: callers run it in a thread so the event loop keeps consum
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -28,6 +29,12 @@ def create_environment() -> Environment:
     )
     env.filters.update(FILTERS)
     return env
+
+
+@cache
+def worker_templates() -> Environment:
+    """The templates of a worker process that renders for the command line: loaded once."""
+    return create_environment()
 
 
 def _pdf(html: str) -> bytes:

@@ -220,7 +220,8 @@ def reports_router(digest: Digest, *, principal: Any) -> APIRouter:
         reads only the classes and subjects they teach."""
         require(caller, school_id, READERS)
         reader = await usecases.reader_of(store, caller)
-        report = await usecases.class_report(digest, school_id, class_id, period, reader=reader)
+        of = usecases.ClassPeriod(school_id, class_id, period)
+        report = await usecases.class_report(digest, of, reader=reader)
         if report is None:
             raise no_class(class_id, period)
         return summary_sheet_out(school_id, class_id, report)
@@ -258,9 +259,8 @@ def reports_router(digest: Digest, *, principal: Any) -> APIRouter:
     ) -> Response:
         require(caller, school_id, READERS)
         reader = await usecases.reader_of(store, caller)
-        content = await usecases.summary_sheet_file(
-            digest, school_id, class_id, period, kind, reader=reader
-        )
+        of = usecases.ClassPeriod(school_id, class_id, period)
+        content = await usecases.summary_sheet_file(digest, of, kind, reader=reader)
         if content is None:
             raise no_class(class_id, period)
         filename = f"summary-sheet-{class_id}-{period}.{kind}"
@@ -286,7 +286,8 @@ def reports_router(digest: Digest, *, principal: Any) -> APIRouter:
         flagged. A teacher reads only the classes and subjects they teach."""
         require(caller, school_id, READERS)
         reader = await usecases.reader_of(store, caller)
-        found = await usecases.class_lessons(digest, school_id, class_id, period, reader=reader)
+        of = usecases.ClassPeriod(school_id, class_id, period)
+        found = await usecases.class_lessons(digest, of, reader=reader)
         if found is None:
             raise no_class(class_id, period)
         return lesson_stats_out(school_id, class_id, found)

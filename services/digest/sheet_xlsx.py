@@ -37,14 +37,16 @@ def summary_sheet_xlsx(school_name: str, report: ClassReport) -> bytes:
 
     stats = book.create_sheet("Статистика")
     header = ["Предмет", "Учеников", "5", "4", "3", "2", "н/а"]
-    stats.append([*header, "Успеваемость, %", "Качество, %", "Средний балл", "СОУ, %"])
+    figures_header = ["Успеваемость, %", "Качество, %", "Средний балл", "СОУ, %"]
+    stats.append([*header, *figures_header, "Учителя"])
     for cell in stats[1]:
         cell.font = BOLD
     for subject in subjects:
         s = report.by_subject[subject.subject_id]
         counts = [s.counts.get(value, 0) for value in ("5", "4", "3", "2", "н/а")]
         figures = [s.success_rate, s.quality, s.average, s.learning_degree]
-        stats.append([subject.name, s.students, *counts, *figures])
+        teachers = ", ".join(subject.teachers) or None
+        stats.append([subject.name, s.students, *counts, *figures, teachers])
     overall = report.overall
     stats.append(
         [
@@ -58,6 +60,7 @@ def summary_sheet_xlsx(school_name: str, report: ClassReport) -> bytes:
         ]
     )
     stats.column_dimensions["A"].width = 28
+    stats.column_dimensions["L"].width = 40
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
 
+from schemas.curriculum import StudyPlanChangedPayload
 from schemas.digest import WeeklyDigestPayload
 from schemas.journal import EducationLevel
 from schemas.schoolweek import Pupil, non_school_day
+from schemas.timetable import SchoolCalendarChangedPayload
 from services.digest import reports
 from services.digest.domain import (
     Period,
@@ -25,7 +30,7 @@ from services.digest.domain import (
     period_on,
 )
 from services.digest.lesson_stats import SubjectLessons, lesson_stats
-from services.digest.paper import extract, summary_sheet_pdf
+from services.digest.paper import extract, summary_sheet_pdf, worker_templates
 from services.digest.reports import ClassRecords, ClassReport
 from services.digest.service import Digest
 from services.digest.sheet_xlsx import summary_sheet_xlsx
@@ -76,23 +81,56 @@ async def reader_of(store: MongoDigestStore, caller: Principal) -> Reader:
     return Reader(await store.teaching(caller.school_id, caller.person_id))
 
 
+@dataclass(frozen=True)
+class SchoolRecords:
+    """What the reports of every class of a school read alike: read once for a whole school."""
+
+    name: str
+    zone: ZoneInfo
+    periods: list[Period]
+    plans: list[StudyPlanChangedPayload]
+    calendars: list[SchoolCalendarChangedPayload]
+
+
+async def school_records(digest: Digest, school_id: str) -> SchoolRecords:
+    school = await digest.store.school(school_id)
+    return SchoolRecords(
+        name=str(school.get("name", "")),
+        zone=zone_named(str(school.get("timezone") or digest.settings.school_timezone)),
+        periods=await digest.store.periods(school_id),
+        plans=await digest.week_store.study_plans(school_id),
+        calendars=await digest.week_store.calendars(school_id),
+    )
+
+
+@dataclass(frozen=True)
+class ClassPeriod:
+    """Which class's reports, for which period."""
+
+    school_id: str
+    class_id: str
+    period_id: str
+
+
 async def class_records(
-    digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
+    digest: Digest, of: ClassPeriod, *, reader: Reader, school: SchoolRecords | None = None
 ) -> tuple[ClassRecords, Period] | None:
     """What the class's reports read for a period (issue 15); None when the digest knows no
-    such period or nobody in the class. A teacher: only the subjects they teach."""
+    such period or nobody in the class. A teacher: only the subjects they teach. `school`:
+    what the school's classes share, when the caller has read it already."""
+    school_id, class_id = of.school_id, of.class_id
     reader.check_class(class_id)
     store, week_store = digest.store, digest.week_store
-    periods = await store.periods(school_id)
-    period = next((p for p in periods if p.period_id == period_id), None)
+    school = school or await school_records(digest, school_id)
+    period = next((p for p in school.periods if p.period_id == of.period_id), None)
     books = [reader.book(book) for book in await store.class_books(school_id, class_id)]
     readable = [book for book in books if book is not None]
     if period is None or not readable:
         return None
     records = ClassRecords(
         books=readable,
-        periods=periods,
-        plans=await week_store.study_plans(school_id),
+        periods=school.periods,
+        plans=school.plans,
         curricula=await week_store.curricula(school_id, class_id),
         lessons=await week_store.lessons_held(school_id, class_id),
         subject_ids=None if reader.teaching is None else reader.teaching[class_id],
@@ -101,10 +139,10 @@ async def class_records(
 
 
 async def class_report(
-    digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
+    digest: Digest, of: ClassPeriod, *, reader: Reader, school: SchoolRecords | None = None
 ) -> ClassReport | None:
     """The class's summary sheet and results statistics for a period."""
-    found = await class_records(digest, school_id, class_id, period_id, reader=reader)
+    found = await class_records(digest, of, reader=reader, school=school)
     return reports.class_report(*found) if found else None
 
 
@@ -113,25 +151,24 @@ ClassLessons = tuple[ClassRecords, Period, list[SubjectLessons], date]
 
 
 async def class_lessons(
-    digest: Digest, school_id: str, class_id: str, period_id: str, *, reader: Reader
+    digest: Digest, of: ClassPeriod, *, reader: Reader, school: SchoolRecords | None = None
 ) -> ClassLessons | None:
     """The class's lessons held against its curriculum in a period, as of today in the
     school's time zone (after the period: all of it is due)."""
-    found = await class_records(digest, school_id, class_id, period_id, reader=reader)
+    school = school or await school_records(digest, of.school_id)
+    found = await class_records(digest, of, reader=reader, school=school)
     if found is None:
         return None
     records, period = found
-    school = await digest.store.school(school_id)
-    zone = zone_named(str(school.get("timezone") or digest.settings.school_timezone))
-    calendars = await digest.week_store.calendars(school_id)
+    calendars = school.calendars
     level = next((b.education_level for b in records.books if b.education_level), None)
-    pupil = Pupil("", "", class_id, records.class_name, cast(EducationLevel | None, level))
+    pupil = Pupil("", "", of.class_id, records.class_name, cast(EducationLevel | None, level))
 
     def day_off(day: date) -> bool:
         return non_school_day(calendars, pupil, pupil.education_level, day) is not None
 
     lessons = [lesson for lesson in records.lessons if records.shows(lesson.subject_id)]
-    as_of = digest.now().astimezone(zone).date()
+    as_of = digest.now().astimezone(school.zone).date()
     stats = lesson_stats(records.planned(period), lessons, period, as_of=as_of, day_off=day_off)
     return records, period, stats, as_of
 
@@ -185,11 +222,13 @@ async def missing_finals(
 ) -> list[MissingFinal] | None:
     """Every final mark of the period expected and neither given nor deferred, in the
     school's classes (a teacher's: theirs), by class then student; None for no such period."""
-    if not any(p.period_id == period_id for p in await digest.store.periods(school_id)):
+    school = await school_records(digest, school_id)
+    if not any(p.period_id == period_id for p in school.periods):
         return None
     missing = []
     for class_id in await school_classes(digest, school_id, reader=reader):
-        report = await class_report(digest, school_id, class_id, period_id, reader=reader)
+        of = ClassPeriod(school_id, class_id, period_id)
+        report = await class_report(digest, of, reader=reader, school=school)
         missing += missing_of(class_id, report) if report else []
     return missing
 
@@ -205,11 +244,47 @@ async def school_reports(
     digest: Digest, school_id: str, period_id: str, *, reader: Reader
 ) -> AsyncIterator[ClassReports]:
     """Each class's reports for the period, class by class (a teacher: theirs)."""
+    school = await school_records(digest, school_id)
     for class_id in await school_classes(digest, school_id, reader=reader):
-        lessons = await class_lessons(digest, school_id, class_id, period_id, reader=reader)
+        of = ClassPeriod(school_id, class_id, period_id)
+        lessons = await class_lessons(digest, of, reader=reader, school=school)
         if lessons is not None:
             records, period, _, _ = lessons
             yield ClassReports(class_id, reports.class_report(records, period), lessons)
+
+
+async def school_files(
+    digest: Digest,
+    school_id: str,
+    period_id: str,
+    kinds: Sequence[str],
+    *,
+    pool: Executor,
+    at_once: int,
+) -> AsyncIterator[tuple[ClassReports, dict[str, bytes]]]:
+    """Each class's reports with its summary sheet rendered in `kinds` ("pdf", "xlsx"), for
+    the command line and the bench: `at_once` classes are rendered together in `pool` (a
+    process pool: a PDF takes a second of CPU) while the next are read; in class order."""
+    school_name = (await school_records(digest, school_id)).name
+    today = digest.now().date()
+    loop = asyncio.get_running_loop()
+
+    async def rendered(found: ClassReports) -> tuple[ClassReports, dict[str, bytes]]:
+        files = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, sheet_file, school_name, found.report, kind, today)
+                for kind in kinds
+            )
+        )
+        return found, dict(zip(kinds, files, strict=True))
+
+    pending: deque[asyncio.Future[tuple[ClassReports, dict[str, bytes]]]] = deque()
+    async for found in school_reports(digest, school_id, period_id, reader=Reader()):
+        pending.append(asyncio.ensure_future(rendered(found)))
+        if len(pending) >= at_once:
+            yield await pending.popleft()
+    while pending:
+        yield await pending.popleft()
 
 
 def missing_of(class_id: str, report: ClassReport) -> list[MissingFinal]:
@@ -227,13 +302,13 @@ def missing_of(class_id: str, report: ClassReport) -> list[MissingFinal]:
 
 
 async def summary_sheet_file(
-    digest: Digest, school_id: str, class_id: str, period_id: str, kind: str, *, reader: Reader
+    digest: Digest, of: ClassPeriod, kind: str, *, reader: Reader
 ) -> bytes | None:
     """The summary sheet as a PDF (`kind` "pdf") or an Excel workbook ("xlsx")."""
-    report = await class_report(digest, school_id, class_id, period_id, reader=reader)
+    report = await class_report(digest, of, reader=reader)
     if report is None:
         return None
-    school = await digest.store.school(school_id)
+    school = await digest.store.school(of.school_id)
     return await render_sheet(digest, str(school.get("name", "")), report, kind)
 
 
@@ -243,6 +318,13 @@ async def render_sheet(digest: Digest, school_name: str, report: ClassReport, ki
         return await asyncio.to_thread(summary_sheet_xlsx, school_name, report)
     render = partial(summary_sheet_pdf, digest.paper, school_name, report)
     return await asyncio.to_thread(render, digest.now().date())
+
+
+def sheet_file(school_name: str, report: ClassReport, kind: str, issued_on: date) -> bytes:
+    """`render_sheet` in a worker process (module-level: a process pool pickles it)."""
+    if kind == "xlsx":
+        return summary_sheet_xlsx(school_name, report)
+    return summary_sheet_pdf(worker_templates(), school_name, report, issued_on)
 
 
 async def school_classes(digest: Digest, school_id: str, *, reader: Reader) -> list[str]:

@@ -373,6 +373,8 @@ async def test_a_class_s_quarter_from_the_journal_to_its_reports(
     assert by_name["Шестаков Юрий"] == ["отсрочка до 20.01", "нет", "зач."]
     assert by_name["Алексеев Борис"] == ["5", "5", "незач."]
     assert len(by_name) == 25
+    statistics = {row[0]: row for row in workbook["Статистика"].iter_rows(values_only=True)}
+    assert statistics["Русский язык"][-1] == "Григорьева Мария Ивановна, Соколов Игорь Павлович"
 
     # `vestnik reports`: each class's files, a progress line per class, the missing as CSV.
     assert "2/2" in printed and "5А: 25 students, 2 missing" in printed, printed

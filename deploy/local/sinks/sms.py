@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form
+from fastapi.responses import JSONResponse
+
+from deploy.local.sinks.faults import FaultFile
 
 STOP_LISTED = "7000"
 
@@ -17,6 +20,7 @@ STOP_LISTED = "7000"
 def create_sms_sink(sms_dir: Path) -> FastAPI:
     sms_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="SMS gateway sink")
+    faults = FaultFile(sms_dir)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -28,7 +32,7 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
         msg: Annotated[str, Form()],
         api_id: Annotated[str, Form()] = "",
         client_id: Annotated[str, Form()] = "",
-    ) -> dict[str, Any]:
+    ) -> Any:
         """Accept a message as the provider would, and keep it as JSON.
 
         As SMS.ru answers: the request as a whole is OK (HTTP 200, `status: OK`), and each
@@ -36,7 +40,16 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
         one (code 202) or is on the sink's stop list, `+7000…` (code 207, "this number cannot
         receive messages"), fails alone."""
         number = to.lstrip("+")
-        if not re.fullmatch(r"\d{10,15}", number):
+        chaos = faults.sms()  # the chaos run's faults (faults.json)
+        if chaos.throttled_now():
+            return JSONResponse({"status": "ERROR"}, 429, headers={"Retry-After": "1"})
+        if number in chaos.failing_numbers:
+            result = {
+                "status": "ERROR",
+                "status_code": 230,
+                "status_text": "Превышен общий лимит количества сообщений на этот номер в день",
+            }
+        elif not re.fullmatch(r"\d{10,15}", number):
             result = {
                 "status": "ERROR",
                 "status_code": 202,

@@ -23,9 +23,10 @@ CHECKS = ",".join(
         "response_schema_conformance",
     ]
 )
-# Enough to find what fuzzing found before (non-ASCII base64, week 54, year 0, 0.5 as a date),
-# small enough for `make test`: the five services take about a minute each.
-EXAMPLES = int(os.environ.get("VESTNIK_FUZZ_EXAMPLES", "15"))
+# Per operation. 15 found what fuzzing found before (non-ASCII base64, week 54, year 0, 0.5 as
+# a date); 10 keeps `make test` within its 30 minutes as the five APIs grow (issue 15 took it
+# past them); before a release, a deeper run: VESTNIK_FUZZ_EXAMPLES=50.
+EXAMPLES = int(os.environ.get("VESTNIK_FUZZ_EXAMPLES", "10"))
 
 
 @pytest.mark.parametrize("service", ["grades", "consent", "notifier", "digest", "account"])

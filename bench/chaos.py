@@ -129,16 +129,29 @@ class Chaos:
 
     async def kill(self, name: str) -> None:
         process = self.running.processes[name]
+        sending = in_flight(self.layout)  # evidence of a kill mid-conversation with the sinks
         process.send_signal(signal.SIGKILL)
         process.wait()
         started = time.monotonic()
-        self.record("kill -9", name, f"pid {process.pid}")
+        detail = f"pid {process.pid}" + (
+            f"; {sending} messages reached the sinks in the second before"
+            if name == "notifier"
+            else ""
+        )
+        self.record("kill -9", name, detail)
         await asyncio.sleep(self.rng.uniform(0.5, 3.0))
         self.restarts[name] += 1
         log = self.layout.var / "bench" / f"{self.running.prefix}{name}-1.log"
         if log.exists():  # `start` opens the log afresh: keep the killed one's
             log.rename(log.with_name(f"{log.name}.{self.restarts[name]}"))
-        again = await asyncio.to_thread(start, self.layout, self.running.prefix, (name,))
+        for attempt in range(3):
+            try:
+                again = await asyncio.to_thread(start, self.layout, self.running.prefix, (name,))
+                break
+            except RuntimeError as error:  # Kafka or the store restarting meanwhile
+                self.record("restart failed", name, str(error))
+                if attempt == 2:
+                    raise
         self.running.processes[name] = again.processes[name]
         self.record("restarted", name, "", time.monotonic() - started)
 
@@ -181,6 +194,16 @@ class Chaos:
         finally:
             await producer.stop()
         self.record("poison", "topics", f"{POISON_EACH} each on {len(POISONED)} topics")
+
+
+def in_flight(layout: Layout) -> int:
+    since = time.time_ns() - 1_000_000_000
+    return sum(
+        1
+        for directory, pattern in ((layout.mail_dir, "*.eml"), (layout.sms_dir, "*.json"))
+        for path in directory.glob(pattern)
+        if int(path.name.split("-", 1)[0]) > since
+    )
 
 
 def states(district: plans.District, rng: random.Random) -> dict[str, Guardian]:
@@ -367,29 +390,42 @@ async def feed(
 
 
 async def inject(chaos: Chaos, seconds: float, failing: tuple[str, ...]) -> None:
-    """Every fault, one after another at random moments within `seconds`."""
+    """Every fault at a random moment within `seconds`, on tracks of their own that overlap:
+    one per service (its kills one after another), the stack's restarts, the sinks."""
     rng = chaos.rng
-    plan: list[tuple[float, str, Any]] = []
-    for name in SERVICES:
-        for _ in range(KILLS_EACH):
-            plan.append((rng.uniform(0.05, 0.95), f"kill {name}", lambda n=name: chaos.kill(n)))
-    plan.append((0.30, "kafka", lambda: chaos.restart("kafka")))
-    plan.append((0.50, "ferretdb", lambda: chaos.restart("ferretdb")))
-    plan.append((0.65, "postgres", lambda: chaos.restart("postgres")))
 
     async def sync(action: Any) -> None:
         action()
 
-    plan.append((0.20, "smtp 451", lambda: sync(lambda: chaos.smtp(451, False, 10))))
-    plan.append((0.45, "smtp 421", lambda: sync(lambda: chaos.smtp(421, False, 8))))
-    plan.append((0.70, "smtp drop", lambda: sync(lambda: chaos.smtp(None, True, 8))))
-    plan.append((0.35, "sms 429", lambda: sync(lambda: chaos.sms(10, failing))))
-    plan.append((0.25, "poison", chaos.poison_topics))
+    tracks: list[list[tuple[float, Any]]] = [
+        [(rng.uniform(0.05, 0.9), lambda n=name: chaos.kill(n)) for _ in range(KILLS_EACH)]
+        for name in SERVICES
+    ]
+    tracks.append(
+        [
+            (0.30, lambda: chaos.restart("kafka")),
+            (0.50, lambda: chaos.restart("ferretdb")),
+            (0.65, lambda: chaos.restart("postgres")),
+        ]
+    )
+    tracks.append(
+        [
+            (0.20, lambda: sync(lambda: chaos.smtp(451, False, 10))),
+            (0.25, chaos.poison_topics),
+            (0.35, lambda: sync(lambda: chaos.sms(10, failing))),
+            (0.45, lambda: sync(lambda: chaos.smtp(421, False, 8))),
+            (0.70, lambda: sync(lambda: chaos.smtp(None, True, 8))),
+        ]
+    )
     began = time.monotonic()
-    for share, _, action in sorted(plan, key=lambda p: p[0]):
-        await asyncio.sleep(max(began + share * seconds - time.monotonic(), 0))
-        await action()
+
+    async def play(track: list[tuple[float, Any]]) -> None:
+        for share, action in sorted(track, key=lambda fault: fault[0]):
+            await asyncio.sleep(max(began + share * seconds - time.monotonic(), 0))
+            await action()
+
     # The refused numbers stay refused to the end: their SMS must end as failed, not vanish.
+    await asyncio.gather(*(play(track) for track in tracks))
 
 
 async def quiet(chaos: Chaos, requests_topic: str, status_topic: str) -> float:
@@ -581,7 +617,7 @@ async def run(layout: Layout, stack: dict[str, ManagedProcess]) -> dict[str, Any
     }
     prefix = f"chaos{uuid.uuid4().hex[:6]}."
     items = journal(district, rng)
-    seconds = max(90.0, len(items) / 15)
+    seconds = max(150.0, len(items) / 15)
     failing = tuple(
         g.phone.lstrip("+") for g in guardians.values() if g.state == "sms" and g.phone
     )[:3]

@@ -28,6 +28,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +57,7 @@ from schemas.notify import NotificationRequested, NotificationSent
 from services.notifier.domain import message_id_for
 from services.shared.auth import issue_token
 from services.shared.config import DEV_JWT_SECRET
+from services.shared.mongo import create_mongo_client
 
 ITEMS = int(os.environ.get("CHAOS_ITEMS", "10000"))
 SEED = int(os.environ.get("CHAOS_SEED", "16"))
@@ -200,10 +202,21 @@ def in_flight(layout: Layout) -> int:
     since = time.time_ns() - 1_000_000_000
     return sum(
         1
-        for directory, pattern in ((layout.mail_dir, "*.eml"), (layout.sms_dir, "*.json"))
-        for path in directory.glob(pattern)
-        if int(path.name.split("-", 1)[0]) > since
+        for directory, suffix in ((layout.mail_dir, ".eml"), (layout.sms_dir, ".json"))
+        for _, arrived in arrivals(directory, suffix)
+        if arrived > since
     )
+
+
+def arrivals(directory: Path, suffix: str) -> list[tuple[Path, int]]:
+    """A sink's messages and when each arrived (their names start with it; `faults.json`
+    and half-written files do not)."""
+    found = []
+    for path in directory.glob(f"*{suffix}"):
+        stamp = path.name.split("-", 1)[0]
+        if stamp.isdigit():
+            found.append((path, int(stamp)))
+    return found
 
 
 def states(district: plans.District, rng: random.Random) -> dict[str, Guardian]:
@@ -486,8 +499,7 @@ async def ends(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, str]]]:
 def received(layout: Layout, since_ns: int) -> list[tuple[str, str, str, int]]:
     """(channel, message id, address, arrival ns) of everything the sinks accepted."""
     out = []
-    for path in layout.mail_dir.glob("*.eml"):
-        arrived = int(path.name.split("-", 1)[0])
+    for path, arrived in arrivals(layout.mail_dir, ".eml"):
         if arrived < since_ns:
             continue
         head = path.read_bytes().split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
@@ -503,8 +515,7 @@ def received(layout: Layout, since_ns: int) -> list[tuple[str, str, str, int]]:
                 arrived,
             )
         )
-    for path in layout.sms_dir.glob("*.json"):
-        arrived = int(path.name.split("-", 1)[0])
+    for path, arrived in arrivals(layout.sms_dir, ".json"):
         if arrived >= since_ns:
             body = json.loads(path.read_text())
             out.append(("sms", f"<{body['client_id']}>", "+" + body["to"].lstrip("+"), arrived))
@@ -602,6 +613,50 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
     return figures
 
 
+# Written when a document is (re)written, not what it says: a rebuild writes them anew.
+WRITTEN_AT = frozenset({"updated_at", "created_at", "received_at", "written_at", "expires_at"})
+
+
+async def rebuilt_digest(layout: Layout, prefix: str) -> dict[str, Any]:
+    """A second digest with a consumer group and a database of its own reads the topics from
+    the start; its read model must equal the one that lived through the faults."""
+    live, fresh = f"{prefix.strip('.')}_digest", f"{prefix.strip('.')}_digest_rebuilt"
+    env = {"VESTNIK_DIGEST_MONGO_DB": fresh, "VESTNIK_DIGEST_GROUP": f"{prefix}digest-rebuilt"}
+    again = await asyncio.to_thread(start, layout, prefix, ("digest",), replica=2, env=env)
+    try:
+        while await consumer_lag(layout.kafka_bootstrap, f"{prefix}digest-rebuilt") != 0:
+            await asyncio.sleep(2)
+        await asyncio.sleep(3)
+    finally:
+        again.stop()
+    mongo = create_mongo_client(layout.mongo_url)
+    figures: dict[str, Any] = {"collections": {}, "differing": 0}
+    try:
+        names = set(await mongo[live].list_collection_names())
+        names |= set(await mongo[fresh].list_collection_names())
+        for name in sorted(names):
+            sides = []
+            for db in (live, fresh):
+                docs = {}
+                async for doc in mongo[db][name].find({}):
+                    key = doc.pop("_id")
+                    docs[str(key)] = {k: v for k, v in doc.items() if k not in WRITTEN_AT}
+                sides.append(docs)
+            a, b = sides
+            differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            figures["collections"][name] = {
+                "live": len(a),
+                "rebuilt": len(b),
+                "differing": len(differing),
+                "examples": differing[:5],
+            }
+            figures["differing"] += len(differing)
+        await mongo.drop_database(fresh)
+    finally:
+        await mongo.close()
+    return figures
+
+
 async def run(layout: Layout, stack: dict[str, ManagedProcess]) -> dict[str, Any]:
     rng = random.Random(SEED)
     students = max(50, ITEMS // ITEMS_PER_STUDENT)
@@ -661,6 +716,9 @@ async def run(layout: Layout, stack: dict[str, ManagedProcess]) -> dict[str, Any
             chaos, topics.of(NotificationRequested), topics.of(NotificationSent)
         )
         result["checks"] = await check(chaos, guardians, since)
+        say("the digest's read model rebuilt from the topics")
+        result["checks"]["digest"] = await rebuilt_digest(layout, prefix)
+        result["checks"]["passed"] &= result["checks"]["digest"]["differing"] == 0
     finally:
         result["faults"] = [asdict(f) for f in chaos.faults]
         running.stop()
@@ -689,6 +747,10 @@ def summary(result: dict[str, Any]) -> str:
             f"{c.get('poison_dead_lettered')} of {c.get('poison_messages')}",
         ),
         ("deadline missed", c.get("deadline_missed")),
+        (
+            "digest read model: documents differing from one rebuilt from the topics",
+            c.get("digest", {}).get("differing"),
+        ),
     ]
     faults = "\n".join(
         f"| {f['at']} | {f['kind']} | {f['target']} | {f['detail']} |" for f in result["faults"]

@@ -124,12 +124,23 @@ class Chaos:
     faults: list[Fault] = field(default_factory=list)
     poison: dict[str, list[bytes]] = field(default_factory=dict)
     restarts: Counter[str] = field(default_factory=Counter)
+    # One kill of a service at a time: a second one would start a twin on its port.
+    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
 
     def record(self, kind: str, target: str, detail: str = "", seconds: float = 0.0) -> None:
         self.faults.append(Fault(now(), kind, target, detail, seconds))
         say(f"  fault: {kind} {target} {detail}".rstrip())
 
-    async def kill(self, name: str) -> None:
+    async def kill(self, name: str, *, mid_send: bool = False) -> None:
+        """`kill -9`, a pause, a start. `mid_send`: only once messages are reaching the sinks
+        (the notifier mid-conversation with the SMTP server or the SMS gateway)."""
+        deadline = time.monotonic() + 60
+        while mid_send and not in_flight(self.layout) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        async with self.locks[name]:
+            await self._kill(name)
+
+    async def _kill(self, name: str) -> None:
         process = self.running.processes[name]
         sending = in_flight(self.layout)  # evidence of a kill mid-conversation with the sinks
         process.send_signal(signal.SIGKILL)
@@ -414,6 +425,7 @@ async def inject(chaos: Chaos, seconds: float, failing: tuple[str, ...]) -> None
         [(rng.uniform(0.05, 0.9), lambda n=name: chaos.kill(n)) for _ in range(KILLS_EACH)]
         for name in SERVICES
     ]
+    tracks.append([(rng.uniform(0.1, 0.8), lambda: chaos.kill("notifier", mid_send=True))])
     tracks.append(
         [
             (0.30, lambda: chaos.restart("kafka")),
@@ -496,6 +508,18 @@ async def ends(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
+async def consent_changes(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, int]]]:
+    """Per recipient, each change consent published: (type, Kafka timestamp in ms)."""
+    found: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for record in await read_all(chaos.layout.kafka_bootstrap, topic):
+        try:
+            body = json.loads(record.value)
+            found[body["payload"]["recipient_id"]].append((body["type"], record.timestamp))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
 def received(layout: Layout, since_ns: int) -> list[tuple[str, str, str, int]]:
     """(channel, message id, address, arrival ns) of everything the sinks accepted."""
     out = []
@@ -559,18 +583,38 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
     same_id = sum(n - 1 for n in delivered.values() if n > 1)
     duplicates = sum(n - 1 for n in per_notice.values() if n > 1)
     by_recipient = {g.recipient_id: g for g in guardians.values()}
-    after_revocation, to_old_contact, without_consent = [], [], []
-    for _, mid, address, arrived in files:
+    after_revocation: list[dict[str, Any]] = []
+    to_old_contact: list[dict[str, Any]] = []
+    without_consent: list[str] = []
+    envelopes = {message_id_for(r.payload.dedupe_key): r for r in asked}
+    changes = await consent_changes(chaos, topics.of(ConsentRevoked))
+    for channel, mid, address, arrived in files:
         owner = by_mid.get(mid)
         g = by_recipient.get(owner.recipient_id) if owner else None
         if g is None:
             continue
         if g.state in ("paper", "refused", "none"):
             without_consent.append(mid)
-        if g.state == "revoked" and g.changed_ns and arrived > g.changed_ns:
-            after_revocation.append({"message": mid, "late_s": (arrived - g.changed_ns) / 1e9})
-        if g.state == "moved" and g.changed_ns and arrived > g.changed_ns and address in g.old:
-            to_old_contact.append({"message": mid, "late_s": (arrived - g.changed_ns) / 1e9})
+        late = g.changed_ns is not None and arrived > g.changed_ns
+        if late and (g.state == "revoked" or (g.state == "moved" and address in g.old)):
+            # The evidence: when the request was made, when the change reached Kafka.
+            change_ns = g.changed_ns or 0
+            request = envelopes[mid]
+            evidence = {
+                "message": mid,
+                "recipient": g.recipient_id,
+                "channel": channel,
+                "event": str(request.payload.source_event_id),
+                "sent_after_change_s": (arrived - change_ns) / 1e9,
+                "request_recorded_after_change_s": request.recorded_at.timestamp()
+                - change_ns / 1e9,
+                "change_in_kafka_after_s": [
+                    (stamp_ms * 1_000_000 - change_ns) / 1e9
+                    for kind, stamp_ms in changes.get(g.recipient_id, [])
+                    if kind in ("ContactChanged", "ConsentRevoked")
+                ],
+            }
+            (after_revocation if g.state == "revoked" else to_old_contact).append(evidence)
     dead: dict[str, int] = {}
     for topic, markers in chaos.poison.items():
         values = [

@@ -134,10 +134,10 @@ class Chaos:
     async def kill(self, name: str, *, mid_send: bool = False) -> None:
         """`kill -9`, a pause, a start. `mid_send`: only once messages are reaching the sinks
         (the notifier mid-conversation with the SMTP server or the SMS gateway)."""
-        deadline = time.monotonic() + 60
-        while mid_send and not in_flight(self.layout) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
         async with self.locks[name]:
+            deadline = time.monotonic() + 60
+            while mid_send and not in_flight(self.layout) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             await self._kill(name)
 
     async def _kill(self, name: str) -> None:
@@ -586,7 +586,9 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
     after_revocation: list[dict[str, Any]] = []
     to_old_contact: list[dict[str, Any]] = []
     without_consent: list[str] = []
-    envelopes = {message_id_for(r.payload.dedupe_key): r for r in asked}
+    envelopes: dict[str, list[NotificationRequested]] = defaultdict(list)
+    for r in asked:
+        envelopes[message_id_for(r.payload.dedupe_key)].append(r)
     changes = await consent_changes(chaos, topics.of(ConsentRevoked))
     for channel, mid, address, arrived in files:
         owner = by_mid.get(mid)
@@ -599,7 +601,8 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
         if late and (g.state == "revoked" or (g.state == "moved" and address in g.old)):
             # The evidence: when the request was made, when the change reached Kafka.
             change_ns = g.changed_ns or 0
-            request = envelopes[mid]
+            made = envelopes[mid]
+            request = made[0]  # the notifier keeps the first request of a dedupe key
             evidence = {
                 "message": mid,
                 "recipient": g.recipient_id,
@@ -608,6 +611,10 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
                 "sent_after_change_s": (arrived - change_ns) / 1e9,
                 "request_recorded_after_change_s": request.recorded_at.timestamp()
                 - change_ns / 1e9,
+                "requests_made_after_change_s_and_old_address": [
+                    (r.recorded_at.timestamp() - change_ns / 1e9, r.payload.address in g.old)
+                    for r in made
+                ],
                 "change_in_kafka_after_s": [
                     (stamp_ms * 1_000_000 - change_ns) / 1e9
                     for kind, stamp_ms in changes.get(g.recipient_id, [])

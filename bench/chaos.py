@@ -8,8 +8,9 @@ PostgreSQL, makes the SMTP sink answer 451/421 and drop connections for a stretc
 answer 429 and refuse some numbers, and puts poison messages on the topics the services read.
 Then, once quiet, it checks from `notify.requests.v1`, `notify.status.v1`, the sinks' files and
 the dead-letter topics: 0 lost, 0 duplicate, 0 sent after a revocation, 0 to a contact replaced
-before the send, every poison message dead-lettered. Writes `bench/results/<date>-chaos.json`
-and `.md`; exits 1 when a check fails.
+before the send, every poison message dead-lettered, and the digest's read model equal to one
+rebuilt from the topics. Writes `bench/results/<date>-chaos.json`
+(`-chaos-<items>` for another size) and `.md`; exits 1 when a check fails.
 
 `CHAOS_ITEMS` (default 10,000) sizes the run; `CHAOS_SEED` (16) picks the fault moments.
 """
@@ -59,7 +60,8 @@ from services.shared.auth import issue_token
 from services.shared.config import DEV_JWT_SECRET
 from services.shared.mongo import create_mongo_client
 
-ITEMS = int(os.environ.get("CHAOS_ITEMS", "10000"))
+DEFAULT_ITEMS = 10_000
+ITEMS = int(os.environ.get("CHAOS_ITEMS", str(DEFAULT_ITEMS)))
 SEED = int(os.environ.get("CHAOS_SEED", "16"))
 ITEMS_PER_STUDENT = 10
 BATCH = 100
@@ -835,7 +837,8 @@ def main() -> int:
         for process in reversed(started):
             say(f"{process.name:10} {process.down()}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"{result['date']}-chaos"
+    # The default size is the day's run; a smaller one says its size.
+    name = f"{result['date']}-chaos" + ("" if ITEMS == DEFAULT_ITEMS else f"-{ITEMS}")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     (RESULTS / f"{name}.md").write_text(summary(result))
     print("\n" + summary(result))

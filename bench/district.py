@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -84,9 +85,12 @@ async def load(
     tokens: dict[str, str],
     *,
     concurrency: int = 8,
+    guardians: Callable[[str, Student], list[tuple[str, dict[str, Any]]]] | None = None,
 ) -> None:
     """Reference data into grades and the guardians into consent, as a school's staff and
-    journal would send them (several requests at a time)."""
+    journal would send them (several requests at a time). `guardians`: a guardian's calls
+    (`guardian_calls` by default; the chaos run registers every consent state)."""
+    calls_of = guardians or guardian_calls
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=120) as http:
 
@@ -139,7 +143,7 @@ async def load(
             )
 
             async def register(school_id: str, student: Student, auth: str) -> None:
-                for path, body in guardian_calls(school_id, student):
+                for path, body in calls_of(school_id, student):
                     await put(consent_url + path, body, auth)  # the recipient first
 
             await asyncio.gather(

@@ -149,9 +149,11 @@ def start(
     *,
     replica: int = 1,
     watch: ProcessWatch | None = None,
+    env: dict[str, str] | None = None,
 ) -> Running:
     """The services `names` as processes; `replica` 2 and on are more of the same (the same
-    consumer groups and databases) on ports of their own. `watch` samples them."""
+    consumer groups and databases) on ports of their own. `watch` samples them; `env` overrides
+    their settings (the chaos run's rebuilt digest: a group and a database of its own)."""
     log_dir = layout.var / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     processes, ports = {}, {}
@@ -175,6 +177,7 @@ def start(
             "VESTNIK_LOG_LEVEL": "WARNING",
             "VESTNIK_CONSENT_URL": f"http://127.0.0.1:{port_of('consent', replica)}",
             "VESTNIK_ACCOUNT_SECURE_COOKIES": "false",  # plain http here
+            **(env or {}),
         }
         log = (log_dir / f"{prefix}{name}-{replica}.log").open("wb")
         processes[name] = subprocess.Popen(

@@ -115,6 +115,12 @@ class NotificationRequestedPayload(StudentPayload):
         min_length=1,
         description="E-mail or phone; none for the personal-account inbox. Never logged.",
     )
+    contact_as_of: AwareDatetime | None = Field(
+        default=None,
+        description="When `address` was handed over (its `ContactChanged.effective_at`): a "
+        "request whose address a later change replaced is not sent, however late consent made "
+        "it. Absent from requests made before it existed.",
+    )
     category: Category
     priority: Literal["normal", "urgent"] = "normal"
     deadline: AwareDatetime | None = Field(

@@ -107,6 +107,7 @@ class Contact:
     channel: Literal["email", "sms"]
     address: str
     provenance: str  # «written: заявление № 17», «electronic: signed by …»
+    as_of: datetime | None = None  # when it was handed over: its ContactChanged's effective_at
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ def request_for(
         recipient_name=file.recipient.name,
         channel=channel,
         address=contact.address if contact else None,
+        contact_as_of=contact.as_of if contact else None,
         content=event.payload,
         **fields,
     )

@@ -360,7 +360,10 @@ class MongoConsentRegistry:
                 if doc.get("removed"):
                     continue
                 contacts[doc["recipient_id"]][doc["channel"]] = Contact(
-                    doc["channel"], doc["address"], doc["provenance"]["summary"]
+                    doc["channel"],
+                    doc["address"],
+                    doc["provenance"]["summary"],
+                    doc.get("registered_at"),
                 )
             async for doc in self._preferences.find(mine):
                 preferences[doc["recipient_id"]] = _preferences(doc)

@@ -387,9 +387,17 @@ def _refusal(
     if person % "paper" in facts:
         return "declared paper only"
     change = facts.get(f"{person % 'contact'}/{payload.channel}")
-    if change is not None and change["at"] > request.recorded_at:
+    # The address's own date where the request has one: consent may have read the old address
+    # just before a change and stamped the request just after it.
+    handed_over = payload.contact_as_of or request.recorded_at
+    if change is not None and _ms(change["at"]) > _ms(handed_over):
         return f"{payload.channel} contact changed after the request was made"
     return None
+
+
+def _ms(moment: datetime) -> datetime:
+    """To MongoDB's precision: a date read back from it has lost its microseconds."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class MongoSchoolZones:

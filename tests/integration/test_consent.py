@@ -110,6 +110,10 @@ async def test_a_class_with_every_state_gets_exactly_the_requests_it_consented_t
         NotificationRequested.model_validate_json(r.value).payload.address for r in records
     }
     assert {"maria@example.org", "+79161234567", "+79167654321"} <= addresses  # normalised
+    # Each address carries when it was handed over, for the notifier to refuse a replaced one.
+    made = [NotificationRequested.model_validate_json(r.value) for r in records]
+    assert all((m.payload.contact_as_of is None) == (m.payload.address is None) for m in made)
+    assert all(m.payload.contact_as_of <= m.recorded_at for m in made if m.payload.contact_as_of)
     reasons = {(d["recipient_id"], d["channel"]): d["reason"] for d in decisions.json()["items"]}
     assert reasons["g-refused", "email"] == "consent refused"
     assert reasons["g-revoked", "email"].startswith("consent revoked on ")

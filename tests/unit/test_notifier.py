@@ -31,7 +31,7 @@ from services.notifier.rendering import (
 )
 from services.notifier.schedule import Pending, Schedule
 from services.notifier.sender import SmtpSender, SmtpServer, _failure_for
-from services.notifier.store import Recorded
+from services.notifier.store import Recorded, _refusal
 from services.notifier.usecases import (
     PASS_SIZE,
     Ports,
@@ -43,7 +43,7 @@ from services.notifier.usecases import (
 )
 from services.shared.russian import ru_date
 from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
-from tests.builders import CONSENTING, a_mark_posted
+from tests.builders import CONSENTING, EMAIL, PHONE, a_mark_posted
 from tests.fakes import (
     EventLog,
     FakeConsentView,
@@ -568,3 +568,30 @@ async def test_outcomes_recorded_behind_keep_each_delivery_s_last_state_and_surv
     assert deliveries.records[key]["status"] == "failed"
     assert deliveries.records[key]["open"] is False
     assert log.published == [failed]  # the earlier state's event is not lost
+
+
+def test_an_address_a_later_change_replaced_is_not_sent_however_late_the_request() -> None:
+    # Issue 16's chaos run: consent read the old address just before a contact change and
+    # stamped the request just after it; the request's own date could not tell.
+    changed_at = NOW + timedelta(seconds=5, microseconds=123_456)
+    handed_over = replace(EMAIL, as_of=NOW - timedelta(days=30))
+    file = replace(CONSENTING, contacts={"email": handed_over, "sms": PHONE})
+    event = MarkPosted.new(a_mark_posted(), producer="grades")
+    [request, *_] = notification_requests(event, [file], NOW)[0]
+    made_late = request.model_copy(update={"recorded_at": changed_at + timedelta(seconds=1)})
+    assert made_late.payload.contact_as_of == NOW - timedelta(days=30)
+    change = {"at": changed_at.replace(microsecond=123_000)}  # as MongoDB gives it back
+    facts = {"school-1/contact/g-1/email": change}
+    assert (
+        _refusal("school-1", made_late, facts) == "email contact changed after the request was made"
+    )
+    # Made with the new address (its date is the change's, to MongoDB's precision): sent.
+    with_new = made_late.model_copy(
+        update={"payload": made_late.payload.model_copy(update={"contact_as_of": changed_at})}
+    )
+    assert _refusal("school-1", with_new, facts) is None
+    # A request from before the field existed: its own date decides, as before.
+    old = made_late.model_copy(
+        update={"payload": made_late.payload.model_copy(update={"contact_as_of": None})}
+    )
+    assert _refusal("school-1", old, facts) is None

@@ -241,10 +241,15 @@ class ClassReports:
 
 
 async def school_reports(
-    digest: Digest, school_id: str, period_id: str, *, reader: Reader
+    digest: Digest,
+    school_id: str,
+    period_id: str,
+    *,
+    reader: Reader,
+    school: SchoolRecords | None = None,
 ) -> AsyncIterator[ClassReports]:
     """Each class's reports for the period, class by class (a teacher: theirs)."""
-    school = await school_records(digest, school_id)
+    school = school or await school_records(digest, school_id)
     for class_id in await school_classes(digest, school_id, reader=reader):
         of = ClassPeriod(school_id, class_id, period_id)
         lessons = await class_lessons(digest, of, reader=reader, school=school)
@@ -265,21 +270,21 @@ async def school_files(
     """Each class's reports with its summary sheet rendered in `kinds` ("pdf", "xlsx"), for
     the command line and the bench: `at_once` classes are rendered together in `pool` (a
     process pool: a PDF takes a second of CPU) while the next are read; in class order."""
-    school_name = (await school_records(digest, school_id)).name
+    school = await school_records(digest, school_id)
     today = digest.now().date()
     loop = asyncio.get_running_loop()
 
     async def rendered(found: ClassReports) -> tuple[ClassReports, dict[str, bytes]]:
         files = await asyncio.gather(
             *(
-                loop.run_in_executor(pool, sheet_file, school_name, found.report, kind, today)
+                loop.run_in_executor(pool, sheet_file, school.name, found.report, kind, today)
                 for kind in kinds
             )
         )
         return found, dict(zip(kinds, files, strict=True))
 
     pending: deque[asyncio.Future[tuple[ClassReports, dict[str, bytes]]]] = deque()
-    async for found in school_reports(digest, school_id, period_id, reader=Reader()):
+    async for found in school_reports(digest, school_id, period_id, reader=Reader(), school=school):
         pending.append(asyncio.ensure_future(rendered(found)))
         if len(pending) >= at_once:
             yield await pending.popleft()
@@ -305,11 +310,11 @@ async def summary_sheet_file(
     digest: Digest, of: ClassPeriod, kind: str, *, reader: Reader
 ) -> bytes | None:
     """The summary sheet as a PDF (`kind` "pdf") or an Excel workbook ("xlsx")."""
-    report = await class_report(digest, of, reader=reader)
+    school = await school_records(digest, of.school_id)
+    report = await class_report(digest, of, reader=reader, school=school)
     if report is None:
         return None
-    school = await digest.store.school(of.school_id)
-    return await render_sheet(digest, str(school.get("name", "")), report, kind)
+    return await render_sheet(digest, school.name, report, kind)
 
 
 async def render_sheet(digest: Digest, school_name: str, report: ClassReport, kind: str) -> bytes:

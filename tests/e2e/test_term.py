@@ -232,18 +232,27 @@ async def test_the_weekly_email_and_paper_page_show_the_week_s_changes_tests_hom
         news = await post_journal(grades, *the_news(today), maths_homework)
         assert news.status_code == 200, news.text
 
-        async def read_model_ready() -> bool:
+        async def days_of(week: str) -> list[dict[str, Any]]:
             student_week = await digest.get(
                 f"/v1/schools/{SCHOOL}/students/st-1/week", params={"week": week}, headers=AUTH
             )
-            if student_week.status_code != 200:
+            return student_week.json()["days"] if student_week.status_code == 200 else []
+
+        async def read_model_ready() -> bool:
+            """Every fact the run prints has reached the digest: each comes on its own topic,
+            so one having arrived says nothing of the others."""
+            this_week, next_week = await days_of(week), await days_of("2026-W50")
+            if not this_week or not next_week:
                 return False
-            wednesday = student_week.json()["days"][2]
+            wednesday, thursday = this_week[2], this_week[3]
             on_paper = await digest.get(f"/v1/schools/{SCHOOL}/paper/students", headers=AUTH)
-            return {lesson["status"] for lesson in wednesday["lessons"]} >= {
-                "substituted",
-                "cancelled",
-            } and on_paper.json()["items"] == ["st-2"]
+            return (
+                {lesson["status"] for lesson in wednesday["lessons"]}
+                >= {"substituted", "cancelled"}
+                and [h["homework_id"] for h in thursday["homework_set"]] == ["hw-5a-math"]
+                and [t["assessment_date"] for t in next_week[3]["tests"]] == ["2026-12-10"]
+                and on_paper.json()["items"] == ["st-2"]
+            )
 
         await eventually(read_model_ready, timeout=90)
         ran = await digest.post(f"/v1/schools/{SCHOOL}/weekly-runs/{week}", headers=AUTH)

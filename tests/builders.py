@@ -6,10 +6,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from schemas import MarkPostedPayload, StudentChanged
+from schemas import MarkPosted, MarkPostedPayload, NotificationRequested, StudentChanged
 from schemas.journal import StudentChangedPayload
 from schemas.timetable import SUBSTITUTION, LessonChangePostedPayload
-from services.consent.domain import Consent, Contact, Preferences, Recipient, RecipientFile
+from services.consent.domain import (
+    Consent,
+    Contact,
+    Preferences,
+    Recipient,
+    RecipientFile,
+    notification_requests,
+)
 from services.grades.facts import ReferenceBook
 from services.grades.items import (
     AssignmentIn,
@@ -100,4 +107,16 @@ def a_student_changed(student_id: str, class_id: str, name: str | None = None) -
             education_level="basic",
         ),
         producer="grades",
+    )
+
+
+def an_email_request(mark_id: str = "m-1", address: str | None = None) -> NotificationRequested:
+    """The e-mail request consent makes for a mark to `CONSENTING`'s recipient."""
+    event = MarkPosted.new(a_mark_posted(school_id="school-1", mark_id=mark_id), producer="test")
+    requests, _ = notification_requests(event, [CONSENTING], datetime.now(UTC))
+    request = next(r for r in requests if r.payload.channel == "email")
+    if address is None:
+        return request
+    return request.model_copy(
+        update={"payload": request.payload.model_copy(update={"address": address})}
     )

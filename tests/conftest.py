@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -141,42 +142,75 @@ def bearer(role: Role, school_id: str = "school-1", person_id: str | None = None
 AUTH = bearer("admin")
 
 
+@contextmanager
+def service_process(
+    name: str, env: dict[str, str], port: int, logs: Path
+) -> Iterator[dict[str, object]]:
+    """Service `name` as a real process of its own, which a test may kill: `start` (with
+    extra environment) starts one and waits until it answers, `url` is where."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra_env: str) -> subprocess.Popen[bytes]:
+        log_path = logs / f"{name}-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name],
+            env={**os.environ, **env, **extra_env},
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        # A successor of a killed process may wait for Kafka's session timeout to take over.
+        for _ in range(600):
+            if http_ok(f"http://127.0.0.1:{port}/healthz"):
+                return process
+            assert process.poll() is None, log_path.read_text()
+            subprocess.run(["sleep", "0.1"], check=True)
+        raise AssertionError(f"{name} did not start")
+
+    try:
+        yield {"start": start, "url": f"http://127.0.0.1:{port}"}
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=20)
+
+
+def _process_env(servers: Servers, run_id: str, service: str) -> dict[str, str]:
+    prefix = f"VESTNIK_{service.upper()}"
+    return {
+        "VESTNIK_KAFKA_BOOTSTRAP": servers.kafka_bootstrap,
+        "VESTNIK_MONGO_URL": servers.mongo_url,
+        "VESTNIK_TOPIC_PREFIX": f"{run_id}.",
+        f"{prefix}_MONGO_DB": f"{run_id}_{service}",
+        "VESTNIK_JWT_SECRET": TEST_SECRET.get_secret_value(),
+    }
+
+
 @pytest.fixture
 def grades_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[dict[str, object]]:
     """The grades service as a real process of its own, which a test may kill."""
     port = free_port()
     env = {
-        **os.environ,
-        "VESTNIK_KAFKA_BOOTSTRAP": servers.kafka_bootstrap,
-        "VESTNIK_MONGO_URL": servers.mongo_url,
-        "VESTNIK_TOPIC_PREFIX": f"{run_id}.",
-        "VESTNIK_GRADES_MONGO_DB": f"{run_id}_grades",
+        **_process_env(servers, run_id, "grades"),
         "VESTNIK_GRADES_PORT": str(port),
         "VESTNIK_GRADES_OUTBOX_POLL_SECONDS": "0.5",
         # A killed relay keeps its lease to the end of its slots: short ones for the restart.
         "VESTNIK_GRADES_RELAY_LEASE_SECONDS": "3",
-        "VESTNIK_JWT_SECRET": TEST_SECRET.get_secret_value(),
     }
-    started: list[subprocess.Popen[bytes]] = []
+    with service_process("grades", env, port, tmp_path) as process:
+        yield process
 
-    def start(**extra_env: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"grades-{len(started)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "grades"],
-            env={**env, **extra_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        started.append(process)
-        for _ in range(100):
-            if http_ok(f"http://127.0.0.1:{port}/healthz"):
-                return process
-            assert process.poll() is None, (tmp_path / f"grades-{len(started) - 1}.log").read_text()
-            subprocess.run(["sleep", "0.1"], check=True)
-        raise AssertionError("grades did not start")
 
-    yield {"start": start, "url": f"http://127.0.0.1:{port}"}
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=20)
+@pytest.fixture
+def notifier_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[dict[str, object]]:
+    """The notifier as a real process of its own (`start(VESTNIK_SMTP_PORT=…)`)."""
+    port = free_port()
+    env = {
+        **_process_env(servers, run_id, "notifier"),
+        "VESTNIK_NOTIFIER_PORT": str(port),
+        "VESTNIK_NOTIFIER_GROUP": f"{run_id}-notifier",
+        "VESTNIK_NOTIFIER_POLL_SECONDS": "0.3",
+    }
+    with service_process("notifier", env, port, tmp_path) as process:
+        yield process

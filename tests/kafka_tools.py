@@ -37,6 +37,11 @@ async def read_topic(
     return records
 
 
+async def produce_event(bootstrap: str, topic: str, event: Any) -> None:
+    """An event as its producer would send it: JSON, keyed."""
+    await produce_raw(bootstrap, topic, event.model_dump_json().encode(), key=event.key)
+
+
 async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

@@ -31,6 +31,7 @@ from services.notifier.store import (
     MongoInbox,
     MongoSchoolZones,
     RetentionPeriods,
+    SendingMarks,
     notifier_outbox,
     retention_rules,
 )
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         sender=settings.mail_from,
         account_url=settings.account_url,
         unsubscribe_key=settings.unsubscribe_key.get_secret_value(),
+        handing=SendingMarks(deliveries, group=settings.smtp_concurrency).mark,
     )
     # Idle connections are dropped before a server would (uvicorn and many proxies close them
     # after 5 s): reusing one the server is closing fails the request with a ReadError.
@@ -182,6 +184,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             "inbox": InboxSender(env, inbox),
         },
         consent=consent_view,
+        # About a second's worth of SMS at the provider's rate.
+        per_pass={"sms": max(1, round(settings.sms_per_second))},
         policy=RetryPolicy(
             first_delay=timedelta(seconds=settings.retry_first_delay_seconds),
             max_attempts=settings.retry_max_attempts,

@@ -2,7 +2,9 @@
 
 A delivery moves queued → sending → sent, or → waiting to retry (temporary failure, with
 exponential backoff and jitter) → … → sent | failed; or → cancelled when the consent no longer
-allows it, checked again right before every attempt.
+allows it, checked again right before every attempt. `sending` is stored only for an e-mail
+the SMTP relay is about to take (see `sender.SmtpSender`): one a crash leaves there was handed
+over, and is counted as sent rather than sent again.
 
 A final result (deadline-bound) falls back across the recipient's channels by the
 `FallbackPolicy`: by default e-mail first, and SMS when e-mail has failed or is late.
@@ -136,7 +138,7 @@ def hold_for_quiet_hours(
 class Verdict:
     """What to do with a delivery that has come due, decided right before sending."""
 
-    action: Literal["send", "superseded", "postponed", "cancelled"]
+    action: Literal["send", "superseded", "postponed", "cancelled", "handed_over"]
     reason: str | None = None
     until: datetime | None = None  # postponed until then
 
@@ -149,10 +151,15 @@ def verdict(
     zone: ZoneInfo | None,
     refusal: str | None,
     fallback: FallbackPolicy,
+    handed_over: bool = False,
 ) -> Verdict:
     """`siblings`: the state of the recipient's other channels for the same event; `zone`:
     the school's time zone (needed only for an SMS with quiet hours); `refusal`: why the
-    consent no longer allows it, if it does not."""
+    consent no longer allows it, if it does not; `handed_over`: a process that stopped had
+    already handed it to the provider (it was `sending`)."""
+    if handed_over:
+        # Sending it again would be a duplicate; what can no longer be known is the reply.
+        return Verdict("handed_over", HANDED_OVER)
     if reached := [c for c in fallback.earlier(request) if siblings.get(c) == "sent"]:
         return Verdict("superseded", f"not needed: reached by {reached[0]}")
     if zone is not None and (until := hold_for_quiet_hours(request, now, zone)) is not None:
@@ -162,6 +169,7 @@ def verdict(
     return Verdict("send")
 
 
+HANDED_OVER = "handed to the provider; its reply was lost when the notifier stopped"
 REASON_LENGTH = 300
 # What in a provider's reply is a person's address: an e-mail address (`<ivan@example.org>`,
 # as relays quote it at RCPT TO) or a phone number (10 to 15 digits, maybe spaced or dashed).

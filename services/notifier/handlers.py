@@ -25,7 +25,14 @@ from schemas.consent import (
 from schemas.notify import DeadlineMissed
 from services.notifier.schedule import Pending, Schedule
 from services.notifier.store import MongoConsentView, MongoSchoolZones
-from services.notifier.usecases import PASS_SIZE, Ports, accept_requests, expire_overdue, run_pass
+from services.notifier.usecases import (
+    PASS_SIZE,
+    Ports,
+    accept_requests,
+    expire_overdue,
+    run_pass,
+    take_over,
+)
 from services.shared.kafka import DeadLetters, partitions_of, subscribe, subscribe_batch
 from services.shared.tasks import keep_running
 
@@ -130,8 +137,7 @@ class Scheduler:
 
     async def _load_assigned(self) -> None:
         for partition in sorted(self._to_load):
-            for pending in await self._load(partition):
-                self.schedule.add(pending)
+            await take_over(await self._load(partition), self.schedule, self._ports)
             self._to_load.discard(partition)
             log.info("partition %d: %d open deliveries", partition, len(self.schedule))
 

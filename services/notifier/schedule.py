@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,9 +60,14 @@ class Schedule:
         self._pending: dict[str, Pending] = {}
         self._in_flight: dict[str, Pending] = {}
         self._watched: dict[str, Pending] = {}
-        # Urgent (deadline-bound) and ordinary deliveries, each by due time; stale entries
-        # (a delivery since rescheduled or ended) are skipped when they come up.
-        self._lanes: dict[str, list[tuple[datetime, int, str, int]]] = {"urgent": [], "normal": []}
+        # Urgent (deadline-bound) lanes before ordinary ones, one per channel, each by due
+        # time; stale entries (a delivery since rescheduled or ended) are skipped when they
+        # come up.
+        self._lanes: dict[tuple[str, str], list[tuple[datetime, int, str, int]]] = {
+            (priority, channel): []
+            for priority in ("urgent", "normal")
+            for channel in ("email", "sms", "inbox")
+        }
         self._order = itertools.count()
         self._pairs: dict[Pair, dict[str, str]] = {}
         self._ended: OrderedDict[tuple[str, str, str], Status] = OrderedDict()
@@ -89,7 +94,7 @@ class Schedule:
 
     def _push(self, pending: Pending) -> None:
         pending.version += 1
-        lane = self._lanes[pending.request.payload.priority]
+        lane = self._lanes[pending.request.payload.priority, pending.channel]
         heapq.heappush(lane, (pending.due, next(self._order), pending.key, pending.version))
 
     def _current(self, entry: tuple[datetime, int, str, int]) -> bool:
@@ -104,18 +109,25 @@ class Schedule:
         tops = [lane[0][0] for lane in self._lanes.values() if lane]
         return min(tops) if tops else None
 
-    def take_due(self, now: datetime, limit: int) -> list[Pending]:
-        """Up to `limit` deliveries due now, urgent ones first, each oldest first; they are in
-        flight until `reschedule` or `end`."""
+    def take_due(
+        self, now: datetime, limit: int, per_channel: Mapping[str, int] | None = None
+    ) -> list[Pending]:
+        """Up to `limit` deliveries due now (and up to `per_channel[c]` of channel c), urgent
+        ones first, each oldest first; they are in flight until `reschedule` or `end`."""
         taken: list[Pending] = []
-        for lane in self._lanes.values():
-            while lane and len(taken) < limit and lane[0][0] <= now:
+        channel_taken: Counter[str] = Counter()
+        for (_, channel), lane in self._lanes.items():
+            cap = (per_channel or {}).get(channel, limit)
+            while (
+                lane and len(taken) < limit and channel_taken[channel] < cap and lane[0][0] <= now
+            ):
                 entry = heapq.heappop(lane)
                 if not self._current(entry):
                     continue
                 pending = self._pending.pop(entry[2])
                 self._in_flight[pending.key] = pending
                 taken.append(pending)
+                channel_taken[channel] += 1
         return taken
 
     def reschedule(self, key: str, due: datetime, *, attempts: int, status: Status) -> None:

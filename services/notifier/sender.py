@@ -8,19 +8,23 @@ decides what follows. One message's failure never fails its batch. None of them 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, Literal
 
 import aiosmtplib
 import httpx
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import Default, SMTPStatus
 from jinja2 import Environment
 
 from schemas import NotificationRequested
-from services.notifier.domain import PermanentFailureError, TemporaryFailureError
+from services.notifier.domain import HANDED_OVER, PermanentFailureError, TemporaryFailureError
 from services.notifier.mime import encoded_address, multipart_alternative
 from services.notifier.rendering import render_email, render_sms
 from services.notifier.store import MongoInbox
@@ -38,9 +42,63 @@ class SmtpServer:
     concurrency: int = 4
 
 
+Handing = Callable[[str], Awaitable[None]]  # told a delivery's key before the relay takes it
+
+
+async def _nothing_to_record(key: str) -> None:
+    pass
+
+
+class HandingOverSMTP(aiosmtplib.SMTP):
+    """An SMTP client that calls `handing` after a message's body and before the final dot of
+    DATA, the moment the relay takes it: no relay keeps a message whose dot never came. What
+    `handing` records is thus true of every message the relay may have taken, and false only
+    of one whose process died in the instant between the record and the dot."""
+
+    handing: Callable[[], Awaitable[None]] | None = None
+
+    async def data(
+        self,
+        message: str | bytes,
+        /,
+        *,
+        timeout: float | Literal[Default.token] | None = Default.token,
+    ) -> SMTPResponse:
+        if self.handing is None or self.protocol is None:
+            return await super().data(message, timeout=timeout)
+        if timeout is Default.token:
+            timeout = self.timeout
+        body = message.encode("ascii") if isinstance(message, str) else message
+        start = await self.execute_command(b"DATA", timeout=timeout)
+        if start.code != SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        try:
+            self.protocol.write(PERIOD_REGEX.sub(b"..", normalize_message_line_endings(body)))
+            try:
+                await self.handing()
+            except Exception as error:
+                raise TemporaryFailureError(f"not recorded: {type(error).__name__}") from None
+            self.protocol.write(b".\r\n")
+        except BaseException:
+            self.close()  # without its dot the relay drops the message
+            raise
+        try:
+            reply = await self.protocol.read_response(timeout=timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
+            # The relay has the whole message and may have taken it (RFC 1047): counted as
+            # sent, as after a crash at this point, since sending it again may duplicate it.
+            self.close()
+            return SMTPResponse(SMTPStatus.completed, HANDED_OVER)
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        return reply
+
+
 class SmtpSender:
     """Sends over a few long-lived SMTP connections (at most `concurrency`), reused from one
-    message to the next: a burst of final marks does not open a connection per e-mail."""
+    message to the next: a burst of final marks does not open a connection per e-mail.
+    `handing` records each message as handed over right before the relay takes it (see
+    `HandingOverSMTP`), so that a crash cannot make it send one twice."""
 
     def __init__(
         self,
@@ -50,7 +108,9 @@ class SmtpSender:
         sender: str,
         account_url: str,
         unsubscribe_key: str,
+        handing: Handing = _nothing_to_record,
     ) -> None:
+        self._handing = handing
         self._env = env
         self._server = server
         self._from = encoded_address(sender)
@@ -58,7 +118,7 @@ class SmtpSender:
         self._account_url = account_url.rstrip("/")
         self._unsubscribe_key = unsubscribe_key
         self._slots = asyncio.Semaphore(server.concurrency)
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[HandingOverSMTP] = []
         self.connections_opened = 0
 
     def compose(self, request: NotificationRequested, message_id: str) -> bytes:
@@ -96,10 +156,11 @@ class SmtpSender:
 
     async def send(self, request: NotificationRequested, message_id: str) -> None:
         message = self.compose(request, message_id)
-        assert request.payload.address is not None
+        payload = request.payload
+        assert payload.address is not None
         try:
             async with self._slots:
-                await self._send_reusing_a_connection(message, request.payload.address)
+                await self._send_reusing_a_connection(message, payload.address, payload.dedupe_key)
         except aiosmtplib.SMTPRecipientsRefused as error:
             # One recipient per message: its refusal (at RCPT TO) is the message's fate.
             raise _failure_for(error.recipients[0]) from None
@@ -108,9 +169,10 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise TemporaryFailureError(f"SMTP unreachable: {type(error).__name__}") from None
 
-    async def _send_reusing_a_connection(self, message: bytes, recipient: str) -> None:
+    async def _send_reusing_a_connection(self, message: bytes, recipient: str, key: str) -> None:
         if self._idle:
             client = self._idle.pop()
+            client.handing = functools.partial(self._handing, key)
             try:
                 await client.sendmail(self._envelope_from, [recipient], message)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
@@ -122,6 +184,7 @@ class SmtpSender:
                 self._idle.append(client)
                 return
         client = await self._connect()
+        client.handing = functools.partial(self._handing, key)
         try:
             await client.sendmail(self._envelope_from, [recipient], message)
         except BaseException:
@@ -129,9 +192,9 @@ class SmtpSender:
             raise
         self._idle.append(client)
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> HandingOverSMTP:
         server = self._server
-        client = aiosmtplib.SMTP(
+        client = HandingOverSMTP(
             hostname=server.host,
             port=server.port,
             timeout=server.timeout,

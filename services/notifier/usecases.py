@@ -12,8 +12,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from schemas.notify import (
 )
 from services.notifier.domain import (
     PRODUCER,
+    UNFINISHED,
     FallbackPolicy,
     PermanentFailureError,
     RetryPolicy,
@@ -100,6 +101,9 @@ class Ports:
     fallback: FallbackPolicy
     # Where a pass spends its time (consent, send, record, publish), for ops to see.
     on_step: Callable[[str, float], None] = lambda step, seconds: None
+    # At most this many of a channel per pass: a provider's rate limit would hold the rest
+    # of a larger batch in the sender, each one sent longer after its consent check.
+    per_pass: Mapping[str, int] = field(default_factory=dict)
 
 
 async def accept_requests(
@@ -132,6 +136,31 @@ async def accept_requests(
     return duplicates
 
 
+async def take_over(loaded: list[Pending], schedule: Schedule, ports: Ports) -> None:
+    """A partition's open deliveries, into this process's schedule. A channel waiting its
+    turn behind one that has ended is due now: the process that ended that one brought the
+    others forward in its memory, and may have stopped before recording it."""
+    now = ports.now()
+    for pending in loaded:
+        schedule.add(pending)
+    waiting = [
+        p
+        for p in loaded
+        if p.status == "queued" and p.due > now and ports.fallback.earlier(p.request)
+    ]
+    if not waiting:
+        return
+    siblings = await _siblings(waiting, schedule, ports)
+    moved = []
+    for pending in waiting:
+        ahead = ports.fallback.earlier(pending.request)
+        if any(siblings[pending.key].get(channel) in UNFINISHED for channel in ahead):
+            continue
+        for brought in schedule.bring_forward(pending.pair, [pending.channel], now):
+            moved.append(Recorded(brought.key, brought.status, brought.attempts, now, due=now))
+    await ports.deliveries.record(moved)
+
+
 def _start_at(
     request: NotificationRequested,
     schedule: Schedule,
@@ -161,7 +190,7 @@ async def run_pass(schedule: Schedule, ports: Ports, limit: int = PASS_SIZE) -> 
     through, held for quiet hours, cancelled by consent, or sent), send concurrently, then
     record every outcome and publish every status event at once."""
     now = ports.now()
-    due = schedule.take_due(now, limit)
+    due = schedule.take_due(now, limit, ports.per_pass)
     if not due:
         return []
     try:
@@ -195,10 +224,21 @@ async def _attempt_all(
             zone=zone,
             refusal=refusals.get(pending.key),
             fallback=ports.fallback,
+            handed_over=pending.status == "sending",
         )
         match decided.action:
             case "send":
                 to_send[payload.channel].append(pending)
+            case "handed_over":
+                recorded = Recorded(
+                    pending.key,
+                    "sent",
+                    pending.attempts + 1,
+                    now,
+                    reason=decided.reason,
+                    message_id=message_id_for(pending.key),
+                )
+                outcomes[pending.key] = (recorded, "sent")
             case "postponed":  # not an attempt: the count stays
                 recorded = Recorded(
                     pending.key, "retry_wait", pending.attempts, now, due=decided.until

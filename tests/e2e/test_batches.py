@@ -100,10 +100,11 @@ async def test_a_batch_of_notices_costs_a_few_database_commands_not_a_few_per_no
         spent = await db_commands(consent, notifier) - before
 
     # Per notice, one command or more would mean a round trip per item came back; batched,
-    # it is a small fraction (reading the recipients, storing decisions and deliveries, the
-    # inbox and the outcomes: a few commands per batch).
+    # it is a fraction (reading the recipients, storing decisions and deliveries, the inbox
+    # and the outcomes: a few commands per batch; and since issue 16 each e-mail's mark as
+    # handed over, one write per four e-mails, one from each SMTP connection).
     print(f"{spent} database commands for {notices} notices: {spent / notices:.3f} per notice")
-    assert spent / notices < 0.5
+    assert spent / notices < 0.75
     assert len(set(message_ids(mail_dir))) == STUDENTS * MARKS_EACH
 
 

@@ -37,9 +37,9 @@ from services.consent.domain import (
 from services.notifier.domain import PermanentFailureError
 from services.notifier.rendering import create_environment
 from services.notifier.sender import SmsRuSender, SmtpSender, SmtpServer
-from tests.builders import CONSENTING, a_mark_posted
+from tests.builders import CONSENTING, a_mark_posted, an_email_request
 from tests.conftest import AUTH, free_port
-from tests.kafka_tools import eventually, produce_raw, read_topic
+from tests.kafka_tools import eventually, produce_event, produce_raw, read_topic
 from tests.servers import Servers
 from tests.services import running
 
@@ -72,24 +72,8 @@ def flaky_smtp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flaky
     controller.stop()
 
 
-def an_email_request(mark_id: str = "m-1", address: str | None = None) -> NotificationRequested:
-    event = MarkPosted.new(a_mark_posted(school_id="school-1", mark_id=mark_id), producer="test")
-    requests, _ = notification_requests(event, [CONSENTING], datetime.now(UTC))
-    request = next(r for r in requests if r.payload.channel == "email")
-    if address is None:
-        return request
-    return request.model_copy(
-        update={"payload": request.payload.model_copy(update={"address": address})}
-    )
-
-
 async def publish(servers: Servers, topics: Topics, request: NotificationRequested) -> None:
-    await produce_raw(
-        servers.kafka_bootstrap,
-        topics.of(NotificationRequested),
-        request.model_dump_json().encode(),
-        key=request.key,
-    )
+    await produce_event(servers.kafka_bootstrap, topics.of(NotificationRequested), request)
 
 
 @pytest.mark.parametrize("flaky_smtp", [3], indirect=True)

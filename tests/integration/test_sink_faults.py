@@ -88,3 +88,28 @@ async def test_the_sms_sink_throttles_then_refuses_listed_numbers_alone(
     assert other.json()["sms"]["79167654321"]["status"] == "OK"
     assert again.json()["sms"]["79161234567"]["status"] == "OK"
     assert len(list(sms_dir.glob("*.json"))) == 2
+
+
+async def test_the_sms_sink_sends_a_client_id_once_even_after_a_restart(sms_dir: Path) -> None:
+    """Idempotent sending, which the notifier relies on after a crash (issue 16): a repeat of
+    an accepted `client_id` is answered as the first time and sends nothing."""
+    from deploy.local.sinks.sms import create_sms_sink
+    from tests.services import on_a_port
+
+    def form(client_id: str) -> dict[str, str]:
+        return {"to": "+79161234567", "msg": "Привет", "client_id": client_id}
+
+    replies = []
+    for _ in range(2):  # the second time, a new sink on the same directory: a restart
+        async with (
+            on_a_port(create_sms_sink(sms_dir)) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
+            for client_id in ("a@vestnik.local", "a@vestnik.local", "b@vestnik.local"):
+                reply = await client.post("/sms/send", data=form(client_id))
+                replies.append(reply.json()["sms"]["79161234567"]["sms_id"])
+
+    first, repeat, other, *after_restart = replies
+    assert first == repeat != other
+    assert after_restart == [first, first, other]
+    assert len(list(sms_dir.glob("*.json"))) == 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -15,6 +17,7 @@ import pytest
 from schemas import MarkPosted, NotificationRequested
 from services.consent.domain import CHANNELS, DEFAULT_CHANNELS, Preferences, notification_requests
 from services.notifier.domain import (
+    HANDED_OVER,
     FallbackPolicy,
     PermanentFailureError,
     RetryPolicy,
@@ -31,7 +34,7 @@ from services.notifier.rendering import (
 )
 from services.notifier.schedule import Pending, Schedule
 from services.notifier.sender import SmtpSender, SmtpServer, _failure_for
-from services.notifier.store import Recorded, _refusal
+from services.notifier.store import Recorded, SendingMarks, _refusal
 from services.notifier.usecases import (
     PASS_SIZE,
     Ports,
@@ -40,6 +43,7 @@ from services.notifier.usecases import (
     accept_requests,
     expire_overdue,
     run_pass,
+    take_over,
 )
 from services.shared.russian import ru_date
 from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
@@ -203,6 +207,18 @@ class Harness:
         return self.deliveries.records[request.payload.dedupe_key]["due"]
 
 
+def successor_of(notifier: Harness) -> Harness:
+    """Another process over the same records, taking over when `notifier` has gone."""
+    successor = Harness()
+    successor.deliveries = notifier.deliveries
+    successor.ports = replace(
+        successor.ports,
+        deliveries=notifier.deliveries,
+        recorder=RecordAtOnce(notifier.deliveries),
+    )
+    return successor
+
+
 async def test_a_request_accepted_three_times_is_sent_once() -> None:
     notifier = Harness()
     request = a_request()
@@ -341,6 +357,22 @@ async def test_a_pass_takes_urgent_deliveries_first_and_at_most_its_size() -> No
     assert len(await run_pass(notifier.schedule, notifier.ports)) == 11
 
 
+async def test_a_pass_takes_at_most_its_share_of_a_rate_limited_channel() -> None:
+    """Issue 16: a pass of 200 SMS at 10 a second sent the last one 20 s after the consent
+    check, and a revocation in between did not stop it; the e-mails due waited as long."""
+    notifier = Harness()
+    notifier.ports = replace(notifier.ports, per_pass={"sms": 10})
+    await notifier.accept(*[a_request("sms", mark_id=f"m-{n}") for n in range(25)])
+    await notifier.accept(*[a_request("email", mark_id=f"m-{n}") for n in range(25)])
+    passes = [await run_pass(notifier.schedule, notifier.ports) for _ in range(4)]
+    assert [Counter(a.request.payload.channel for a in p) for p in passes] == [
+        {"sms": 10, "email": 25},
+        {"sms": 10},
+        {"sms": 5},
+        {},
+    ]
+
+
 async def test_the_next_owner_of_a_partition_takes_its_open_deliveries_over() -> None:
     notifier = Harness(ScriptedSender(TemporaryFailureError("451")))
     sent, waiting = a_request(mark_id="m-1"), a_request(mark_id="m-2")
@@ -348,16 +380,38 @@ async def test_the_next_owner_of_a_partition_takes_its_open_deliveries_over() ->
     notifier.schedule.drop_partitions({0})  # the partition moved to another process …
     assert await notifier.run() == {}
 
-    successor = Harness()
-    successor.deliveries = notifier.deliveries
-    successor.ports = replace(
-        successor.ports,
-        deliveries=notifier.deliveries,
-        recorder=RecordAtOnce(notifier.deliveries),
-    )
+    successor = successor_of(notifier)
     for pending in await successor.deliveries.open_in(0):  # … which loads what is open
         successor.schedule.add(pending)
     assert [a.outcome for a in await run_pass(successor.schedule, successor.ports)] == ["sent"] * 2
+
+
+async def test_an_e_mail_handed_to_the_relay_before_a_crash_is_counted_sent_not_sent_again() -> (
+    None
+):
+    """Issue 16: a notifier killed after the relay took an e-mail (it was marked `sending`
+    before the final dot) and before the reply was recorded. Its successor sent it again,
+    and the parent had it twice."""
+    notifier = Harness()
+    handed, queued = a_request(mark_id="m-1"), a_request(mark_id="m-2")
+    await notifier.accept(handed, queued)
+    notifier.deliveries.records[handed.payload.dedupe_key]["status"] = "sending"
+    notifier.schedule.drop_partitions({0})  # the process died; another takes over
+
+    successor = successor_of(notifier)
+    for pending in await notifier.deliveries.open_in(0):
+        successor.schedule.add(pending)
+    outcomes = await run_pass(successor.schedule, successor.ports)
+
+    assert {a.request.payload.dedupe_key: a.outcome for a in outcomes} == {
+        handed.payload.dedupe_key: "sent",
+        queued.payload.dedupe_key: "sent",
+    }
+    assert [request for request, _ in successor.sender.sent] == [queued]
+    record = notifier.deliveries.records[handed.payload.dedupe_key]
+    assert (record["status"], record["attempts"]) == ("sent", 1)
+    assert record["last_error"] == HANDED_OVER
+    assert [e.type for e in notifier.log.published] == ["NotificationSent"] * 2
 
 
 @pytest.mark.parametrize(("attempts", "seconds"), [(1, 30), (2, 60), (3, 120), (10, 3600)])
@@ -474,6 +528,39 @@ async def test_sms_after_a_restart_is_not_needed_when_the_record_says_email_got_
     restarted.deliveries.records = notifier.deliveries.records
     await restarted.accept(requests["sms"])
     assert await restarted.run() == {"sms": "superseded"}
+
+
+async def test_an_sms_waiting_behind_an_e_mail_that_ended_before_a_takeover_is_due_at_once() -> (
+    None
+):
+    """Issue 16: the process that sent the e-mail brought the SMS forward in its memory and
+    died before recording it; its successor loaded the SMS still due in two hours, and the
+    chaos run found it neither sent nor ended."""
+    notifier = Harness()
+    requests = final_mark_requests()
+    await notifier.accept(requests["email"], requests["sms"])
+    assert notifier.due(requests["sms"]) == NOW + timedelta(hours=2)
+    email = notifier.deliveries.records[requests["email"].payload.dedupe_key]
+    email.update(status="sent", open=False)  # recorded; the SMS's new due was not
+    notifier.schedule.drop_partitions({0})
+
+    successor = successor_of(notifier)
+    await take_over(await notifier.deliveries.open_in(0), successor.schedule, successor.ports)
+
+    assert notifier.due(requests["sms"]) == NOW
+    assert await successor.run() == {"sms": "superseded"}
+    assert successor.sender.sent == []
+
+
+async def test_a_takeover_leaves_an_sms_waiting_while_the_e_mail_ahead_is_still_tried() -> None:
+    notifier = Harness()
+    requests = final_mark_requests()
+    await notifier.accept(requests["email"], requests["sms"])
+    notifier.schedule.drop_partitions({0})
+    successor = successor_of(notifier)
+    await take_over(await notifier.deliveries.open_in(0), successor.schedule, successor.ports)
+    assert notifier.due(requests["sms"]) == NOW + timedelta(hours=2)
+    assert await successor.run() == {"email": "sent"}
 
 
 async def test_sms_goes_anyway_when_email_keeps_failing_past_its_turn() -> None:
@@ -595,3 +682,33 @@ def test_an_address_a_later_change_replaced_is_not_sent_however_late_the_request
         update={"payload": made_late.payload.model_copy(update={"contact_as_of": None})}
     )
     assert _refusal("school-1", old, facts) is None
+
+
+class MarkLog:
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.writes: list[list[str]] = []
+
+    async def mark_sending(self, keys: list[str], at: datetime) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.writes.append(keys)
+
+
+async def test_the_connections_marks_go_in_one_write_and_a_failed_write_hands_nothing_over() -> (
+    None
+):
+    log = MarkLog(ConnectionError("the database is away"))
+    full = SendingMarks(log, group=3, linger=60.0)  # a full group does not wait for the linger
+
+    async def three() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(full.mark(f"k-{n}") for n in range(3)), return_exceptions=True
+        )
+
+    failed = await asyncio.wait_for(three(), timeout=5)
+    assert [type(error) for error in failed] == [ConnectionError] * 3
+    assert await asyncio.wait_for(three(), timeout=5) == [None] * 3
+    alone = SendingMarks(log, group=3, linger=0.05)
+    await asyncio.wait_for(alone.mark("k-3"), timeout=5)
+    assert log.writes == [["k-0", "k-1", "k-2"], ["k-3"]]

@@ -21,6 +21,13 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
     sms_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="SMS gateway sink")
     faults = FaultFile(sms_dir)
+    # Idempotent sending, as providers offer it (Infobip's messageId, for one): a repeat of a
+    # `client_id` already accepted is answered as the first time and sends nothing.
+    accepted = {
+        record["client_id"]: record["sms_id"]
+        for record in map(_read, sms_dir.glob("*.json"))
+        if record.get("client_id")
+    }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -38,8 +45,11 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
         As SMS.ru answers: the request as a whole is OK (HTTP 200, `status: OK`), and each
         number has its own status inside, keyed by the number's digits. A number that is not
         one (code 202) or is on the sink's stop list, `+7000…` (code 207, "this number cannot
-        receive messages"), fails alone."""
+        receive messages"), fails alone. A `client_id` seen before sends nothing again."""
         number = to.lstrip("+")
+        if client_id in accepted:
+            repeat = {"status": "OK", "status_code": 100, "sms_id": accepted[client_id]}
+            return {"status": "OK", "status_code": 100, "sms": {number: repeat}}
         chaos = faults.sms()  # the chaos run's faults (faults.json)
         if chaos.throttled_now():
             return JSONResponse({"status": "ERROR"}, 429, headers={"Retry-After": "1"})
@@ -67,6 +77,8 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
             partial = sms_dir / f".{sms_id}.part"
             partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
             partial.rename(sms_dir / f"{sms_id}.json")
+            if client_id:
+                accepted[client_id] = sms_id
             result = {"status": "OK", "status_code": 100, "sms_id": sms_id}
         return {
             "status": "OK",
@@ -76,3 +88,7 @@ def create_sms_sink(sms_dir: Path) -> FastAPI:
         }
 
     return app
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,87 @@
+"""Issue 16: a notifier killed (SIGKILL) in the middle of an SMTP conversation loses no e-mail
+and sends none twice. The relay here kills the notifier's process itself, at the exact step
+under test, so the test does not depend on timing."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from deploy.local.sinks.smtp import MaildirHandler
+from schemas import NotificationRequested, Topics
+from tests.builders import an_email_request
+from tests.conftest import AUTH, free_port
+from tests.kafka_tools import eventually, produce_event
+from tests.servers import Servers
+
+
+class KillingRelay(MaildirHandler):
+    """Kills `victim` once, at RCPT TO (before the message is taken) or right after it has
+    stored a message (taken, but the notifier never reads the reply)."""
+
+    def __init__(self, mail_dir: Path, at: str) -> None:
+        super().__init__(mail_dir)
+        self.at = at
+        self.victim: subprocess.Popen[bytes] | None = None
+
+    def _kill(self) -> None:
+        if self.victim is not None:
+            self.victim.kill()
+            self.victim.wait()
+            self.victim = None
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.at == "rcpt":
+            self._kill()
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.at == "data":
+            self._kill()
+        return reply
+
+
+@pytest.mark.parametrize("killed_at", ["rcpt", "data"])
+async def test_a_notifier_killed_mid_conversation_sends_the_e_mail_exactly_once(
+    servers: Servers,
+    topics: Topics,
+    notifier_process: dict[str, Any],
+    tmp_path: Path,
+    killed_at: str,
+) -> None:
+    relay = KillingRelay(tmp_path / "mail", at=killed_at)
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        relay.victim = notifier_process["start"](VESTNIK_SMTP_PORT=str(controller.port))
+        request = an_email_request()
+        await produce_event(servers.kafka_bootstrap, topics.of(NotificationRequested), request)
+
+        async def killed() -> bool:
+            return relay.victim is None
+
+        await eventually(killed, timeout=60)
+        notifier_process["start"](VESTNIK_SMTP_PORT=str(controller.port))
+        async with httpx.AsyncClient(base_url=notifier_process["url"], headers=AUTH) as notifier:
+
+            async def ended() -> list[dict[str, Any]]:
+                found = await notifier.get("/v1/schools/school-1/deliveries?status=sent")
+                items: list[dict[str, Any]] = found.json()["items"]
+                return items
+
+            [delivery] = await eventually(ended, timeout=90)
+        await asyncio.sleep(3)  # a resend would come within a scheduler pass or two
+    finally:
+        controller.stop()
+
+    assert delivery["_id"] == request.payload.dedupe_key
+    assert len(list(relay.mail_dir.glob("*.eml"))) == 1

@@ -20,7 +20,7 @@ from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFa
 from services.notifier.api import notifier_router
 from services.notifier.config import Settings
 from services.notifier.domain import FallbackPolicy, RetryPolicy
-from services.notifier.handlers import Scheduler, register_handlers
+from services.notifier.handlers import CatchUp, Scheduler, register_handlers
 from services.notifier.rendering import create_environment
 from services.notifier.schedule import Schedule
 from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender, SmtpServer
@@ -38,7 +38,7 @@ from services.notifier.store import (
 from services.notifier.usecases import Ports, RecordBehind
 from services.shared.auth import authenticated
 from services.shared.http import create_http_app
-from services.shared.kafka import recently_published
+from services.shared.kafka import backlog_of, recently_published
 from services.shared.outbox import BATCH_SIZE, OutboxRelay
 from services.shared.retention import run_retention
 from services.shared.runtime import Runtime
@@ -210,6 +210,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 (ports.now() - started).total_seconds()
             )
 
+    consent_caught_up = CatchUp(
+        lambda: backlog_of(
+            settings.kafka_bootstrap,
+            runtime.topics.of(ConsentRevoked),
+            settings.consumer_group,
+        ),
+        timeout=settings.consent_catch_up_seconds,
+    )
     scheduler = Scheduler(
         Schedule(),
         ports,
@@ -219,6 +227,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         on_missed=lambda missed: deadlines_missed.labels(missed.payload.kind).inc(),
         on_oldest_pending=oldest_pending.set,
         on_pass=pass_size.observe,
+        ready=consent_caught_up.wait,
     )
     register_handlers(
         runtime.broker,
@@ -228,6 +237,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         zones=zones,
         group_id=settings.consumer_group,
         dead_letters=runtime.dead_letters,
+        consent_caught_up=consent_caught_up,
     )
 
     @asynccontextmanager

@@ -47,6 +47,11 @@ class Settings(UnsubscribeSettings):
     school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")
     # How often the scheduler looks for retries that are due (new requests go out at once).
     scheduler_poll_seconds: float = Field(2.0, validation_alias="VESTNIK_NOTIFIER_POLL_SECONDS")
+    # After a start, nothing is sent until the view of consent has taken in what
+    # `consent.changes.v1` held, or this long has passed (Kafka away).
+    consent_catch_up_seconds: float = Field(
+        60.0, ge=0, validation_alias="VESTNIK_NOTIFIER_CONSENT_CATCH_UP_SECONDS"
+    )
     # How often the outbox relay looks for status events left unpublished (it also wakes on
     # every write), and tries Kafka again while it is away.
     outbox_poll_seconds: float = Field(

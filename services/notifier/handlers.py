@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -41,6 +41,43 @@ log = logging.getLogger(__name__)
 OnOutcome = Callable[[NotificationRequested, str], None]
 
 
+class CatchUp:
+    """Whether a consumer has taken in what its topic held when it was first asked: the
+    notifier sends nothing until its view of consent is that current, or a restarted
+    notifier would send with a view as old as its downtime (issue 16: `make chaos` found an
+    e-mail sent to a contact replaced 30 s before). It stops waiting after `timeout`, as when
+    Kafka is away: the view is then as current as it can be, and sending must go on."""
+
+    def __init__(self, backlog: Callable[[], Awaitable[dict[int, int]]], *, timeout: float) -> None:
+        self._backlog = backlog
+        self._timeout = timeout
+        self._left: dict[int, int] | None = None  # partition: the end offset to reach
+        self._next: dict[int, int] = {}  # partition: the offset after the last one taken in
+        self._ready = asyncio.Event()
+
+    def took_in(self, partition: int, offset: int) -> None:
+        self._next[partition] = max(self._next.get(partition, 0), offset + 1)
+        self._check()
+
+    def _check(self) -> None:
+        left = self._left
+        if left is not None and all(self._next.get(p, 0) >= end for p, end in left.items()):
+            self._ready.set()
+
+    async def wait(self) -> None:
+        if self._ready.is_set():
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._left is None:
+                    self._left = await self._backlog()
+                    self._check()
+                await self._ready.wait()
+        except Exception as error:  # Kafka away, or slower than the timeout
+            log.warning("sending before the consent view caught up: %s", type(error).__name__)
+            self._ready.set()
+
+
 class Scheduler:
     """Sends the open deliveries of the partitions this process owns, urgent first.
 
@@ -60,8 +97,11 @@ class Scheduler:
         on_missed: Callable[[DeadlineMissed], None],
         on_oldest_pending: Callable[[float], None],
         on_pass: Callable[[int], None] = lambda deliveries: None,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`ready`: waited for before each pass (see `CatchUp`)."""
         self.schedule = schedule
+        self._ready = ready
         self._ports = ports
         self._load = load
         self._poll_seconds = poll_seconds
@@ -117,6 +157,8 @@ class Scheduler:
         self._wake.clear()
         if self._stopped:  # nothing more is sent from here: wait to be cancelled
             await asyncio.Event().wait()
+        if self._ready is not None:
+            await self._ready()
         async with self._turn:
             if self._stopped:  # stopped while waiting for the turn
                 return
@@ -181,6 +223,7 @@ def register_handlers(
     zones: MongoSchoolZones,
     group_id: str,
     dead_letters: DeadLetters,
+    consent_caught_up: CatchUp,
 ) -> None:
     @subscribe_batch(
         broker,
@@ -209,28 +252,32 @@ def register_handlers(
             await zones.save(change.payload.school_id, change.payload.timezone)
 
     @subscribe(broker, topics, ConsentRevoked, group_id=group_id)
-    async def on_consent_change(change: ConsentChange) -> None:
+    async def on_consent_change(change: ConsentChange, message: KafkaMessage) -> None:
         """Keep the view of consent the last check before each send reads."""
-        match change:
-            case ConsentRevoked(payload=p):
-                await consent_view.revoked(
-                    p.school_id, p.recipient_id, p.student_id, p.effective_at
-                )
-            case ConsentRefused(payload=p):
-                await consent_view.revoked(
-                    p.school_id,
-                    p.recipient_id,
-                    p.student_id,
-                    p.effective_at,
-                    reason="consent refused",
-                )
-            case ConsentGranted(payload=p):
-                await consent_view.granted(
-                    p.school_id, p.recipient_id, p.student_id, p.effective_at
-                )
-            case PreferencesChanged(payload=p):
-                await consent_view.set_paper_only(p.school_id, p.recipient_id, p.paper_only)
-            case ContactChanged(payload=p):
-                await consent_view.contact_changed(
-                    p.school_id, p.recipient_id, p.channel, p.effective_at
-                )
+        await _apply_consent_change(change, consent_view)
+        record = message.raw_message
+        if isinstance(record, ConsumerRecord):  # one message, not a batch
+            consent_caught_up.took_in(record.partition, record.offset)
+
+
+async def _apply_consent_change(change: ConsentChange, consent_view: MongoConsentView) -> None:
+    """The change, in the view of consent the last check before each send reads."""
+    match change:
+        case ConsentRevoked(payload=p):
+            await consent_view.revoked(p.school_id, p.recipient_id, p.student_id, p.effective_at)
+        case ConsentRefused(payload=p):
+            await consent_view.revoked(
+                p.school_id,
+                p.recipient_id,
+                p.student_id,
+                p.effective_at,
+                reason="consent refused",
+            )
+        case ConsentGranted(payload=p):
+            await consent_view.granted(p.school_id, p.recipient_id, p.student_id, p.effective_at)
+        case PreferencesChanged(payload=p):
+            await consent_view.set_paper_only(p.school_id, p.recipient_id, p.paper_only)
+        case ContactChanged(payload=p):
+            await consent_view.contact_changed(
+                p.school_id, p.recipient_id, p.channel, p.effective_at
+            )

@@ -334,6 +334,32 @@ async def ensure_topics(
         await admin.close()
 
 
+async def backlog_of(bootstrap: str, topic: str, group_id: str) -> dict[int, int]:
+    """The partitions of `topic` where `group_id` has not committed everything yet, each with
+    its end offset now: what the group has to take in to be as current as the topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vestnik-catch-up")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await admin.start()
+        await consumer.start()
+        [described] = await admin.describe_topics([topic])
+        partitions = sorted(
+            TopicPartition(topic, p["partition"]) for p in described.get("partitions") or ()
+        )
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
+        return {
+            tp.partition: ends[tp]
+            for tp in partitions
+            if ends[tp] > max(committed[tp].offset if tp in committed else 0, 0)
+        }
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
 async def watch_consumer_lag(
     bootstrap: str, group_id: str, gauge: Gauge, *, interval: float = 15.0
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ from services.notifier.domain import (
     message_id_for,
     readable_reason,
 )
+from services.notifier.handlers import CatchUp
 from services.notifier.mime import MimeHeaderError
 from services.notifier.rendering import (
     create_environment,
@@ -712,3 +714,31 @@ async def test_the_connections_marks_go_in_one_write_and_a_failed_write_hands_no
     alone = SendingMarks(log, group=3, linger=0.05)
     await asyncio.wait_for(alone.mark("k-3"), timeout=5)
     assert log.writes == [["k-0", "k-1", "k-2"], ["k-3"]]
+
+
+def backlog_of(found: dict[int, int] | Exception) -> Callable[[], Awaitable[dict[int, int]]]:
+    async def backlog() -> dict[int, int]:
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    return backlog
+
+
+async def test_sending_waits_until_the_consent_view_reached_the_end_offsets_of_its_start() -> None:
+    caught_up = CatchUp(backlog_of({0: 5, 2: 3}), timeout=5)
+    waiting = asyncio.create_task(caught_up.wait())
+    caught_up.took_in(0, 4)  # offsets 0–4 of partition 0: all it had
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # partition 2 is behind
+    caught_up.took_in(2, 2)
+    await asyncio.wait_for(waiting, timeout=1)
+
+
+@pytest.mark.parametrize("found", [ConnectionError("Kafka away"), {0: 1}])
+async def test_sending_goes_on_when_kafka_is_away_or_the_view_takes_too_long(
+    found: dict[int, int] | Exception,
+) -> None:
+    caught_up = CatchUp(backlog_of(found), timeout=0.1)
+    await asyncio.wait_for(caught_up.wait(), timeout=1)
+    await asyncio.wait_for(caught_up.wait(), timeout=0.01)  # and does not wait again

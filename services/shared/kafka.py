@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -334,30 +334,40 @@ async def ensure_topics(
         await admin.close()
 
 
-async def backlog_of(bootstrap: str, topic: str, group_id: str) -> dict[int, int]:
-    """The partitions of `topic` where `group_id` has not committed everything yet, each with
-    its end offset now: what the group has to take in to be as current as the topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vestnik-catch-up")
+@contextlib.asynccontextmanager
+async def offsets_clients(
+    bootstrap: str, client_id: str
+) -> AsyncIterator[tuple[AIOKafkaAdminClient, AIOKafkaConsumer]]:
+    """An admin client (a group's committed offsets) and a consumer outside any group (the
+    end offsets), both closed however the block ends, a failed start included."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         await admin.start()
         await consumer.start()
+        yield admin, consumer
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+async def backlog_of(bootstrap: str, topic: str, group_id: str) -> dict[int, int]:
+    """The partitions of `topic` where `group_id` has not committed everything yet, each with
+    its end offset now: what the group has to take in to be as current as the topic."""
+    async with offsets_clients(bootstrap, "vestnik-catch-up") as (admin, consumer):
         [described] = await admin.describe_topics([topic])
         partitions = sorted(
             TopicPartition(topic, p["partition"]) for p in described.get("partitions") or ()
         )
         ends = await consumer.end_offsets(partitions) if partitions else {}
         committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
-        return {
-            tp.partition: ends[tp]
-            for tp in partitions
-            if ends[tp] > max(committed[tp].offset if tp in committed else 0, 0)
-        }
-    finally:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-        with contextlib.suppress(Exception):
-            await admin.close()
+    return {
+        tp.partition: ends[tp]
+        for tp in partitions
+        if ends[tp] > max(committed[tp].offset if tp in committed else 0, 0)
+    }
 
 
 async def watch_consumer_lag(
@@ -368,11 +378,7 @@ async def watch_consumer_lag(
     only leaves the last value standing (and logs it)."""
 
     async def session() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vestnik-lag")
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        try:
-            await admin.start()
-            await consumer.start()
+        async with offsets_clients(bootstrap, "vestnik-lag") as (admin, consumer):
             while True:
                 stop_if_cancelled()  # a library may have swallowed our cancellation
                 committed = await admin.list_consumer_group_offsets(group_id)
@@ -384,10 +390,5 @@ async def watch_consumer_lag(
                 for topic, behind in lag.items():
                     gauge.labels(topic, group_id).set(behind)
                 await asyncio.sleep(interval)
-        finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            with contextlib.suppress(Exception):
-                await admin.close()
 
     await keep_running(session, name="consumer lag", retry_seconds=interval)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from schemas import MarkPosted, MarkPostedPayload, NotificationRequested, StudentChanged
-from schemas.journal import StudentChangedPayload
+from schemas.journal import FinalMarkPostedPayload, StudentChangedPayload
 from schemas.timetable import SUBSTITUTION, LessonChangePostedPayload
 from services.consent.domain import (
     Consent,
@@ -46,6 +46,25 @@ def a_mark_posted(**changes: object) -> MarkPostedPayload:
         "weight": 2.0,
     }
     return MarkPostedPayload(**{**fields, **changes})
+
+
+def a_final_mark_posted(obtained_at: datetime, **changes: object) -> FinalMarkPostedPayload:
+    """The payload of a FinalMarkPosted: a quarter's final mark obtained at `obtained_at`."""
+    fields: dict[str, object] = {
+        "student_id": "st-1",
+        "school_id": "school-1",
+        "student_name": "Иванов Иван",
+        "class_name": "5А",
+        "subject_id": "math",
+        "subject_name": "Математика",
+        "period_id": "q2",
+        "period_name": "2 четверть",
+        "period_kind": "quarter",
+        "obtained_at": obtained_at,
+        "final_mark_id": "f-1",
+        "value": "5",
+    }
+    return FinalMarkPostedPayload(**{**fields, **changes})
 
 
 # A guardian who consented and handed over both contacts in writing.

@@ -19,6 +19,10 @@ def _isolated_app(
     """Service `name`'s app, its database and consumer group named after `run_id`, so tests
     never share state."""
     settings = {"mongo_db": f"{run_id}_{name}", "consumer_group": f"{run_id}-{name}", **settings}
+    if name == "notifier":
+        # A notifier under test asks consent before each send only where the test serves
+        # consent on a port and says where (`all_four`); alone, its own view of consent decides.
+        settings.setdefault("consent_check_url", None)
     app, _ = build_app(name, app_options, **settings)
     return app
 
@@ -94,15 +98,24 @@ async def all_four(
     sms_url: str | None = None,
     digest_clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[FourServices]:
-    """Grades, consent, the notifier (on the test's SMTP server and SMS sink) and the digest;
-    with `digest_clock`, the digest runs weeks only when asked (no scheduler)."""
+    """Grades, consent, the notifier (on the test's SMTP server and SMS sink, asking consent
+    on its port before each send, as in production) and the digest; with `digest_clock`, the
+    digest runs weeks only when asked (no scheduler)."""
     digest_options = {"clock": digest_clock} if digest_clock else None
     digest_settings = {"scheduler": False} if digest_clock else {}
     sms = {"sms_url": sms_url} if sms_url else {}
     async with (
         running("grades", run_id, **service_env) as grades,
-        running("consent", run_id, **service_env) as consent,
-        running("notifier", run_id, smtp_port=smtp_port, **sms, **service_env) as notifier,
+        serving("consent", run_id, **service_env) as consent_url,
+        httpx.AsyncClient(base_url=consent_url, timeout=30) as consent,
+        running(
+            "notifier",
+            run_id,
+            smtp_port=smtp_port,
+            consent_check_url=consent_url,
+            **sms,
+            **service_env,
+        ) as notifier,
         running("digest", run_id, digest_options, **digest_settings, **service_env) as digest,
     ):
         yield FourServices(grades, consent, notifier, digest)

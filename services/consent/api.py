@@ -21,6 +21,8 @@ from services.consent import usecases
 from services.consent.requests import (
     ConsentIn,
     ContactIn,
+    NoticeChecksIn,
+    NoticeChecksOut,
     PreferencesIn,
     RecipientIn,
     RevocationIn,
@@ -247,6 +249,20 @@ def consent_routers(
         certificates carry both)."""
         usecases.require_staff(caller, school_id, ("admin",))
         await registry.save_signature_policy(school_id, body.signer_identity, by=caller.subject)
+
+    @school.post(
+        "/notice-checks",
+        summary="May these notices still go out? (the notifier, right before sending)",
+        responses=error_responses(403, 413),
+    )
+    async def check_notices(
+        school_id: RecordId, body: NoticeChecksIn, caller: Principal = principal
+    ) -> NoticeChecksOut:
+        """For a `service` token of the school only. Each notice passes the filter that made it
+        again, as consent stands now, and its address must still be the one handed over: a
+        revocation or a new contact accepted a second ago stops it, before Kafka has told the
+        notifier. A notice about a recipient consent does not know is answered `send: false`."""
+        return await usecases.check_notices(school_id, body, caller, registry=ports())
 
     return [recipients, consents, school]
 

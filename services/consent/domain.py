@@ -161,6 +161,44 @@ def why_not(file: RecipientFile, channel: Channel, category: Category, now: date
     return None
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A notice made earlier and about to go out, as the notifier holds it."""
+
+    recipient_id: str
+    student_ids: tuple[str, ...]  # every child it is about
+    channel: Channel
+    category: Category
+    address: str | None
+
+
+def why_not_now(notice: Notice, files: dict[str, list[RecipientFile]], now: datetime) -> str | None:
+    """Why `notice` may no longer go out (None: it may). `files`: each of its children's
+    recipients as they stand now. It passes the filter that made it (`why_not`) again, for every
+    child, and its address must still be the one the parent handed over. A sign-in code
+    (`account`) is asked for by the person at the address they typed: only that is checked by
+    the account, when it is asked for."""
+    if notice.category == "account":
+        return None
+    for student_id in notice.student_ids:
+        file = next(
+            (
+                f
+                for f in files.get(student_id, [])
+                if f.recipient.recipient_id == notice.recipient_id
+            ),
+            None,
+        )
+        if file is None:
+            return "no longer a recipient of this student's news"
+        if (reason := why_not(file, notice.channel, notice.category, now)) is not None:
+            return reason
+        contact = file.contacts.get(notice.channel)
+        if notice.channel != "inbox" and (contact is None or contact.address != notice.address):
+            return f"{notice.channel} contact changed since the notice was made"
+    return None
+
+
 def notification_requests(
     event: Envelope[Any], files: list[RecipientFile], now: datetime
 ) -> tuple[list[NotificationRequested], list[Decision]]:

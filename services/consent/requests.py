@@ -145,3 +145,36 @@ class PreferencesIn(_In):
         if any(len(chosen) > 10 for chosen in value.values()):
             raise ValueError("at most 10 channels per category")
         return value
+
+
+# A scheduler pass of the notifier asks about at most this many notices of one school at once.
+MAX_NOTICES_PER_CHECK = 1000
+
+
+class NoticeIn(_In):
+    """A notice the notifier is about to send, as consent made it."""
+
+    recipient_id: Id
+    student_ids: list[Id] = Field(
+        min_length=1, max_length=50, description="Every child the notice is about."
+    )
+    channel: Channel
+    category: Category
+    address: str | None = Field(
+        None, min_length=1, max_length=254, description="E-mail or phone; none for the inbox."
+    )
+
+
+class NoticeChecksIn(_In):
+    notices: list[NoticeIn] = Field(min_length=1, max_length=MAX_NOTICES_PER_CHECK)
+
+
+class NoticeCheckOut(BaseModel):
+    send: bool
+    reason: str | None = Field(
+        None, description="Why not, where `send` is false («consent revoked on 2026-11-30»)."
+    )
+
+
+class NoticeChecksOut(BaseModel):
+    results: list[NoticeCheckOut] = Field(description="One per notice asked about, in order.")

@@ -19,8 +19,10 @@ from schemas.consent import ConsentRevoked
 from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFailed
 from services.notifier.api import notifier_router
 from services.notifier.config import Settings
+from services.notifier.consent_check import ConsentService
 from services.notifier.domain import FallbackPolicy, RetryPolicy
 from services.notifier.handlers import CatchUp, Scheduler, register_handlers
+from services.notifier.handover import HandOver
 from services.notifier.rendering import create_environment
 from services.notifier.schedule import Schedule
 from services.notifier.sender import InboxSender, SmsRuSender, SmtpSender, SmtpServer
@@ -31,7 +33,6 @@ from services.notifier.store import (
     MongoInbox,
     MongoSchoolZones,
     RetentionPeriods,
-    SendingMarks,
     notifier_outbox,
     retention_rules,
 )
@@ -107,6 +108,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         buckets=(1, 5, 10, 25, 50, 100, 200),
     )
     env = create_environment()
+    consent_client = httpx.AsyncClient(
+        base_url=settings.consent_check_url or "http://consent.invalid",
+        timeout=10,
+        limits=httpx.Limits(keepalive_expiry=4.0),
+    )
+    consent_now = (
+        ConsentService(consent_client, settings.jwt_secret) if settings.consent_check_url else None
+    )
     email = SmtpSender(
         env,
         SmtpServer(
@@ -123,7 +132,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         sender=settings.mail_from,
         account_url=settings.account_url,
         unsubscribe_key=settings.unsubscribe_key.get_secret_value(),
-        handing=SendingMarks(deliveries, group=settings.smtp_concurrency).mark,
+        handing=HandOver(consent_now, deliveries, group=settings.smtp_concurrency),
     )
     # Idle connections are dropped before a server would (uvicorn and many proxies close them
     # after 5 s): reusing one the server is closing fails the request with a ReadError.
@@ -180,6 +189,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 api_id=settings.sms_api_id.get_secret_value(),
                 per_second=settings.sms_per_second,
                 on_sent=sms_segments.inc,
+                # SMS is idempotent at the provider (`client_id`): no mark is needed.
+                handing=HandOver(consent_now, None, group=1),
             ),
             "inbox": InboxSender(env, inbox),
         },
@@ -270,6 +281,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 await scheduler.stop()  # before the group is left and the task cancelled
                 await publish_what_is_left(relay, runtime.kafka_reachable)
         await sms_client.aclose()
+        await consent_client.aclose()
         await email.close()
 
     return create_http_app(

@@ -1,6 +1,6 @@
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from schemas.notify import Channel
@@ -47,6 +47,12 @@ class Settings(UnsubscribeSettings):
     school_timezone: str = Field("Europe/Moscow", validation_alias="VESTNIK_SCHOOL_TIMEZONE")
     # How often the scheduler looks for retries that are due (new requests go out at once).
     scheduler_poll_seconds: float = Field(2.0, validation_alias="VESTNIK_NOTIFIER_POLL_SECONDS")
+    # Consent, asked once more right before each e-mail and SMS is handed over: a revocation or
+    # a new contact it accepted a second ago stops the message. Empty: only the notifier's own
+    # view of consent decides (tests of the notifier alone); production refuses that.
+    consent_check_url: str | None = Field(
+        "http://127.0.0.1:8002", validation_alias="VESTNIK_NOTIFIER_CONSENT_CHECK_URL"
+    )
     # After a start, nothing is sent until the view of consent has taken in what
     # `consent.changes.v1` held, or this long has passed (Kafka away).
     consent_catch_up_seconds: float = Field(
@@ -70,6 +76,17 @@ class Settings(UnsubscribeSettings):
     retention_every_seconds: float = Field(
         86_400, gt=0, validation_alias="VESTNIK_NOTIFIER_RETENTION_EVERY_SECONDS"
     )
+
+    @field_validator("consent_check_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None
+
+    @model_validator(mode="after")
+    def _consent_checked_in_production(self) -> Self:
+        if self.environment == "production" and self.consent_check_url is None:
+            raise ValueError("VESTNIK_NOTIFIER_CONSENT_CHECK_URL must name the consent service")
+        return self
 
     @field_validator("fallback_order", mode="before")
     @classmethod

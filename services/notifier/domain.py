@@ -36,6 +36,11 @@ class PermanentFailureError(Exception):
     """Will not get better by waiting: SMTP 5xx, a rejected number, a malformed request."""
 
 
+class WithdrawnError(Exception):
+    """Consent no longer allows this message (asked right before it was handed over): it is
+    cancelled, with this reason."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     first_delay: timedelta = timedelta(seconds=30)

@@ -24,7 +24,12 @@ from aiosmtplib.typing import Default, SMTPStatus
 from jinja2 import Environment
 
 from schemas import NotificationRequested
-from services.notifier.domain import HANDED_OVER, PermanentFailureError, TemporaryFailureError
+from services.notifier.domain import (
+    HANDED_OVER,
+    PermanentFailureError,
+    TemporaryFailureError,
+    WithdrawnError,
+)
 from services.notifier.mime import encoded_address, multipart_alternative
 from services.notifier.rendering import render_email, render_sms
 from services.notifier.store import MongoInbox
@@ -42,10 +47,12 @@ class SmtpServer:
     concurrency: int = 4
 
 
-Handing = Callable[[str], Awaitable[None]]  # told a delivery's key before the relay takes it
+# Awaited right before a message is handed over (see `handover.HandOver`); raises if it must
+# not be: `WithdrawnError` when consent now refuses it.
+Handing = Callable[[NotificationRequested], Awaitable[None]]
 
 
-async def _nothing_to_record(key: str) -> None:
+async def _hand_over_at_once(request: NotificationRequested) -> None:
     pass
 
 
@@ -74,10 +81,7 @@ class HandingOverSMTP(aiosmtplib.SMTP):
             raise aiosmtplib.SMTPDataError(start.code, start.message)
         try:
             self.protocol.write(PERIOD_REGEX.sub(b"..", normalize_message_line_endings(body)))
-            try:
-                await self.handing()
-            except Exception as error:
-                raise TemporaryFailureError(f"not recorded: {type(error).__name__}") from None
+            await _handing_over(self.handing)
             self.protocol.write(b".\r\n")
         except BaseException:
             self.close()  # without its dot the relay drops the message
@@ -97,8 +101,9 @@ class HandingOverSMTP(aiosmtplib.SMTP):
 class SmtpSender:
     """Sends over a few long-lived SMTP connections (at most `concurrency`), reused from one
     message to the next: a burst of final marks does not open a connection per e-mail.
-    `handing` records each message as handed over right before the relay takes it (see
-    `HandingOverSMTP`), so that a crash cannot make it send one twice."""
+    `handing` asks consent once more and records each message as handed over right before the
+    relay takes it (see `HandingOverSMTP`): a revocation accepted a second ago stops it, and a
+    crash cannot make it send one twice."""
 
     def __init__(
         self,
@@ -108,7 +113,7 @@ class SmtpSender:
         sender: str,
         account_url: str,
         unsubscribe_key: str,
-        handing: Handing = _nothing_to_record,
+        handing: Handing = _hand_over_at_once,
     ) -> None:
         self._handing = handing
         self._env = env
@@ -160,7 +165,7 @@ class SmtpSender:
         assert payload.address is not None
         try:
             async with self._slots:
-                await self._send_reusing_a_connection(message, payload.address, payload.dedupe_key)
+                await self._send_reusing_a_connection(message, payload.address, request)
         except aiosmtplib.SMTPRecipientsRefused as error:
             # One recipient per message: its refusal (at RCPT TO) is the message's fate.
             raise _failure_for(error.recipients[0]) from None
@@ -169,10 +174,12 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise TemporaryFailureError(f"SMTP unreachable: {type(error).__name__}") from None
 
-    async def _send_reusing_a_connection(self, message: bytes, recipient: str, key: str) -> None:
+    async def _send_reusing_a_connection(
+        self, message: bytes, recipient: str, request: NotificationRequested
+    ) -> None:
         if self._idle:
             client = self._idle.pop()
-            client.handing = functools.partial(self._handing, key)
+            client.handing = functools.partial(self._handing, request)
             try:
                 await client.sendmail(self._envelope_from, [recipient], message)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
@@ -184,7 +191,7 @@ class SmtpSender:
                 self._idle.append(client)
                 return
         client = await self._connect()
-        client.handing = functools.partial(self._handing, key)
+        client.handing = functools.partial(self._handing, request)
         try:
             await client.sendmail(self._envelope_from, [recipient], message)
         except BaseException:
@@ -217,6 +224,17 @@ class SmtpSender:
                 client.close()
 
 
+async def _handing_over(handing: Callable[[], Awaitable[None]]) -> None:
+    """`handing`, its errors as the message's failure: consent's refusal as it is, anything
+    else (consent or the database away) worth another try."""
+    try:
+        await handing()
+    except WithdrawnError:
+        raise
+    except Exception as error:
+        raise TemporaryFailureError(f"not handed over: {type(error).__name__}") from None
+
+
 def _failure_for(error: aiosmtplib.SMTPResponseException) -> Exception:
     failure = TemporaryFailureError if 400 <= error.code < 500 else PermanentFailureError
     return failure(f"SMTP {error.code} {_reply_text(error.message)}")
@@ -243,8 +261,10 @@ class SmsRuSender:
         api_id: str,
         per_second: float,
         on_sent: Callable[[int], None] = lambda segments: None,
+        handing: Handing = _hand_over_at_once,
     ) -> None:
         self._on_sent = on_sent
+        self._handing = handing
         self._env = env
         self._client = client
         self._api_id = api_id
@@ -265,6 +285,7 @@ class SmsRuSender:
             if wait > 0:
                 await asyncio.sleep(wait)
             self._last = time.monotonic()
+        await _handing_over(functools.partial(self._handing, request))
         form = {
             "api_id": self._api_id,
             "to": request.payload.address or "",

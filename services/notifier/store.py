@@ -9,13 +9,12 @@ equality an index serves (a delivery's `_id`, a partition's queue, a school).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pymongo import UpdateOne
@@ -185,61 +184,6 @@ class MongoDeliveries:
 
 # Plumbing of the outbox, not for staff to read.
 OUTBOX_FIELDS = dict.fromkeys(("pending_events", "outbox", "outbox_seq", "version"), 0)
-
-
-class MarksSending(Protocol):
-    async def mark_sending(self, keys: list[str], at: datetime) -> None: ...
-
-
-class SendingMarks:
-    """Marks each e-mail `sending` right before the relay takes it (before the final dot of
-    DATA, see `sender.SmtpSender`), so that a process killed after that moment does not send
-    it again when its successor takes over. The connections' marks go to the database
-    together, as a log's group commit does: a write waits until each of the `group` SMTP
-    connections has one, or `linger` seconds. If the write fails, the waiting e-mails are not
-    handed over: each gets the error instead."""
-
-    def __init__(
-        self,
-        deliveries: MarksSending,
-        *,
-        group: int,
-        linger: float = 0.01,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._deliveries = deliveries
-        self._group = group
-        self._linger = linger
-        self._now = now
-        self._waiting: list[tuple[str, asyncio.Future[None]]] = []
-        self._full = asyncio.Event()
-        self._writing: asyncio.Task[None] | None = None
-
-    async def mark(self, key: str) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((key, done))
-        if len(self._waiting) >= self._group:
-            self._full.set()
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.create_task(self._write(), name="sending-marks")
-        await done
-
-    async def _write(self) -> None:
-        while self._waiting:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self._linger)
-            self._full.clear()
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._deliveries.mark_sending([key for key, _ in batch], self._now())
-            except Exception as error:  # the database away: these are not handed over
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
 
 
 def delivery_document(pending: Pending, now: datetime) -> Document:

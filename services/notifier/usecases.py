@@ -34,6 +34,7 @@ from services.notifier.domain import (
     RetryPolicy,
     Status,
     TemporaryFailureError,
+    WithdrawnError,
     after_failure,
     message_id_for,
     verdict,
@@ -265,6 +266,12 @@ async def _attempt_all(
                     pending.key, "sent", attempts, sent_at, message_id=message_id_for(pending.key)
                 )
                 outcomes[pending.key] = (recorded, "sent")
+                continue
+            if isinstance(failure, WithdrawnError):  # consent refused it at the last moment
+                recorded = Recorded(
+                    pending.key, "cancelled", pending.attempts, sent_at, reason=str(failure)
+                )
+                outcomes[pending.key] = (recorded, "cancelled")
                 continue
             if not isinstance(failure, TemporaryFailureError | PermanentFailureError):
                 # This message's own fault (rendering, a reply the sender could not read): it

@@ -18,7 +18,9 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-Role = Literal["journal", "teacher", "admin", "staff", "parent"]
+# `service`: one Vestnik service calling another about one school (the notifier asking consent
+# whether a notice may still go); it opens only the operations that name it.
+Role = Literal["journal", "teacher", "admin", "staff", "parent", "service"]
 ALGORITHM = "HS256"
 ISSUER = "vestnik"
 SERVICES = ("grades", "consent", "notifier", "digest", "account")
@@ -28,6 +30,7 @@ MAX_LIFETIME: dict[Role, timedelta] = {
     "admin": timedelta(days=1),
     "staff": timedelta(days=1),
     "parent": timedelta(days=1),
+    "service": timedelta(hours=1),
 }
 
 

@@ -27,7 +27,6 @@ from schemas.consent import (
     ContactChanged,
     ContactChangedPayload,
 )
-from schemas.journal import FinalMarkPostedPayload
 from services.consent.domain import (
     DEFAULT_CHANNELS,
     Contact,
@@ -37,7 +36,7 @@ from services.consent.domain import (
 from services.notifier.domain import PermanentFailureError
 from services.notifier.rendering import create_environment
 from services.notifier.sender import SmsRuSender, SmtpSender, SmtpServer
-from tests.builders import CONSENTING, a_mark_posted, an_email_request
+from tests.builders import CONSENTING, a_final_mark_posted, a_mark_posted, an_email_request
 from tests.conftest import AUTH, free_port
 from tests.kafka_tools import eventually, produce_event, produce_raw, read_topic
 from tests.servers import Servers
@@ -235,20 +234,7 @@ async def test_a_garbage_request_is_dead_lettered_and_the_next_one_delivered(
 def final_mark_requests(deadline_in: timedelta) -> list[NotificationRequested]:
     obtained = datetime.now(UTC) - timedelta(hours=24) + deadline_in
     final = FinalMarkPosted.new(
-        FinalMarkPostedPayload(
-            student_id="st-1",
-            school_id="school-1",
-            student_name="Иванов Иван",
-            class_name="5А",
-            subject_id="math",
-            subject_name="Математика",
-            period_id="q2",
-            period_name="2 четверть",
-            period_kind="quarter",
-            obtained_at=obtained,
-            final_mark_id="f-1",
-            value="5",
-        ),
+        a_final_mark_posted(obtained),
         producer="test",
     )
     only_email_and_sms = Preferences(
@@ -344,20 +330,7 @@ async def test_an_sms_at_23_waits_for_8_unless_a_final_result_would_miss_its_dea
     file = replace(CONSENTING, preferences=by_sms)
     mark = MarkPosted.new(a_mark_posted(school_id="school-1"), producer="test")
     final = FinalMarkPosted.new(
-        FinalMarkPostedPayload(
-            student_id="st-1",
-            school_id="school-1",
-            student_name="Иванов Иван",
-            class_name="5А",
-            subject_id="math",
-            subject_name="Математика",
-            period_id="q2",
-            period_name="2 четверть",
-            period_kind="quarter",
-            final_mark_id="f-1",
-            value="4",
-            obtained_at=clock[0] - timedelta(hours=18),  # due in 6 hours
-        ),
+        a_final_mark_posted(clock[0] - timedelta(hours=18), value="4"),  # due in 6 hours
         producer="test",
     )
     [ordinary], _ = notification_requests(mark, [file], clock[0])

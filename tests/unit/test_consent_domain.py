@@ -8,15 +8,16 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from schemas import FinalMarkPosted, MarkPosted
-from schemas.journal import FinalMarkPostedPayload
 from schemas.notify import QuietHours
 from services.consent.domain import (
+    Notice,
     Preferences,
     Recipient,
     RecipientFile,
     notification_requests,
+    why_not_now,
 )
-from tests.builders import CONSENTING, GRANTED, NOW, a_mark_posted
+from tests.builders import CONSENTING, GRANTED, NOW, a_final_mark_posted, a_mark_posted
 
 
 def decide(file: RecipientFile, event=None):  # type: ignore[no-untyped-def]
@@ -43,20 +44,7 @@ def test_a_consenting_parent_gets_a_mark_by_email_and_inbox_by_default() -> None
 
 def test_a_final_mark_goes_on_every_channel_with_a_24_hour_deadline() -> None:
     obtained = datetime(2026, 12, 26, 11, 0, tzinfo=UTC)
-    payload = FinalMarkPostedPayload(
-        student_id="st-1",
-        school_id="school-1",
-        student_name="Иванов Иван",
-        class_name="5А",
-        subject_id="math",
-        subject_name="Математика",
-        period_id="q2",
-        period_name="2 четверть",
-        period_kind="quarter",
-        obtained_at=obtained,
-        final_mark_id="f-1",
-        value="5",
-    )
+    payload = a_final_mark_posted(obtained)
     requests, _ = decide(CONSENTING, FinalMarkPosted.new(payload, producer="grades"))
     assert {r.payload.channel for r in requests} == {"email", "sms", "inbox"}
     assert all(r.payload.deadline == obtained + timedelta(hours=24) for r in requests)
@@ -109,3 +97,57 @@ def test_a_student_is_told_under_the_consent_a_parent_gave_for_them() -> None:
     requests, _ = decide(RecipientFile(student, GRANTED, {}, Preferences()))
     assert [r.payload.channel for r in requests] == ["inbox"]
     assert requests[0].payload.recipient_id == "st-1"
+
+
+def a_notice(**fields: object) -> Notice:
+    defaults: dict[str, object] = {
+        "recipient_id": "g-1",
+        "student_ids": ("st-1",),
+        "channel": "email",
+        "category": "marks",
+        "address": "maria@example.org",
+    }
+    return Notice(**{**defaults, **fields})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("notice", "now_file", "reason"),
+    [
+        (a_notice(), CONSENTING, None),
+        (a_notice(channel="inbox", address=None), CONSENTING, None),
+        (
+            a_notice(),
+            replace(CONSENTING, consent=replace(GRANTED, revoked_at=NOW - timedelta(seconds=1))),
+            f"consent revoked on {NOW.date().isoformat()}",
+        ),
+        (
+            a_notice(),
+            replace(
+                CONSENTING,
+                contacts={
+                    "email": replace(CONSENTING.contacts["email"], address="new@example.org")
+                },
+            ),
+            "email contact changed since the notice was made",
+        ),
+        (a_notice(channel="sms", address="+79161234567"), CONSENTING, "marks not wanted by sms"),
+        (
+            a_notice(),
+            replace(CONSENTING, preferences=Preferences(paper_only_reason="нет интернета")),
+            "paper only: нет интернета",
+        ),
+        (a_notice(recipient_id="g-2"), CONSENTING, "no longer a recipient of this student's news"),
+        # A class's notice about two children: the one whose consent is gone stops it.
+        (
+            a_notice(student_ids=("st-1", "st-2")),
+            CONSENTING,
+            "no longer a recipient of this student's news",
+        ),
+        # A sign-in code goes where its asker typed: the account checked that.
+        (a_notice(category="account", address="typed@example.org"), CONSENTING, None),
+    ],
+)
+def test_a_notice_about_to_go_passes_the_filter_again_and_keeps_its_address(
+    notice: Notice, now_file: RecipientFile, reason: str | None
+) -> None:
+    assert why_not_now(notice, {"st-1": [now_file]}, NOW) == reason

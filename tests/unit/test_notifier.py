@@ -23,10 +23,12 @@ from services.notifier.domain import (
     PermanentFailureError,
     RetryPolicy,
     TemporaryFailureError,
+    WithdrawnError,
     message_id_for,
     readable_reason,
 )
 from services.notifier.handlers import CatchUp
+from services.notifier.handover import HandOver
 from services.notifier.mime import MimeHeaderError
 from services.notifier.rendering import (
     create_environment,
@@ -36,7 +38,7 @@ from services.notifier.rendering import (
 )
 from services.notifier.schedule import Pending, Schedule
 from services.notifier.sender import SmtpSender, SmtpServer, _failure_for
-from services.notifier.store import Recorded, SendingMarks, _refusal
+from services.notifier.store import Recorded, _refusal
 from services.notifier.usecases import (
     PASS_SIZE,
     Ports,
@@ -49,7 +51,7 @@ from services.notifier.usecases import (
 )
 from services.shared.russian import ru_date
 from services.shared.unsubscribe import Unsubscribe, unsubscribe_of
-from tests.builders import CONSENTING, EMAIL, PHONE, a_mark_posted
+from tests.builders import CONSENTING, EMAIL, PHONE, a_mark_posted, an_email_request
 from tests.fakes import (
     EventLog,
     FakeConsentView,
@@ -697,23 +699,67 @@ class MarkLog:
         self.writes.append(keys)
 
 
+class ConsentNowFake:
+    """Consent's answers as a test sets them: refusals by dedupe key, or an error."""
+
+    def __init__(self, refusals: dict[str, str] | None = None) -> None:
+        self.refusals_by_key = refusals or {}
+        self.error: Exception | None = None
+        self.asked: list[list[str]] = []
+
+    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
+        keys = [r.payload.dedupe_key for r in requests]
+        self.asked.append(keys)
+        if self.error is not None:
+            raise self.error
+        return {k: self.refusals_by_key[k] for k in keys if k in self.refusals_by_key}
+
+
 async def test_the_connections_marks_go_in_one_write_and_a_failed_write_hands_nothing_over() -> (
     None
 ):
     log = MarkLog(ConnectionError("the database is away"))
-    full = SendingMarks(log, group=3, linger=60.0)  # a full group does not wait for the linger
+    full = HandOver(None, log, group=3, linger=60.0)  # a full group does not wait for the linger
+    requests = [an_email_request(f"m-{n}") for n in range(4)]
+    keys = [r.payload.dedupe_key for r in requests]
 
     async def three() -> list[BaseException | None]:
-        return await asyncio.gather(
-            *(full.mark(f"k-{n}") for n in range(3)), return_exceptions=True
-        )
+        return await asyncio.gather(*(full(r) for r in requests[:3]), return_exceptions=True)
 
     failed = await asyncio.wait_for(three(), timeout=5)
     assert [type(error) for error in failed] == [ConnectionError] * 3
     assert await asyncio.wait_for(three(), timeout=5) == [None] * 3
-    alone = SendingMarks(log, group=3, linger=0.05)
-    await asyncio.wait_for(alone.mark("k-3"), timeout=5)
-    assert log.writes == [["k-0", "k-1", "k-2"], ["k-3"]]
+    alone = HandOver(None, log, group=3, linger=0.05)
+    await asyncio.wait_for(alone(requests[3]), timeout=5)
+    assert log.writes == [keys[:3], keys[3:]]
+
+
+async def test_consent_is_asked_once_per_group_and_what_it_refuses_is_neither_marked_nor_sent() -> (
+    None
+):
+    requests = [an_email_request(f"m-{n}") for n in range(3)]
+    keys = [r.payload.dedupe_key for r in requests]
+    consent = ConsentNowFake({keys[1]: "consent revoked on 2026-11-30"})
+    log = MarkLog()
+    hand_over = HandOver(consent, log, group=3, linger=60.0)
+
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(hand_over(r) for r in requests), return_exceptions=True), timeout=5
+    )
+
+    assert answers[0] is None and answers[2] is None
+    assert isinstance(answers[1], WithdrawnError) and str(answers[1]) == (
+        "consent revoked on 2026-11-30"
+    )
+    assert consent.asked == [keys]
+    assert log.writes == [[keys[0], keys[2]]]
+    # Consent away: nothing is handed over, and nothing marked.
+    consent.error = ConnectionError("consent away")
+    away = await asyncio.wait_for(
+        asyncio.gather(*(hand_over(r) for r in requests), return_exceptions=True), timeout=5
+    )
+    assert [type(error) for error in away] == [ConnectionError] * 3
+    assert log.writes == [[keys[0], keys[2]]]
 
 
 def backlog_of(found: dict[int, int] | Exception) -> Callable[[], Awaitable[dict[int, int]]]:

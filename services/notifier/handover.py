@@ -1,0 +1,108 @@
+"""The last moment before a message leaves: the relay is about to take an e-mail (before the
+final dot of DATA, see `sender.HandingOverSMTP`) or the SMS provider is about to be asked.
+
+Two promises are kept there. Consent is asked whether the message may still go: the
+notifier's own view of consent comes through Kafka, a second or more behind a revocation or a
+new contact that consent has already accepted. And an e-mail is marked `sending`, so that a
+process killed after that moment is not followed by a successor sending it again.
+
+Messages arrive one by one from concurrent conversations; they are answered together, as a
+log's group commit does: one question to consent and one database write wait until `group`
+messages are waiting, or `linger` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from schemas import NotificationRequested
+from services.notifier.domain import WithdrawnError
+
+
+class MarksSending(Protocol):
+    async def mark_sending(self, keys: list[str], at: datetime) -> None: ...
+
+
+class ConsentNow(Protocol):
+    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
+        """Why consent, as it stands now, refuses each request, by dedupe key."""
+        ...
+
+
+@dataclass
+class _Waiting:
+    request: NotificationRequested
+    done: asyncio.Future[None]
+
+
+class HandOver:
+    """`await hand_over(request)` returns when `request` may be handed over: consent (if given)
+    still allows it and its mark (if `marks` is given) is written. It raises `WithdrawnError`
+    when consent refuses it now, and whatever error the question or the write met otherwise;
+    either way the message must not be handed over."""
+
+    def __init__(
+        self,
+        consent: ConsentNow | None,
+        marks: MarksSending | None,
+        *,
+        group: int,
+        linger: float = 0.01,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._consent = consent
+        self._marks = marks
+        self._group = group
+        self._linger = linger
+        self._now = now
+        self._waiting: list[_Waiting] = []
+        self._full = asyncio.Event()
+        self._answering: asyncio.Task[None] | None = None
+
+    async def __call__(self, request: NotificationRequested) -> None:
+        waiting = _Waiting(request, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if len(self._waiting) >= self._group:
+            self._full.set()
+        if self._answering is None or self._answering.done():
+            self._answering = asyncio.create_task(self._answer(), name="hand-over")
+        await waiting.done
+
+    async def _answer(self) -> None:
+        while self._waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self._linger)
+            self._full.clear()
+            batch, self._waiting = self._waiting, []
+            try:
+                refusals = await self._refusals(batch)
+                going = [w for w in batch if w.request.payload.dedupe_key not in refusals]
+                if self._marks is not None and going:
+                    keys = [w.request.payload.dedupe_key for w in going]
+                    await self._marks.mark_sending(keys, self._now())
+            except Exception as error:  # consent or the database away: nothing is handed over
+                for waiting in batch:
+                    _settle(waiting.done, error)
+                continue
+            for waiting in batch:
+                reason = refusals.get(waiting.request.payload.dedupe_key)
+                _settle(waiting.done, WithdrawnError(reason) if reason is not None else None)
+
+    async def _refusals(self, batch: list[_Waiting]) -> dict[str, str]:
+        if self._consent is None:
+            return {}
+        return await self._consent.refusals([waiting.request for waiting in batch])
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():  # its sender gave up waiting (cancelled)
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -48,9 +48,16 @@ class CatchUp:
     e-mail sent to a contact replaced 30 s before). It stops waiting after `timeout`, as when
     Kafka is away: the view is then as current as it can be, and sending must go on."""
 
-    def __init__(self, backlog: Callable[[], Awaitable[dict[int, int]]], *, timeout: float) -> None:
+    def __init__(
+        self,
+        backlog: Callable[[], Awaitable[dict[int, int]]],
+        *,
+        timeout: float,
+        retry_seconds: float = 1.0,
+    ) -> None:
         self._backlog = backlog
         self._timeout = timeout
+        self._retry_seconds = retry_seconds
         self._left: dict[int, int] | None = None  # partition: the end offset to reach
         self._next: dict[int, int] = {}  # partition: the offset after the last one taken in
         self._ready = asyncio.Event()
@@ -69,12 +76,16 @@ class CatchUp:
             return
         try:
             async with asyncio.timeout(self._timeout):
-                if self._left is None:
-                    self._left = await self._backlog()
-                    self._check()
+                while self._left is None:
+                    try:
+                        self._left = await self._backlog()
+                    except Exception as error:  # metadata not there yet: a broker restarting
+                        log.info("asking again for the consent topic's offsets: %r", error)
+                        await asyncio.sleep(self._retry_seconds)
+                self._check()
                 await self._ready.wait()
-        except Exception as error:  # Kafka away, or slower than the timeout
-            log.warning("sending before the consent view caught up: %s", type(error).__name__)
+        except TimeoutError:  # Kafka away, or the view slower than the timeout
+            log.warning("sending before the consent view caught up")
             self._ready.set()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -358,6 +358,13 @@ async def backlog_of(bootstrap: str, topic: str, group_id: str) -> dict[int, int
     its end offset now: what the group has to take in to be as current as the topic."""
     async with offsets_clients(bootstrap, "vestnik-catch-up") as (admin, consumer):
         [described] = await admin.describe_topics([topic])
+        error = described.get("error_code", 0)
+        if error == UnknownTopicOrPartitionError.errno:
+            return {}  # nothing was ever published to it
+        if error or not described.get("partitions"):
+            # A broker just restarted may not know its partitions yet: an empty answer here
+            # would let a caller think there is nothing to take in.
+            raise KafkaError(f"no partitions of {topic} known (error {error})")
         partitions = sorted(
             TopicPartition(topic, p["partition"]) for p in described.get("partitions") or ()
         )

@@ -781,6 +781,25 @@ async def test_sending_waits_until_the_consent_view_reached_the_end_offsets_of_i
     await asyncio.wait_for(waiting, timeout=1)
 
 
+async def test_offsets_not_known_yet_are_asked_for_again_not_taken_for_nothing_to_wait_for() -> (
+    None
+):
+    answers: list[dict[int, int] | Exception] = [ConnectionError("no partitions yet"), {0: 5}]
+
+    async def backlog() -> dict[int, int]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    caught_up = CatchUp(backlog, timeout=5, retry_seconds=0.01)
+    waiting = asyncio.create_task(caught_up.wait())
+    await asyncio.sleep(0.1)
+    assert not waiting.done() and answers == []
+    caught_up.took_in(0, 4)
+    await asyncio.wait_for(waiting, timeout=1)
+
+
 @pytest.mark.parametrize("found", [ConnectionError("Kafka away"), {0: 1}])
 async def test_sending_goes_on_when_kafka_is_away_or_the_view_takes_too_long(
     found: dict[int, int] | Exception,

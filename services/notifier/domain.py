@@ -32,6 +32,12 @@ class TemporaryFailureError(Exception):
     """Worth another try later: SMTP 4xx, HTTP 5xx or 429, a timeout, a refused connection."""
 
 
+class NotHandedOverError(TemporaryFailureError):
+    """Stopped right before the provider would have had it, for a reason of ours (consent or
+    the database away): no attempt, so a long wait for them never uses up a message's retries
+    (a final result's deadline still holds)."""
+
+
 class PermanentFailureError(Exception):
     """Will not get better by waiting: SMTP 5xx, a rejected number, a malformed request."""
 
@@ -215,6 +221,8 @@ def after_failure(
     reason = readable_reason(str(error))
     if isinstance(error, PermanentFailureError):
         return AfterFailure("failed", reason)
+    if isinstance(error, NotHandedOverError):
+        return AfterFailure("retry_wait", reason, now + policy.delay(1, random))
     if attempts >= policy.max_attempts:
         return AfterFailure("failed", f"gave up after {attempts}: {reason}")
     return AfterFailure("retry_wait", reason, now + policy.delay(attempts, random))

@@ -26,6 +26,7 @@ from jinja2 import Environment
 from schemas import NotificationRequested
 from services.notifier.domain import (
     HANDED_OVER,
+    NotHandedOverError,
     PermanentFailureError,
     TemporaryFailureError,
     WithdrawnError,
@@ -232,7 +233,7 @@ async def _handing_over(handing: Callable[[], Awaitable[None]]) -> None:
     except WithdrawnError:
         raise
     except Exception as error:
-        raise TemporaryFailureError(f"not handed over: {type(error).__name__}") from None
+        raise NotHandedOverError(f"not handed over: {type(error).__name__}") from None
 
 
 def _failure_for(error: aiosmtplib.SMTPResponseException) -> Exception:

@@ -30,6 +30,7 @@ from services.notifier.domain import (
     PRODUCER,
     UNFINISHED,
     FallbackPolicy,
+    NotHandedOverError,
     PermanentFailureError,
     RetryPolicy,
     Status,
@@ -260,7 +261,8 @@ async def _attempt_all(
             failures = [TemporaryFailureError(f"{channel}: {type(error).__name__}")] * len(batch)
         sent_at = ports.now()
         for pending, failure in zip(batch, failures, strict=True):
-            attempts = pending.attempts + 1
+            # Not handed over for a reason of ours: the provider never saw it, no attempt.
+            attempts = pending.attempts + (not isinstance(failure, NotHandedOverError))
             if failure is None:
                 recorded = Recorded(
                     pending.key, "sent", attempts, sent_at, message_id=message_id_for(pending.key)

@@ -20,6 +20,7 @@ from services.consent.domain import CHANNELS, DEFAULT_CHANNELS, Preferences, not
 from services.notifier.domain import (
     HANDED_OVER,
     FallbackPolicy,
+    NotHandedOverError,
     PermanentFailureError,
     RetryPolicy,
     TemporaryFailureError,
@@ -265,6 +266,31 @@ async def test_it_gives_up_after_the_last_attempt_or_a_permanent_failure() -> No
     await notifier.accept(request)
     assert await notifier.run() == {"email": "failed"}
     assert notifier.log.published[-1].payload.reason == "550 no such mailbox"
+
+
+async def test_waiting_for_consent_or_the_database_at_hand_over_uses_no_attempt() -> None:
+    away = NotHandedOverError("not handed over: ConsentUnavailableError")
+    notifier = Harness(ScriptedSender(*[away] * 5))  # five times, where three attempts is all
+    request = a_request()
+    await notifier.accept(request)
+    for _ in range(5):
+        assert await notifier.run() == {"email": "retry_wait"}
+        assert notifier.due(request) == notifier.clock[0] + timedelta(seconds=30)  # no backoff
+        notifier.clock[0] += timedelta(seconds=30)
+    assert await notifier.run() == {"email": "sent"}
+    assert notifier.deliveries.records[request.payload.dedupe_key]["attempts"] == 1
+
+
+async def test_consent_refusing_at_hand_over_cancels_the_delivery_with_its_reason() -> None:
+    notifier = Harness(ScriptedSender(WithdrawnError("consent revoked on 2026-11-27")))
+    request = a_request()
+    await notifier.accept(request)
+    assert await notifier.run() == {"email": "cancelled"}
+    assert await notifier.run() == {}
+    assert notifier.sender.sent == []
+    [event] = notifier.log.published
+    assert event.type == "NotificationCancelled"
+    assert event.payload.reason == "consent revoked on 2026-11-27"
 
 
 async def test_one_message_that_breaks_fails_alone_and_the_pass_goes_on() -> None:

@@ -212,7 +212,7 @@ def notifier_process(servers: Servers, run_id: str, tmp_path: Path) -> Iterator[
         "VESTNIK_NOTIFIER_GROUP": f"{run_id}-notifier",
         "VESTNIK_NOTIFIER_POLL_SECONDS": "0.3",
         # Alone: its own view of consent decides (there is no consent service to ask).
-        "VESTNIK_NOTIFIER_CONSENT_CHECK_URL": "",
+        "VESTNIK_CONSENT_URL": "",
     }
     with service_process("notifier", env, port, tmp_path) as process:
         yield process

@@ -22,7 +22,7 @@ def _isolated_app(
     if name == "notifier":
         # A notifier under test asks consent before each send only where the test serves
         # consent on a port and says where (`all_four`); alone, its own view of consent decides.
-        settings.setdefault("consent_check_url", None)
+        settings.setdefault("consent_url", None)
     app, _ = build_app(name, app_options, **settings)
     return app
 
@@ -112,7 +112,7 @@ async def all_four(
             "notifier",
             run_id,
             smtp_port=smtp_port,
-            consent_check_url=consent_url,
+            consent_url=consent_url,
             **sms,
             **service_env,
         ) as notifier,

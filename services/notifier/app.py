@@ -109,12 +109,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     )
     env = create_environment()
     consent_client = httpx.AsyncClient(
-        base_url=settings.consent_check_url or "http://consent.invalid",
+        base_url=settings.consent_url or "http://consent.invalid",
         timeout=10,
         limits=httpx.Limits(keepalive_expiry=4.0),
     )
     consent_now = (
-        ConsentService(consent_client, settings.jwt_secret) if settings.consent_check_url else None
+        ConsentService(consent_client, settings.jwt_secret) if settings.consent_url else None
     )
     email = SmtpSender(
         env,

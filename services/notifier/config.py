@@ -50,9 +50,7 @@ class Settings(UnsubscribeSettings):
     # Consent, asked once more right before each e-mail and SMS is handed over: a revocation or
     # a new contact it accepted a second ago stops the message. Empty: only the notifier's own
     # view of consent decides (tests of the notifier alone); production refuses that.
-    consent_check_url: str | None = Field(
-        "http://127.0.0.1:8002", validation_alias="VESTNIK_NOTIFIER_CONSENT_CHECK_URL"
-    )
+    consent_url: str | None = Field("http://127.0.0.1:8002", validation_alias="VESTNIK_CONSENT_URL")
     # After a start, nothing is sent until the view of consent has taken in what
     # `consent.changes.v1` held, or this long has passed (Kafka away).
     consent_catch_up_seconds: float = Field(
@@ -77,15 +75,15 @@ class Settings(UnsubscribeSettings):
         86_400, gt=0, validation_alias="VESTNIK_NOTIFIER_RETENTION_EVERY_SECONDS"
     )
 
-    @field_validator("consent_check_url", mode="before")
+    @field_validator("consent_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None
 
     @model_validator(mode="after")
     def _consent_checked_in_production(self) -> Self:
-        if self.environment == "production" and self.consent_check_url is None:
-            raise ValueError("VESTNIK_NOTIFIER_CONSENT_CHECK_URL must name the consent service")
+        if self.environment == "production" and self.consent_url is None:
+            raise ValueError("VESTNIK_CONSENT_URL must name the consent service")
         return self
 
     @field_validator("fallback_order", mode="before")

@@ -156,7 +156,7 @@ async def test_a_parent_signs_in_by_a_mailed_code_and_follows_two_children_in_a_
                 run_id,
                 smtp_port=smtp_server.port,
                 sms_url=sms_gateway,
-                consent_check_url=consent_url,
+                consent_url=consent_url,
                 **service_env,
             )
         )

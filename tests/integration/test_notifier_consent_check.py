@@ -71,7 +71,7 @@ async def test_a_change_consent_accepted_stops_a_notice_the_notifiers_view_never
             **{**service_env, "topic_prefix": alone.prefix},
             smtp_port=smtp_server.port,
             sms_url=sms_gateway,
-            consent_check_url=consent_url,
+            consent_url=consent_url,
             scheduler_poll_seconds=0.3,
             fallback="parallel",  # the final mark's SMS does not wait for its e-mail
         ) as notifier,

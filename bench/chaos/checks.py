@@ -26,10 +26,17 @@ from deploy.local.stack import Layout
 from schemas import Topics
 from schemas.consent import ConsentRevoked
 from schemas.notify import NotificationRequested, NotificationSent
-from services.notifier.domain import message_id_for
+from services.notifier.domain import FATE_UNKNOWN, message_id_for
 from services.shared.mongo import create_mongo_client
 
 QUIET_TIMEOUT = 900.0
+# What the run made happen: the sinks' refusals, and a notifier killed while it handed a
+# message over (its fate is unknown: it is not sent again). A delivery may fail for good only
+# for one of these; any other reason (consent or the store away at hand-over, a rendering
+# error) is a defect of ours, even though it is recorded.
+INJECTED_CAUSES = re.compile(
+    rf"^(gave up after \d+: )?(SMTP |SMS provider |{re.escape(FATE_UNKNOWN)})"
+)
 
 
 async def quiet(chaos: Chaos, requests_topic: str, status_topic: str) -> float:
@@ -135,6 +142,7 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
     delivered: Counter[str] = Counter(mid for _, mid, _, _ in files)
     lost: list[str] = []
     sent_not_received: list[str] = []
+    failed_uncaused: list[str] = []
     unexplained: list[str] = []
     ended: Counter[str] = Counter()
     for key, p in by_key.items():
@@ -147,6 +155,8 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
         elif kinds & {"NotificationFailed", "NotificationCancelled"}:
             reason = next(r for t, r in statuses[key] if t != "NotificationSent")
             ended[f"ended: {reason[:60]}"] += 1
+            if "NotificationFailed" in kinds and not INJECTED_CAUSES.match(reason):
+                failed_uncaused.append(f"{key}: {reason[:100]}")
         elif "NotificationSent" in kinds:
             sent_not_received.append(key)
         else:
@@ -216,6 +226,10 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
         "lost": len(lost) + len(sent_not_received),
         "lost_never_ended": lost[:20],
         "lost_sent_but_not_received": sent_not_received[:20],
+        # What the notifier recorded of each: its status, attempts, reason and times.
+        "lost_deliveries": await deliveries(chaos, (lost + sent_not_received)[:20]),
+        "failed_without_an_injected_cause": len(failed_uncaused),
+        "failed_without_an_injected_cause_examples": failed_uncaused[:20],
         "unexplained_messages": len(unexplained),
         "duplicate": duplicates,
         "repeats_with_the_same_message_id": same_id,
@@ -233,6 +247,7 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
     }
     figures["passed"] = not (
         figures["lost"]
+        or figures["failed_without_an_injected_cause"]
         or figures["duplicate"]
         or figures["unexplained_messages"]
         or figures["sent_after_revocation"]
@@ -241,6 +256,20 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
         or figures["poison_dead_lettered"] != poisoned
     )
     return figures
+
+
+async def deliveries(chaos: Chaos, keys: list[str]) -> list[dict[str, Any]]:
+    """The notifier's records of `keys`, less the request and the outbox's plumbing."""
+    if not keys:
+        return []
+    mongo = create_mongo_client(chaos.layout.mongo_url)
+    try:
+        db = mongo[f"{chaos.running.prefix.strip('.')}_notifier"]
+        hidden = {"request": 0, "pending_events": 0, "outbox": 0}
+        found = [doc async for doc in db["deliveries"].find({"_id": {"$in": keys}}, hidden)]
+    finally:
+        await mongo.close()
+    return json.loads(json.dumps(found, default=str))
 
 
 # Written when a document is (re)written, not what it says: a rebuild writes them anew.

@@ -9,6 +9,10 @@ def summary(result: dict[str, Any]) -> str:
     c = result.get("checks", {})
     rows = [
         ("lost (neither delivered nor ended with a reason)", c.get("lost")),
+        (
+            "failed for a cause the run did not inject (not the sinks' refusals)",
+            c.get("failed_without_an_injected_cause"),
+        ),
         ("duplicate (per recipient, event and channel)", c.get("duplicate")),
         (
             "  of which the same Message-ID / client_id again",

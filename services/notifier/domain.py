@@ -149,7 +149,7 @@ def hold_for_quiet_hours(
 class Verdict:
     """What to do with a delivery that has come due, decided right before sending."""
 
-    action: Literal["send", "superseded", "postponed", "cancelled", "handed_over"]
+    action: Literal["send", "superseded", "postponed", "cancelled", "fate_unknown"]
     reason: str | None = None
     until: datetime | None = None  # postponed until then
 
@@ -166,11 +166,14 @@ def verdict(
 ) -> Verdict:
     """`siblings`: the state of the recipient's other channels for the same event; `zone`:
     the school's time zone (needed only for an SMS with quiet hours); `refusal`: why the
-    consent no longer allows it, if it does not; `handed_over`: a process that stopped had
-    already handed it to the provider (it was `sending`)."""
+    consent no longer allows it, if it does not; `handed_over`: a process that stopped was
+    handing it to the provider (it was `sending`)."""
     if handed_over:
-        # Sending it again would be a duplicate; what can no longer be known is the reply.
-        return Verdict("handed_over", HANDED_OVER)
+        # Sending it again may duplicate it; counting it sent may lose it (the process may
+        # have died before the final dot, or with its mark written and the store's answer
+        # lost: `make chaos` found both). Neither is known: it fails with that reason, and a
+        # final result's next channel goes at once.
+        return Verdict("fate_unknown", FATE_UNKNOWN)
     if reached := [c for c in fallback.earlier(request) if siblings.get(c) == "sent"]:
         return Verdict("superseded", f"not needed: reached by {reached[0]}")
     if zone is not None and (until := hold_for_quiet_hours(request, now, zone)) is not None:
@@ -180,7 +183,10 @@ def verdict(
     return Verdict("send")
 
 
-HANDED_OVER = "handed to the provider; its reply was lost when the notifier stopped"
+HANDED_OVER = "handed to the provider; its reply was lost"
+FATE_UNKNOWN = (
+    "being handed to the provider when the notifier stopped: it may or may not have arrived"
+)
 REASON_LENGTH = 300
 # What in a provider's reply is a person's address: an e-mail address (`<ivan@example.org>`,
 # as relays quote it at RCPT TO) or a phone number (10 to 15 digits, maybe spaced or dashed).

@@ -231,16 +231,17 @@ async def _attempt_all(
         match decided.action:
             case "send":
                 to_send[payload.channel].append(pending)
-            case "handed_over":
+            case "fate_unknown":  # not sent again: a failure that lets the next channel go
                 recorded = Recorded(
                     pending.key,
-                    "sent",
+                    "failed",
                     pending.attempts + 1,
                     now,
                     reason=decided.reason,
                     message_id=message_id_for(pending.key),
+                    watched=payload.deadline is not None,
                 )
-                outcomes[pending.key] = (recorded, "sent")
+                outcomes[pending.key] = (recorded, "failed")
             case "postponed":  # not an attempt: the count stays
                 recorded = Recorded(
                     pending.key, "retry_wait", pending.attempts, now, due=decided.until

@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from deploy.local.sinks.smtp import MaildirHandler
 from schemas import NotificationRequested, Topics
 from schemas.consent import ContactChanged, ContactChangedPayload
+from services.notifier.domain import FATE_UNKNOWN
 from tests.builders import an_email_request
 from tests.conftest import AUTH, free_port
 from tests.kafka_tools import eventually, produce_event, produce_events
@@ -54,13 +55,20 @@ class KillingRelay(MaildirHandler):
         return reply
 
 
-@pytest.mark.parametrize("killed_at", ["rcpt", "data"])
+@pytest.mark.parametrize(
+    ("killed_at", "ended_as"),
+    [
+        ("rcpt", ("sent", None)),  # before its mark: the successor sends it
+        ("data", ("failed", FATE_UNKNOWN)),  # marked, then the dot: not sent again
+    ],
+)
 async def test_a_notifier_killed_mid_conversation_sends_the_e_mail_exactly_once(
     servers: Servers,
     topics: Topics,
     notifier_process: dict[str, Any],
     tmp_path: Path,
     killed_at: str,
+    ended_as: tuple[str, str | None],
 ) -> None:
     relay = KillingRelay(tmp_path / "mail", at=killed_at)
     controller = Controller(relay, hostname="127.0.0.1", port=free_port())
@@ -78,9 +86,9 @@ async def test_a_notifier_killed_mid_conversation_sends_the_e_mail_exactly_once(
         async with httpx.AsyncClient(base_url=notifier_process["url"], headers=AUTH) as notifier:
 
             async def ended() -> list[dict[str, Any]]:
-                found = await notifier.get("/v1/schools/school-1/deliveries?status=sent")
+                found = await notifier.get("/v1/schools/school-1/deliveries")
                 items: list[dict[str, Any]] = found.json()["items"]
-                return items
+                return [d for d in items if d["status"] in ("sent", "failed")]
 
             [delivery] = await eventually(ended, timeout=90)
         await asyncio.sleep(3)  # a resend would come within a scheduler pass or two
@@ -88,6 +96,7 @@ async def test_a_notifier_killed_mid_conversation_sends_the_e_mail_exactly_once(
         controller.stop()
 
     assert delivery["_id"] == request.payload.dedupe_key
+    assert (delivery["status"], delivery.get("last_error")) == ended_as
     assert len(list(relay.mail_dir.glob("*.eml"))) == 1
 
 

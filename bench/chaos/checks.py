@@ -186,10 +186,11 @@ async def check(chaos: Chaos, guardians: dict[str, Guardian], since_ns: int) -> 
             continue
         if g.state in ("paper", "refused", "none"):
             without_consent.append(mid)
-        late = g.changed_ns is not None and arrived > g.changed_ns
+        change_ns = g.changed_for(channel)
+        late = change_ns is not None and arrived > change_ns
         if late and (g.state == "revoked" or (g.state == "moved" and address in g.old)):
             # The evidence: when the request was made, when the change reached Kafka.
-            change_ns = g.changed_ns or 0
+            change_ns = change_ns or 0
             made = envelopes[mid]
             request = made[0]  # the notifier keeps the first request of a dedupe key
             evidence = {

@@ -44,9 +44,17 @@ class Guardian:
     state: str
     email: str | None = None
     phone: str | None = None
-    # When the API accepted the mid-stream change (ns since the epoch), and the old contacts.
+    # When the API accepted the mid-stream change (ns since the epoch): the revocation, or the
+    # new e-mail address; the new phone number is accepted after it. And the old contacts.
     changed_ns: int | None = None
+    sms_changed_ns: int | None = None
     old: tuple[str, ...] = ()
+
+    def changed_for(self, channel: str) -> int | None:
+        """When a message on `channel` stopped being allowed (to its old address)."""
+        return (
+            self.sms_changed_ns if channel == "sms" and self.state == "moved" else self.changed_ns
+        )
 
     @property
     def recipient_id(self) -> str:
@@ -223,7 +231,7 @@ async def feed(
                         token,
                         {"address": g.email, "proof": plans.WRITTEN},
                     )
-                    await consent_call(
+                    g.sms_changed_ns = await consent_call(
                         http,
                         "PUT",
                         f"{recipient}/sms",

@@ -737,8 +737,10 @@ class MarkLog:
     def __init__(self, *failures: Exception) -> None:
         self.failures = list(failures)
         self.writes: list[list[str]] = []
+        self.order: list[str] = []  # "marks" and (see ConsentNowFake) "consent", as they came
 
     async def mark_sending(self, keys: list[str], at: datetime) -> None:
+        self.order.append("marks")
         if self.failures:
             raise self.failures.pop(0)
         self.writes.append(keys)
@@ -747,14 +749,18 @@ class MarkLog:
 class ConsentNowFake:
     """Consent's answers as a test sets them: refusals by dedupe key, or an error."""
 
-    def __init__(self, refusals: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, refusals: dict[str, str] | None = None, order: list[str] | None = None
+    ) -> None:
         self.refusals_by_key = refusals or {}
         self.error: Exception | None = None
         self.asked: list[list[str]] = []
+        self.order = order if order is not None else []
 
     async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
         keys = [r.payload.dedupe_key for r in requests]
         self.asked.append(keys)
+        self.order.append("consent")
         if self.error is not None:
             raise self.error
         return {k: self.refusals_by_key[k] for k in keys if k in self.refusals_by_key}
@@ -779,13 +785,11 @@ async def test_the_connections_marks_go_in_one_write_and_a_failed_write_hands_no
     assert log.writes == [keys[:3], keys[3:]]
 
 
-async def test_consent_is_asked_once_per_group_and_what_it_refuses_is_neither_marked_nor_sent() -> (
-    None
-):
+async def test_consent_is_asked_once_per_group_after_the_marks_and_a_refusal_is_not_sent() -> None:
     requests = [an_email_request(f"m-{n}") for n in range(3)]
     keys = [r.payload.dedupe_key for r in requests]
-    consent = ConsentNowFake({keys[1]: "consent revoked on 2026-11-30"})
     log = MarkLog()
+    consent = ConsentNowFake({keys[1]: "consent revoked on 2026-11-30"}, order=log.order)
     hand_over = HandOver(consent, log, group=3, linger=60.0)
 
     answers = await asyncio.wait_for(
@@ -797,14 +801,14 @@ async def test_consent_is_asked_once_per_group_and_what_it_refuses_is_neither_ma
         "consent revoked on 2026-11-30"
     )
     assert consent.asked == [keys]
-    assert log.writes == [[keys[0], keys[2]]]
-    # Consent away: nothing is handed over, and nothing marked.
+    # Marked before consent was asked, so that its answer is the last word before the dot.
+    assert log.writes == [keys] and log.order == ["marks", "consent"]
+    # Consent away: nothing is handed over.
     consent.error = ConnectionError("consent away")
     away = await asyncio.wait_for(
         asyncio.gather(*(hand_over(r) for r in requests), return_exceptions=True), timeout=5
     )
     assert [type(error) for error in away] == [ConnectionError] * 3
-    assert log.writes == [[keys[0], keys[2]]]
 
 
 def backlog_of(found: dict[int, int] | Exception) -> Callable[[], Awaitable[dict[int, int]]]:

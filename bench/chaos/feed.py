@@ -177,6 +177,35 @@ async def consent_call(
         await asyncio.sleep(0.5)
 
 
+async def change(
+    http: httpx.AsyncClient, consent: str, g: Guardian, tokens: dict[str, str]
+) -> None:
+    """`g`'s revocation or new contacts, with when consent answered each: a change answers
+    once the hand-over windows it overlaps have ended, so that is when it counts as made."""
+    base = f"{consent}/v1/schools/{g.school_id}"
+    token = tokens[g.school_id]
+    if g.state == "revoked":
+        g.changed_ns = await consent_call(
+            http,
+            "POST",
+            f"{base}/consents/c-{g.recipient_id}/revocation",
+            token,
+            {"reason": "отзыв"},
+        )
+        return
+    g.old = tuple(a for a in (g.email, g.phone) if a)
+    g.email = f"new-{g.recipient_id}@example.org"
+    g.phone = "+7917" + (g.phone or "+79160000000")[-7:]
+    recipient = f"{base}/recipients/{g.recipient_id}/contacts"
+    first = await consent_call(
+        http, "PUT", f"{recipient}/email", token, {"address": g.email, "proof": plans.WRITTEN}
+    )
+    g.sms_changed_ns = await consent_call(
+        http, "PUT", f"{recipient}/sms", token, {"address": g.phone, "proof": plans.WRITTEN}
+    )
+    g.changed_ns = first
+
+
 async def feed(
     chaos: Chaos,
     guardians: dict[str, Guardian],
@@ -208,37 +237,8 @@ async def feed(
                     for s, b in by_school.items()
                 )
             )
-            for g in when.get(n, []):
-                base = f"{consent}/v1/schools/{g.school_id}"
-                token = tokens[g.school_id]
-                if g.state == "revoked":
-                    g.changed_ns = await consent_call(
-                        http,
-                        "POST",
-                        f"{base}/consents/c-{g.recipient_id}/revocation",
-                        token,
-                        {"reason": "отзыв"},
-                    )
-                else:
-                    g.old = tuple(a for a in (g.email, g.phone) if a)
-                    g.email = f"new-{g.recipient_id}@example.org"
-                    g.phone = "+7917" + (g.phone or "+79160000000")[-7:]
-                    recipient = f"{base}/recipients/{g.recipient_id}/contacts"
-                    first = await consent_call(
-                        http,
-                        "PUT",
-                        f"{recipient}/email",
-                        token,
-                        {"address": g.email, "proof": plans.WRITTEN},
-                    )
-                    g.sms_changed_ns = await consent_call(
-                        http,
-                        "PUT",
-                        f"{recipient}/sms",
-                        token,
-                        {"address": g.phone, "proof": plans.WRITTEN},
-                    )
-                    g.changed_ns = first
+            # Concurrently: a change waits for the hand-over windows of its recipient.
+            await asyncio.gather(*(change(http, consent, g, tokens) for g in when.get(n, [])))
             if n % 10 == 0:
                 say(f"  batch {n + 1} of {len(batches)} posted")
             await asyncio.sleep(max(pause - (time.monotonic() - started), 0))

@@ -83,6 +83,8 @@ def consent_routers(
         body: ContactIn,
         caller: Principal = principal,
     ) -> None:
+        """Answered once any notice consent allowed a moment before has reached its provider
+        (see `notice-checks`): a few seconds at most, most often at once."""
         await usecases.save_contact(
             school_id, recipient_id, channel, body, caller, registry=ports()
         )
@@ -99,7 +101,9 @@ def consent_routers(
         channel: Literal["email", "sms"],
         caller: Principal = principal,
     ) -> None:
-        """152-FZ art. 21: the address is erased; the history keeps how it was handed over."""
+        """152-FZ art. 21: the address is erased; the history keeps how it was handed over.
+        Answered once any notice consent allowed a moment before has reached its provider
+        (see `notice-checks`): a few seconds at most, most often at once."""
         await usecases.remove_contact(school_id, recipient_id, channel, caller, registry=ports())
 
     @recipients.get(
@@ -126,6 +130,8 @@ def consent_routers(
         body: PreferencesIn,
         caller: Principal = principal,
     ) -> None:
+        """Answered once any notice consent allowed a moment before has reached its provider
+        (see `notice-checks`): a few seconds at most, most often at once."""
         await usecases.save_preferences(school_id, recipient_id, body, caller, registry=ports())
 
     @recipients.get(
@@ -194,6 +200,8 @@ def consent_routers(
     async def revoke(
         school_id: RecordId, consent_id: RecordId, body: RevocationIn, caller: Principal = principal
     ) -> dict[str, str]:
+        """Answered once any notice consent allowed a moment before has reached its provider
+        (see `notice-checks`): a few seconds at most, most often at once."""
         await usecases.revoke_consent(school_id, consent_id, body.reason, caller, registry=ports())
         return {"status": "revoked"}
 
@@ -261,7 +269,12 @@ def consent_routers(
         """For a `service` token of the school only. Each notice passes the filter that made it
         again, as consent stands now, and its address must still be the one handed over: a
         revocation or a new contact accepted a second ago stops it, before Kafka has told the
-        notifier. A notice about a recipient consent does not know is answered `send: false`."""
+        notifier. A notice about a recipient consent does not know is answered `send: false`.
+
+        A `send: true` holds for `hand_over_within_seconds` from the question: the changes that
+        could stop these notices (a revocation, a refusal, a contact or preferences changed)
+        answer only after that, so what was allowed and handed over within it reached its
+        provider before the change counted as made."""
         return await usecases.check_notices(school_id, body, caller, registry=ports())
 
     return [recipients, consents, school]

@@ -31,6 +31,7 @@ from schemas.timetable import GroupChanged, LessonChangePosted
 from services.consent import usecases
 from services.consent.api import consent_routers, install_error_handlers, utc_now
 from services.consent.config import Settings
+from services.consent.domain import HAND_OVER_WINDOW
 from services.consent.handlers import register_handlers
 from services.consent.roster import MongoRoster
 from services.consent.store import MongoConsentRegistry
@@ -116,6 +117,10 @@ def create_app(settings: Settings) -> FastAPI:
         purged.labels("contacts").inc(erased)
         await asyncio.sleep(settings.retention_every_seconds)
 
+    async def forget_hand_overs() -> None:
+        await registry.forget_hand_overs(utc_now() - HAND_OVER_WINDOW)
+        await asyncio.sleep(HAND_OVER_WINDOW.total_seconds())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.ensure_indexes()
@@ -126,6 +131,10 @@ def create_app(settings: Settings) -> FastAPI:
             in_background(
                 keep_running(retention_pass, name="retention", retry_seconds=60.0),
                 name="retention",
+            ),
+            in_background(
+                keep_running(forget_hand_overs, name="hand-overs", retry_seconds=5.0),
+                name="hand-overs",
             ),
         ):
             yield

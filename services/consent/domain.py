@@ -161,6 +161,21 @@ def why_not(file: RecipientFile, channel: Channel, category: Category, now: date
     return None
 
 
+# How long a "yes" to the notifier's question holds: the notifier hands each message over
+# within it (less a margin) or asks again, and a change that could turn one of them into a
+# "no" is answered only once the windows it overlaps have ended. A change accepted is thus
+# never followed by a message it stops: consent's answer and the provider's dot cannot
+# straddle it.
+HAND_OVER_WINDOW = timedelta(seconds=5)
+
+
+def hand_over_subjects(recipient_ids: Sequence[str], student_ids: Sequence[str]) -> list[str]:
+    """What a hand-over window holds still, and what a change waits for: the recipients asked
+    about, and the children their notices concern (a parent's revocation speaks for a student
+    recipient too)."""
+    return sorted({f"recipient:{r}" for r in recipient_ids} | {f"student:{s}" for s in student_ids})
+
+
 @dataclass(frozen=True)
 class Notice:
     """A notice made earlier and about to go out, as the notifier holds it."""

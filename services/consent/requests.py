@@ -178,3 +178,8 @@ class NoticeCheckOut(BaseModel):
 
 class NoticeChecksOut(BaseModel):
     results: list[NoticeCheckOut] = Field(description="One per notice asked about, in order.")
+    hand_over_within_seconds: float = Field(
+        description="How long, from the question, a `send: true` holds: a change that could "
+        "stop one of these notices is answered only after that, so a notice not handed over "
+        "to its provider by then must be asked about again."
+    )

@@ -53,6 +53,7 @@ class MongoConsentRegistry:
         self._decisions = db["decisions"]
         self._trusted = db["trusted_certificates"]
         self._policies = db["signature_policies"]
+        self._hand_overs = db["hand_overs"]
         # FerretDB can lose one of two concurrent updates of a document: this process's
         # updates of documents with an outbox take turns (see services.shared.outbox).
         self._updating = asyncio.Lock()
@@ -69,6 +70,7 @@ class MongoConsentRegistry:
         await self._preferences.create_index([("school_id", 1), ("recipient_id", 1)])
         await self._history.create_index([("school_id", 1), ("recipient_id", 1), ("at", 1)])
         await self._decisions.create_index([("school_id", 1), ("student_id", 1)])
+        await self._hand_overs.create_index([("school_id", 1), ("subjects", 1)])
 
     # Writes: each also appends to the history.
 
@@ -231,6 +233,29 @@ class MongoConsentRegistry:
         )
 
     # Retention (152-FZ art. 21): what the purge job reads.
+
+    # Hand-over windows (see `domain.HAND_OVER_WINDOW`): a few seconds each, one document per
+    # question of the notifier; those ended are forgotten every few seconds, so the
+    # collection stays small.
+
+    async def hold_hand_overs(self, school_id: str, subjects: list[str], until: datetime) -> None:
+        await self._hand_overs.insert_one(
+            {"school_id": school_id, "subjects": subjects, "until": until}
+        )
+
+    async def hand_overs_until(self, school_id: str, subjects: list[str]) -> datetime | None:
+        """When the last window holding any of `subjects` still ends (None: none is open)."""
+        latest: datetime | None = None
+        for subject in subjects:
+            query = {"school_id": school_id, "subjects": subject}
+            async for doc in self._hand_overs.find(query, {"until": 1}):
+                until = doc["until"]
+                latest = until if latest is None else max(latest, until)
+        return latest
+
+    async def forget_hand_overs(self, ended_before: datetime) -> int:
+        result = await self._hand_overs.delete_many({"until": {"$lt": ended_before}})
+        return result.deleted_count
 
     def retention_rules(self, *, decisions: timedelta) -> list[RetentionRule]:
         return [RetentionRule(self._decisions, "decided_at", decisions)]

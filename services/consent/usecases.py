@@ -8,8 +8,10 @@ Every change is stored with the event that tells the other services.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,11 +35,13 @@ from schemas.consent import (
 from schemas.settings import ConsentShown, ContactShown, RecipientSettings
 from services.consent.domain import (
     DEFAULT_CHANNELS,
+    HAND_OVER_WINDOW,
     PRODUCER,
     Notice,
     Preferences,
     Recipient,
     RecipientFile,
+    hand_over_subjects,
     masked_address,
     why_not_now,
 )
@@ -121,6 +125,10 @@ class ConsentStore(Protocol):
     async def files_for_students(
         self, students: list[tuple[str, str]]
     ) -> dict[tuple[str, str], list[RecipientFile]]: ...
+    async def hold_hand_overs(
+        self, school_id: str, subjects: list[str], until: datetime
+    ) -> None: ...
+    async def hand_overs_until(self, school_id: str, subjects: list[str]) -> datetime | None: ...
 
 
 class ForbiddenError(Exception):
@@ -152,6 +160,7 @@ class Registry:
     now: datetime
     # Keys `ContactChanged.address_digest` (the personal account's sign-in).
     digest_key: str = DEV_CONTACT_DIGEST_KEY
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 def _belongs(caller: Principal, school_id: str) -> None:
@@ -187,6 +196,10 @@ async def check_notices(
     ago, this can. Four queries for the whole batch."""
     require_staff(caller, school_id, ("service",))
     students = sorted({s for notice in body.notices for s in notice.student_ids})
+    # The window is held before the files are read: a change either is read here, or finds
+    # the window when it looks for one after its own write, and waits for its end.
+    subjects = hand_over_subjects([n.recipient_id for n in body.notices], students)
+    await registry.store.hold_hand_overs(school_id, subjects, registry.now + HAND_OVER_WINDOW)
     files = await registry.store.files_for_students([(school_id, s) for s in students])
     by_student = {student_id: files.get((school_id, student_id), []) for student_id in students}
     results = []
@@ -194,7 +207,26 @@ async def check_notices(
         notice = Notice(n.recipient_id, tuple(n.student_ids), n.channel, n.category, n.address)
         reason = why_not_now(notice, by_student, registry.now)
         results.append(NoticeCheckOut(send=reason is None, reason=reason))
-    return NoticeChecksOut(results=results)
+    return NoticeChecksOut(
+        results=results, hand_over_within_seconds=HAND_OVER_WINDOW.total_seconds()
+    )
+
+
+async def _after_hand_overs(
+    school_id: str,
+    registry: Registry,
+    *,
+    recipient_ids: tuple[str, ...] = (),
+    student_ids: tuple[str, ...] = (),
+) -> None:
+    """A change that may stop a notice returns (and so counts as made) only once every
+    hand-over window it overlaps has ended: no message consent allowed before it reaches a
+    provider after it. Rarely more than nothing, at most `HAND_OVER_WINDOW`. Timed from the
+    request's start, so it waits, if anything, a little longer than it must."""
+    subjects = hand_over_subjects(recipient_ids, student_ids)
+    until = await registry.store.hand_overs_until(school_id, subjects)
+    if until is not None and until > registry.now:
+        await registry.sleep((until - registry.now).total_seconds())
 
 
 async def recipient_settings(
@@ -284,6 +316,10 @@ async def register_consent(
     )
     if not await store.save_consent(document, event, by=caller.subject):
         raise ConflictError("this consent id is already registered")
+    if body.decision == "refused":  # it governs from now on, over an earlier grant
+        await _after_hand_overs(
+            school_id, registry, recipient_ids=(body.recipient_id,), student_ids=(body.student_id,)
+        )
 
 
 async def consent_document(
@@ -320,6 +356,12 @@ async def revoke_consent(
     await registry.store.revoke_consent(
         school_id, consent_id, event, at=registry.now, by=caller.subject, reason=reason
     )
+    await _after_hand_overs(
+        school_id,
+        registry,
+        recipient_ids=(document["recipient_id"],),
+        student_ids=(document["student_id"],),
+    )
 
 
 async def save_contact(
@@ -349,6 +391,7 @@ async def save_contact(
     await registry.store.save_contact(
         school_id, recipient_id, channel, document, changed, by=caller.subject
     )
+    await _after_hand_overs(school_id, registry, recipient_ids=(recipient_id,))
 
 
 async def remove_contact(
@@ -371,6 +414,7 @@ async def remove_contact(
     )
     if not removed:
         raise NotFoundError(f"no {channel} contact registered")
+    await _after_hand_overs(school_id, registry, recipient_ids=(recipient_id,))
 
 
 async def erase_contacts_after_withdrawal(*, keep: timedelta, registry: Registry) -> int:
@@ -446,6 +490,7 @@ async def save_preferences(
     await registry.store.save_preferences(
         school_id, recipient_id, document, event, by=caller.subject
     )
+    await _after_hand_overs(school_id, registry, recipient_ids=(recipient_id,))
 
 
 def trusted_certificate(pem: str) -> x509.Certificate:

@@ -6,6 +6,10 @@ that moment is not followed by a successor sending it again. Then consent is ask
 message may still go: the notifier's own view of consent comes through Kafka, a second or more
 behind a revocation or a new contact that consent has already accepted.
 
+Consent's yes holds for a few seconds (its hand-over window): a change that would stop the
+message answers only once the window has ended. A message whose dot cannot go within it is
+not handed over, and is asked about again on its next try.
+
 Messages arrive one by one from concurrent conversations; they are answered together, as a
 log's group commit does: one question to consent and one database write wait until `group`
 messages are waiting, or `linger` seconds.
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,16 +34,25 @@ class MarksSending(Protocol):
     async def mark_sending(self, keys: list[str], at: datetime) -> None: ...
 
 
+@dataclass(frozen=True)
+class ConsentAnswer:
+    refusals: dict[str, str]  # why consent, as it stands now, refuses a request, by dedupe key
+    # The others are to be handed over before this `time.monotonic()`, or not at all.
+    hand_over_by: float = math.inf
+
+
 class ConsentNow(Protocol):
-    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
-        """Why consent, as it stands now, refuses each request, by dedupe key."""
-        ...
+    async def answer(self, requests: list[NotificationRequested]) -> ConsentAnswer: ...
+
+
+class AnswerTooOldError(Exception):
+    """Consent's yes came, or its message got to its dot, after the window it was given for."""
 
 
 @dataclass
 class _Waiting:
     request: NotificationRequested
-    done: asyncio.Future[None]
+    done: asyncio.Future[float]  # when its hand-over window ends
 
 
 class HandOver:
@@ -54,12 +69,14 @@ class HandOver:
         group: int,
         linger: float = 0.01,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consent = consent
         self._marks = marks
         self._group = group
         self._linger = linger
         self._now = now
+        self._monotonic = monotonic
         self._waiting: list[_Waiting] = []
         self._full = asyncio.Event()
         self._answering: asyncio.Task[None] | None = None
@@ -71,7 +88,10 @@ class HandOver:
             self._full.set()
         if self._answering is None or self._answering.done():
             self._answering = asyncio.create_task(self._answer(), name="hand-over")
-        await waiting.done
+        hand_over_by = await waiting.done
+        # Checked once the sender is back: its dot follows without another wait.
+        if self._monotonic() >= hand_over_by:
+            raise AnswerTooOldError("consent's answer is older than its hand-over window")
 
     async def _answer(self) -> None:
         while self._waiting:
@@ -87,25 +107,28 @@ class HandOver:
                 if self._marks is not None:
                     keys = [w.request.payload.dedupe_key for w in batch]
                     await self._marks.mark_sending(keys, self._now())
-                refusals = await self._refusals(batch)
+                answer = await self._answer_of(batch)
             except Exception as error:  # consent or the database away: nothing is handed over
                 for waiting in batch:
                     _settle(waiting.done, error)
                 continue
             for waiting in batch:
-                reason = refusals.get(waiting.request.payload.dedupe_key)
-                _settle(waiting.done, WithdrawnError(reason) if reason is not None else None)
+                reason = answer.refusals.get(waiting.request.payload.dedupe_key)
+                _settle(
+                    waiting.done,
+                    WithdrawnError(reason) if reason is not None else answer.hand_over_by,
+                )
 
-    async def _refusals(self, batch: list[_Waiting]) -> dict[str, str]:
+    async def _answer_of(self, batch: list[_Waiting]) -> ConsentAnswer:
         if self._consent is None:
-            return {}
-        return await self._consent.refusals([waiting.request for waiting in batch])
+            return ConsentAnswer({})
+        return await self._consent.answer([waiting.request for waiting in batch])
 
 
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+def _settle(done: asyncio.Future[float], outcome: Exception | float) -> None:
     if done.done():  # its sender gave up waiting (cancelled)
         return
-    if error is None:
-        done.set_result(None)
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
     else:
-        done.set_exception(error)
+        done.set_result(outcome)

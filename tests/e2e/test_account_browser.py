@@ -148,7 +148,9 @@ async def test_a_parent_signs_in_by_a_mailed_code_and_follows_two_children_in_a_
     async with AsyncExitStack() as stack:
         # Consent on a real port: the account's settings pages call its API.
         consent_url = await stack.enter_async_context(serving("consent", run_id, **service_env))
-        consent = await stack.enter_async_context(httpx.AsyncClient(base_url=consent_url))
+        consent = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=consent_url, timeout=30)
+        )
         grades = await stack.enter_async_context(running("grades", run_id, **service_env))
         await stack.enter_async_context(
             running(

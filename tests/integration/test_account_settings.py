@@ -28,7 +28,9 @@ async def test_a_parent_hands_over_a_new_e_mail_with_an_electronic_signature(
     document = f"Заявление: прошу направлять сведения на {NEW_ADDRESS}".encode()
     async with AsyncExitStack() as stack:
         consent_url = await stack.enter_async_context(serving("consent", run_id, **service_env))
-        consent = await stack.enter_async_context(httpx.AsyncClient(base_url=consent_url))
+        consent = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=consent_url, timeout=30)
+        )
         account = await stack.enter_async_context(
             running("account", run_id, secure_cookies=False, consent_url=consent_url, **service_env)
         )

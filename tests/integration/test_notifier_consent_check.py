@@ -5,6 +5,7 @@ hears of the change, and only the question to the real consent service can stop 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from schemas import FinalMarkPosted, MarkPosted, NotificationRequested, Topics
-from services.consent.domain import notification_requests
+from services.consent.domain import HAND_OVER_WINDOW, notification_requests
 from services.shared.auth import issue_token
 from tests.builders import CONSENTING, a_final_mark_posted, a_mark_posted
 from tests.conftest import AUTH, TEST_SECRET
@@ -40,6 +41,16 @@ def a_final_mark() -> FinalMarkPosted:
     return FinalMarkPosted.new(a_final_mark_posted(obtained), producer="test")
 
 
+# A mark's e-mail to the guardian `load_guardian` registers as g-1, as the notifier asks.
+NOTICE = {
+    "recipient_id": "g-1",
+    "student_ids": ["st-1"],
+    "channel": "email",
+    "category": "marks",
+    "address": "maria@example.org",
+}
+
+
 def service_token(school: str) -> dict[str, str]:
     token = issue_token(
         TEST_SECRET,
@@ -64,7 +75,7 @@ async def test_a_change_consent_accepted_stops_a_notice_the_notifiers_view_never
     alone = Topics(prefix=f"{run_id}.alone.")
     async with (
         serving("consent", run_id, **service_env) as consent_url,
-        httpx.AsyncClient(base_url=consent_url) as consent,
+        httpx.AsyncClient(base_url=consent_url, timeout=30) as consent,
         running(
             "notifier",
             run_id,
@@ -136,36 +147,71 @@ async def test_only_a_service_token_of_the_school_asks_and_bad_questions_are_nam
     service_env: dict[str, object], run_id: str
 ) -> None:
     path = f"/v1/schools/{SCHOOL}/notice-checks"
-    notice = {
-        "recipient_id": "g-1",
-        "student_ids": ["st-1"],
-        "channel": "email",
-        "category": "marks",
-        "address": "maria@example.org",
-    }
     async with running("consent", run_id, **service_env) as consent:
         await load_guardian(
             consent, "g-1", "Иванова Мария Петровна", "st-1", email="maria@example.org"
         )
-        unknown = {**notice, "recipient_id": "g-404"}
+        unknown = {**NOTICE, "recipient_id": "g-404"}
         answer = await consent.post(
-            path, json={"notices": [notice, unknown]}, headers=service_token(SCHOOL)
+            path, json={"notices": [NOTICE, unknown]}, headers=service_token(SCHOOL)
         )
         assert answer.status_code == 200
         assert answer.json() == {
             "results": [
                 {"send": True, "reason": None},
                 {"send": False, "reason": "no longer a recipient of this student's news"},
-            ]
+            ],
+            "hand_over_within_seconds": HAND_OVER_WINDOW.total_seconds(),
         }
         for headers in (admin_of(SCHOOL), service_token("school-2")):
-            refused = await consent.post(path, json={"notices": [notice]}, headers=headers)
+            refused = await consent.post(path, json={"notices": [NOTICE]}, headers=headers)
             assert refused.status_code == 403
         empty = await consent.post(path, json={"notices": []}, headers=service_token(SCHOOL))
         assert empty.status_code == 422
         assert empty.json()["detail"][0]["loc"] == ["body", "notices"]
         bad = await consent.post(
-            path, json={"notices": [{**notice, "channel": "fax"}]}, headers=service_token(SCHOOL)
+            path, json={"notices": [{**NOTICE, "channel": "fax"}]}, headers=service_token(SCHOOL)
         )
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["body", "notices", 0, "channel"]
+
+
+async def test_a_change_answers_only_after_the_hand_over_windows_of_its_recipient(
+    service_env: dict[str, object], run_id: str
+) -> None:
+    """The window closes the last gap: consent said yes, then the address changed, then the
+    notifier's dot. A change overlapping a yes counts as made (answers) only after the window
+    the notifier hands over within; another family's change does not wait."""
+    path = f"/v1/schools/{SCHOOL}/notice-checks"
+    base = f"/v1/schools/{SCHOOL}/recipients"
+    async with running("consent", run_id, **service_env) as consent:
+        await load_guardian(
+            consent, "g-1", "Иванова Мария Петровна", "st-1", email="maria@example.org"
+        )
+        await load_guardian(consent, "g-2", "Петрова Ольга", "st-2", email="olga@example.org")
+        asked = time.monotonic()
+        answer = await consent.post(path, json={"notices": [NOTICE]}, headers=service_token(SCHOOL))
+        assert answer.json()["results"] == [{"send": True, "reason": None}]
+        window = answer.json()["hand_over_within_seconds"]
+
+        elsewhere = await consent.put(
+            f"{base}/g-2/contacts/email",
+            json={"address": "olga.new@example.org", "proof": WRITTEN},
+            headers=admin_of(SCHOOL),
+        )
+        assert elsewhere.status_code == 204
+        assert time.monotonic() - asked < window  # not held by g-1's window
+
+        moved = await consent.put(
+            f"{base}/g-1/contacts/email",
+            json={"address": "maria.new@example.org", "proof": WRITTEN},
+            headers=admin_of(SCHOOL),
+        )
+        assert moved.status_code == 204
+        # Stored with millisecond precision: the window's end may come out a millisecond early.
+        assert time.monotonic() - asked >= window - 0.002
+
+        again = await consent.post(path, json={"notices": [NOTICE]}, headers=service_token(SCHOOL))
+        assert again.json()["results"] == [
+            {"send": False, "reason": "email contact changed since the notice was made"}
+        ]

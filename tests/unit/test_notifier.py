@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -29,7 +30,7 @@ from services.notifier.domain import (
     readable_reason,
 )
 from services.notifier.handlers import CatchUp
-from services.notifier.handover import HandOver
+from services.notifier.handover import AnswerTooOldError, ConsentAnswer, HandOver
 from services.notifier.mime import MimeHeaderError
 from services.notifier.rendering import (
     create_environment,
@@ -756,14 +757,16 @@ class ConsentNowFake:
         self.error: Exception | None = None
         self.asked: list[list[str]] = []
         self.order = order if order is not None else []
+        self.hand_over_by = math.inf
 
-    async def refusals(self, requests: list[NotificationRequested]) -> dict[str, str]:
+    async def answer(self, requests: list[NotificationRequested]) -> ConsentAnswer:
         keys = [r.payload.dedupe_key for r in requests]
         self.asked.append(keys)
         self.order.append("consent")
         if self.error is not None:
             raise self.error
-        return {k: self.refusals_by_key[k] for k in keys if k in self.refusals_by_key}
+        refusals = {k: self.refusals_by_key[k] for k in keys if k in self.refusals_by_key}
+        return ConsentAnswer(refusals, self.hand_over_by)
 
 
 async def test_the_connections_marks_go_in_one_write_and_a_failed_write_hands_nothing_over() -> (
@@ -809,6 +812,22 @@ async def test_consent_is_asked_once_per_group_after_the_marks_and_a_refusal_is_
         asyncio.gather(*(hand_over(r) for r in requests), return_exceptions=True), timeout=5
     )
     assert [type(error) for error in away] == [ConnectionError] * 3
+
+
+async def test_a_message_not_handed_over_within_consents_window_is_not_handed_over() -> None:
+    """Consent answers a change only once the windows its yes opened have ended: a dot after
+    the window could follow a change already made."""
+    clock = [100.0]
+    consent = ConsentNowFake()
+    consent.hand_over_by = 104.0
+    hand_over = HandOver(consent, None, group=1, monotonic=lambda: clock[0])
+    request = an_email_request("m-1")
+
+    await asyncio.wait_for(hand_over(request), timeout=5)  # 100 < 104: hand it over
+    clock[0] = 104.0
+    with pytest.raises(AnswerTooOldError):
+        await asyncio.wait_for(hand_over(request), timeout=5)
+    assert len(consent.asked) == 2  # asked again each time, never on an old answer
 
 
 def backlog_of(found: dict[int, int] | Exception) -> Callable[[], Awaitable[dict[int, int]]]:

@@ -80,15 +80,25 @@ async def requests(chaos: Chaos, topic: str) -> list[NotificationRequested]:
     return found
 
 
-async def ends(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, str]]]:
-    """Per dedupe key, every status event: (type, reason)."""
-    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+async def events_on(chaos: Chaos, topic: str) -> list[tuple[dict[str, Any], int]]:
+    """Every event on `topic` that reads as one (poison messages do not): its JSON body and
+    its Kafka timestamp in ms."""
+    found = []
     for record in await read_all(chaos.layout.kafka_bootstrap, topic):
         try:
             body = json.loads(record.value)
-            payload = body["payload"]
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             continue
+        if isinstance(body, dict) and isinstance(body.get("payload"), dict):
+            found.append((body, record.timestamp))
+    return found
+
+
+async def ends(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, str]]]:
+    """Per dedupe key, every status event: (type, reason)."""
+    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for body, _ in await events_on(chaos, topic):
+        payload = body["payload"]
         if "dedupe_key" in payload:
             found[payload["dedupe_key"]].append((body["type"], payload.get("reason", "")))
     return found
@@ -97,12 +107,9 @@ async def ends(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, str]]]:
 async def consent_changes(chaos: Chaos, topic: str) -> dict[str, list[tuple[str, int]]]:
     """Per recipient, each change consent published: (type, Kafka timestamp in ms)."""
     found: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for record in await read_all(chaos.layout.kafka_bootstrap, topic):
-        try:
-            body = json.loads(record.value)
-            found[body["payload"]["recipient_id"]].append((body["type"], record.timestamp))
-        except (ValueError, KeyError, TypeError):
-            continue
+    for body, stamp in await events_on(chaos, topic):
+        if "recipient_id" in body["payload"]:
+            found[body["payload"]["recipient_id"]].append((body["type"], stamp))
     return found
 
 

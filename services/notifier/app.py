@@ -108,14 +108,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         buckets=(1, 5, 10, 25, 50, 100, 200),
     )
     env = create_environment()
-    consent_client = httpx.AsyncClient(
-        base_url=settings.consent_url or "http://consent.invalid",
-        timeout=10,
-        limits=httpx.Limits(keepalive_expiry=4.0),
+    # No consent to ask (tests of the notifier alone): its own view is the last word.
+    consent_client = (
+        httpx.AsyncClient(
+            base_url=settings.consent_url, timeout=10, limits=httpx.Limits(keepalive_expiry=4.0)
+        )
+        if settings.consent_url
+        else None
     )
-    consent_now = (
-        ConsentService(consent_client, settings.jwt_secret) if settings.consent_url else None
-    )
+    consent_now = ConsentService(consent_client, settings.jwt_secret) if consent_client else None
     email = SmtpSender(
         env,
         SmtpServer(
@@ -281,7 +282,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 await scheduler.stop()  # before the group is left and the task cancelled
                 await publish_what_is_left(relay, runtime.kafka_reachable)
         await sms_client.aclose()
-        await consent_client.aclose()
+        if consent_client is not None:
+            await consent_client.aclose()
         await email.close()
 
     return create_http_app(

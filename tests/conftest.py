@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -25,6 +26,28 @@ from tests.servers import Servers, forget, real_servers
 
 # Browser tests' fixtures (`browser`, `page`) and hooks, for any test that opens pages.
 pytest_plugins = ["tests.browser"]
+
+
+_SHARED: list[Any] = []  # the controller's `real_servers()`, while its workers run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run across processes (`pytest -n N`, tests/run.sh), the controller finds or starts the
+    servers once and hands them to its workers as `VESTNIK_KAFKA_BOOTSTRAP` and
+    `VESTNIK_MONGO_URL`: workers starting the local stack at once would race for its ports.
+    Tests that stop the broker (`stops_kafka`) need it to themselves and run in a session of
+    their own."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        shared = real_servers()
+        found = shared.__enter__()
+        _SHARED.append(shared)
+        os.environ["VESTNIK_KAFKA_BOOTSTRAP"] = found.kafka_bootstrap
+        os.environ["VESTNIK_MONGO_URL"] = found.mongo_url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _SHARED:
+        _SHARED.pop().__exit__(None, None, None)
 
 
 def pytest_report_header() -> str:

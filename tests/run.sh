@@ -30,8 +30,23 @@ if ((${#namespace[@]})); then
     echo $? >"$chaos_rc") &
 fi
 
-.venv/bin/pytest -v --durations=25 "$@"
-suite=$?
+# Two processes share the servers (see tests/conftest.py): most tests wait on services, Kafka
+# and the store, not on a core. Then, alone, the few that stop and start the broker.
+# TEST_WORKERS=0 runs everything in one process.
+workers=${TEST_WORKERS:-2}
+if [[ $workers == 0 ]]; then
+  .venv/bin/pytest -v --durations=25 "$@"
+  suite=$?
+else
+  .venv/bin/pytest -v --durations=25 -n "$workers" --dist worksteal -m "not stops_kafka" "$@"
+  shared=$?
+  .venv/bin/pytest -v -m stops_kafka "$@"
+  alone=$?
+  # 5: a selection left empty by the arguments (naming only tests of the other kind).
+  ((shared == 5)) && shared=0
+  ((alone == 5)) && alone=0
+  suite=$((shared != 0 ? shared : alone))
+fi
 
 if ((${#namespace[@]})); then
   wait

@@ -45,6 +45,7 @@ def electronic(signature: bytes, document: bytes = DOCUMENT) -> dict[str, str]:
     }
 
 
+@pytest.mark.stops_kafka
 async def test_a_revocation_accepted_while_kafka_is_down_is_published_when_it_returns(
     servers: Servers, service_env: dict[str, object], run_id: str
 ) -> None:

@@ -571,6 +571,7 @@ class RefusingUntilTold(MaildirHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.stops_kafka
 async def test_a_kafka_outage_stops_neither_sending_nor_a_restart_and_loses_no_status_event(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ def mark_ids(records: list) -> list[str]:  # type: ignore[type-arg]
     return [MarkPosted.model_validate_json(record.value).payload.mark_id for record in records]
 
 
+@pytest.mark.stops_kafka
 async def test_marks_accepted_while_kafka_is_down_are_published_when_it_returns(
     servers: Servers, service_env: dict[str, object], topics: Topics, run_id: str
 ) -> None:

@@ -43,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _SHARED.append(shared)
         os.environ["VESTNIK_KAFKA_BOOTSTRAP"] = found.kafka_bootstrap
         os.environ["VESTNIK_MONGO_URL"] = found.mongo_url
+        os.environ["VESTNIK_TEST_SERVERS_ORIGIN"] = found.origin
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

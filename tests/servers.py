@@ -33,7 +33,8 @@ def real_servers() -> Iterator[Servers]:
     kafka = os.environ.get("VESTNIK_KAFKA_BOOTSTRAP")
     mongo = os.environ.get("VESTNIK_MONGO_URL")
     if kafka and mongo:
-        yield Servers(kafka, mongo, "environment")
+        # Named by a test session's controller that handed its servers to its workers.
+        yield Servers(kafka, mongo, os.environ.get("VESTNIK_TEST_SERVERS_ORIGIN", "environment"))
     elif _docker_answers():
         with _containers() as servers:
             yield servers

@@ -89,6 +89,27 @@ def create_environment() -> Environment:
     return env
 
 
+def render_page(env: Environment, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page with the headers every page carries; what a template may leave unset, unset."""
+    context.setdefault("viewer", None)
+    context.setdefault("message", None)
+    context.setdefault("error", status >= 400)
+    html = env.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def redirect(location: str) -> RedirectResponse:
+    """After a form: 303, so the browser follows with a GET."""
+    return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The form's text fields; a multipart form's NULs (its files may hold any byte) are
+    dropped, since nothing stores a NUL (PostgreSQL under FerretDB)."""
+    form = await request.form()
+    return {key: value.replace("\x00", "") for key, value in form.items() if isinstance(value, str)}
+
+
 def page_router(
     ports: Ports,
     family: FamilyViews,
@@ -103,12 +124,8 @@ def page_router(
 
     def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("title", TITLES.get(template, "Электронный дневник"))
-        context.setdefault("viewer", None)
         context.setdefault("csrf_token", "")
-        context.setdefault("message", None)
-        context.setdefault("error", status >= 400)
-        html = env.get_template(template).render(**context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return render_page(env, template, status, **context)
 
     def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
         response.set_cookie(
@@ -121,22 +138,11 @@ def page_router(
             samesite=flags.same_site,
         )
 
-    def redirect(location: str) -> RedirectResponse:
-        return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
-
     def client_of(request: Request) -> str:
         forwarded = request.headers.get("x-forwarded-for")
         if trust_forwarded_for and forwarded:
             return forwarded.split(",")[0].strip()
         return request.client.host if request.client else "unknown"
-
-    async def form_of(request: Request) -> dict[str, str]:
-        """The form's text fields; a multipart form's NULs (its files may hold any byte) are
-        dropped, since nothing stores a NUL (PostgreSQL under FerretDB)."""
-        form = await request.form()
-        return {
-            key: value.replace("\x00", "") for key, value in form.items() if isinstance(value, str)
-        }
 
     # Before sign-in: the signed double-submit cookie.
 

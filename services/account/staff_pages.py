@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from pydantic import SecretStr
 
 from services.account import domain, usecases
-from services.account.pages import SECURITY_HEADERS, create_environment
+from services.account.pages import create_environment, form_of, redirect, render_page
 from services.shared.auth import InvalidTokenError, Principal, decode_token
 from services.shared.http import ID_PATTERN
 
@@ -39,31 +39,23 @@ def staff_router(
     env = create_environment()
 
     def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        context.setdefault("viewer", None)
-        context.setdefault("message", None)
-        context.setdefault("error", status >= 400)
-        html = env.get_template(f"staff/{template}").render(**context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return render_page(env, f"staff/{template}", status, **context)
 
-    def redirect(location: str) -> RedirectResponse:
-        return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
-
-    def staff_of(request: Request) -> tuple[Principal, str] | None:
-        """The signed-in member of staff and their forms' CSRF token."""
-        token = request.cookies.get(STAFF_COOKIE)
-        if not token:
-            return None
+    def staff_principal(token: str) -> Principal | None:
+        """Whom `token` names, if it is a member of staff's, valid, for the account."""
         try:
             caller = decode_token(jwt_secret, token, audience="account")
         except InvalidTokenError:
             return None
-        if caller.role not in usecases.STAFF_ROLES:
+        return caller if caller.role in usecases.STAFF_ROLES else None
+
+    def staff_of(request: Request) -> tuple[Principal, str] | None:
+        """The signed-in member of staff and their forms' CSRF token."""
+        token = request.cookies.get(STAFF_COOKIE)
+        caller = staff_principal(token) if token else None
+        if caller is None or token is None:
             return None
         return caller, domain.secret_hash(f"staff-csrf:{token}", ports().secret_key)[:32]
-
-    async def form_of(request: Request) -> dict[str, str]:
-        form = await request.form()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
 
     @router.get("/sign-in")
     async def sign_in_page() -> Response:
@@ -74,11 +66,7 @@ def staff_router(
         # A token is itself the secret, so this form needs no CSRF token: a forged post could
         # only sign someone in as whoever's token the forger already holds.
         token = (await form_of(request)).get("token", "").strip()[:4000]
-        try:
-            caller = decode_token(jwt_secret, token, audience="account")
-        except InvalidTokenError:
-            caller = None
-        if caller is None or caller.role not in usecases.STAFF_ROLES:
+        if staff_principal(token) is None:
             return render(
                 "sign_in.html", 400, title="Вход для сотрудников", message=MESSAGES["token"]
             )

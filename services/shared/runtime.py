@@ -5,6 +5,8 @@ Built by each service's composition root (`app.py`), never at import time.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -30,6 +32,13 @@ from services.shared.kafka import (
 )
 from services.shared.mongo import CommandCounter, Document, create_mongo_client
 from services.shared.tasks import in_background
+
+log = logging.getLogger(__name__)
+# How long a stopping service lets the producer hand Kafka what it holds. With the broker away,
+# aiokafka's stop waits for every pending batch to time out, and a shutdown past the
+# orchestrator's grace period ends in SIGKILL anyway; what is left is not lost: the outboxes
+# publish it again, and an uncommitted consumer offset brings its input back.
+BROKER_STOP_SECONDS = 10.0
 
 
 @dataclass
@@ -139,5 +148,9 @@ class Runtime:
                 yield
         finally:
             if self.connected:
-                await self.broker.stop()
+                try:
+                    async with asyncio.timeout(BROKER_STOP_SECONDS):
+                        await self.broker.stop()
+                except TimeoutError:
+                    log.warning("Kafka took nothing more within %ss; stopping", BROKER_STOP_SECONDS)
             await self.mongo.close()

@@ -10,11 +10,10 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-import httpx
+from pymongo.errors import PyMongoError
 
 from bench.chaos.faults import Chaos, arrivals
 from bench.chaos.feed import Guardian
-from bench.probes import scrape
 from bench.run import (
     SERVICES,
     consumer_lag,
@@ -28,6 +27,7 @@ from schemas.consent import ConsentRevoked
 from schemas.notify import NotificationRequested, NotificationSent
 from services.notifier.domain import FATE_UNKNOWN, message_id_for
 from services.shared.mongo import create_mongo_client
+from services.shared.outbox import LANES
 
 QUIET_TIMEOUT = 900.0
 # What the run made happen: the sinks' refusals, and a notifier killed while it handed a
@@ -39,33 +39,46 @@ INJECTED_CAUSES = re.compile(
 )
 
 
+async def unpublished(chaos: Chaos) -> int:
+    """Documents whose events wait in an outbox, in every service's database. Read from the
+    store, not a relay's gauge: a relay restarted after a kill knows nothing of what waits
+    until it holds the lease again (its predecessor's runs out first)."""
+    mongo = create_mongo_client(chaos.layout.mongo_url)
+    waiting = 0
+    try:
+        for name in SERVICES:
+            db = mongo[f"{chaos.running.prefix.strip('.')}_{name}"]
+            for collection in await db.list_collection_names():
+                waiting += await db[collection].count_documents({"outbox": {"$in": list(LANES)}})
+    finally:
+        await mongo.close()
+    return waiting
+
+
 async def quiet(chaos: Chaos, requests_topic: str, status_topic: str) -> float:
-    """Until every consumer group is caught up, the notifier's outbox empty and every request
+    """Until every consumer group is caught up, no outbox holds an event and every request
     ended (sent, failed or cancelled), or nothing moved for two minutes; the seconds waited."""
     started = time.monotonic()
     prefix = chaos.running.prefix
     groups = [f"{prefix}{name}" for name in SERVICES if name != "grades"]
     last, still = -1, time.monotonic()
-    async with httpx.AsyncClient(timeout=10) as http:
-        while time.monotonic() - started < QUIET_TIMEOUT:
-            await asyncio.sleep(5)
-            lags = [await consumer_lag(chaos.layout.kafka_bootstrap, g) for g in groups]
-            try:
-                backlog = await scrape(
-                    http, [chaos.running.url("notifier")], "vestnik_notifier_outbox_backlog"
-                )
-            except httpx.HTTPError:
-                backlog = -1
-            requested = {r.payload.dedupe_key for r in await requests(chaos, requests_topic)}
-            ended = set(await ends(chaos, status_topic))
-            open_ = len(requested - ended)
-            say(f"  lags {lags}, outbox {backlog:.0f}, {open_} of {len(requested)} not ended")
-            if all(lag == 0 for lag in lags) and backlog == 0 and open_ == 0:
-                break
-            if open_ != last:
-                last, still = open_, time.monotonic()
-            elif time.monotonic() - still > 120:
-                break
+    while time.monotonic() - started < QUIET_TIMEOUT:
+        await asyncio.sleep(5)
+        lags = [await consumer_lag(chaos.layout.kafka_bootstrap, g) for g in groups]
+        try:
+            backlog = await unpublished(chaos)
+        except PyMongoError:
+            backlog = -1
+        requested = {r.payload.dedupe_key for r in await requests(chaos, requests_topic)}
+        ended = set(await ends(chaos, status_topic))
+        open_ = len(requested - ended)
+        say(f"  lags {lags}, outboxes {backlog}, {open_} of {len(requested)} not ended")
+        if all(lag == 0 for lag in lags) and backlog == 0 and open_ == 0:
+            break
+        if open_ != last:
+            last, still = open_, time.monotonic()
+        elif time.monotonic() - still > 120:
+            break
     await asyncio.sleep(5)  # a duplicate would come late
     return time.monotonic() - started
 

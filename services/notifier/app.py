@@ -19,7 +19,7 @@ from schemas.consent import ConsentRevoked
 from schemas.notify import DeadlineMissed, NotificationCancelled, NotificationFailed
 from services.notifier.api import notifier_router
 from services.notifier.config import Settings
-from services.notifier.consent_check import ConsentService
+from services.notifier.consent_check import PER_CALL, ConsentService
 from services.notifier.domain import FallbackPolicy, RetryPolicy
 from services.notifier.handlers import CatchUp, Scheduler, register_handlers
 from services.notifier.handover import HandOver
@@ -193,7 +193,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
                 # SMS is idempotent at the provider (`client_id`): no mark is needed.
                 handing=HandOver(consent_now, None, group=1),
             ),
-            "inbox": InboxSender(env, inbox),
+            "inbox": InboxSender(env, inbox, handing=HandOver(consent_now, None, group=PER_CALL)),
         },
         consent=consent_view,
         # About a second's worth of SMS at the provider's rate.

@@ -339,28 +339,46 @@ def _number_status(body: dict[str, Any], to: str) -> dict[str, Any]:
 
 
 class InboxSender:
-    """The personal account (личный кабинет): the message is stored for the parent to read."""
+    """The personal account (личный кабинет): the message is stored for the parent to read.
+    Consent is asked at the last moment here too (`handing`): what a withdrawn consent stops
+    must not appear in the account either."""
 
-    def __init__(self, env: Environment, inbox: MongoInbox) -> None:
+    def __init__(
+        self, env: Environment, inbox: MongoInbox, *, handing: Handing = _hand_over_at_once
+    ) -> None:
         self._env = env
         self._inbox = inbox
+        self._handing = handing
 
     async def send_batch(
         self, messages: list[tuple[NotificationRequested, str]]
     ) -> list[Exception | None]:
-        """Every message stored by one insert."""
+        """One question to consent for the batch (the hand-over groups them), then every
+        message it allows stored by one insert."""
+        checks = await asyncio.gather(
+            *(_handing_over(functools.partial(self._handing, request)) for request, _ in messages),
+            return_exceptions=True,
+        )
         failures: list[Exception | None] = []
         stored = []
-        for request, _ in messages:
+        for (request, _), check in zip(messages, checks, strict=True):
+            if isinstance(check, Exception):  # refused now, or not asked: not stored
+                failures.append(check)
+                continue
+            if isinstance(check, BaseException):
+                raise check  # cancelled
             try:
                 stored.append(self._message(request))
                 failures.append(None)
             except Exception as error:  # this message's own fault (rendering): it alone fails
                 failures.append(PermanentFailureError(f"unexpected {type(error).__name__}"))
+        if not stored:
+            return failures
         try:
             await self._inbox.put_many(stored)
-        except Exception as error:  # the database: every message of the batch waits to retry
-            return [TemporaryFailureError(f"inbox: {type(error).__name__}")] * len(messages)
+        except Exception as error:  # the database: every message it held waits to retry
+            retry = TemporaryFailureError(f"inbox: {type(error).__name__}")
+            return [retry if failure is None else failure for failure in failures]
         return failures
 
     def _message(self, request: NotificationRequested) -> dict[str, object]:

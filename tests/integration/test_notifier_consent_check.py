@@ -109,7 +109,9 @@ async def test_a_change_consent_accepted_stops_a_notice_the_notifiers_view_never
         # Allowed: consent answers yes, the e-mail goes.
         first = requests_for(MarkPosted.new(a_mark_posted(mark_id="m-1"), producer="test"))
         await publish(first["email"])
+        await publish(first["inbox"])
         await eventually(lambda: delivery(first["email"], "sent"))
+        await eventually(lambda: delivery(first["inbox"], "sent"))
 
         # A new e-mail address, handed over a moment ago: the old one gets nothing.
         base = f"/v1/schools/{SCHOOL}/recipients/g-1"
@@ -134,10 +136,15 @@ async def test_a_change_consent_accepted_stops_a_notice_the_notifiers_view_never
         final = requests_for(a_final_mark())
         await publish(final["sms"])
         await publish(final["email"])
+        await publish(final["inbox"])  # nor does it appear in the personal account
         sms = await eventually(lambda: delivery(final["sms"], "cancelled"))
         email = await eventually(lambda: delivery(final["email"], "cancelled"))
+        inbox = await eventually(lambda: delivery(final["inbox"], "cancelled"))
         today = datetime.now(UTC).date().isoformat()
         assert sms["last_error"] == email["last_error"] == f"consent revoked on {today}"
+        assert inbox["last_error"] == f"consent revoked on {today}"
+        messages = await notifier.get(f"/v1/schools/{SCHOOL}/recipients/g-1/inbox", headers=AUTH)
+        assert len(messages.json()["items"]) == 1  # the first mark's only
 
     assert len(list(mail_dir.glob("*.eml"))) == 1
     assert list(sms_dir.glob("*.json")) == []

@@ -56,10 +56,11 @@ class _Waiting:
 
 
 class HandOver:
-    """`await hand_over(request)` returns when `request` may be handed over: its mark (if
-    `marks` is given) is written and consent (if given) still allows it. It raises `WithdrawnError`
-    when consent refuses it now, and whatever error the question or the write met otherwise;
-    either way the message must not be handed over."""
+    """`await hand_over(request)` returns when `request` may be handed over, at once: its mark
+    (if `marks` is given) is written and consent (if given) still allows it. It raises
+    `WithdrawnError` when consent refuses it now, `AnswerTooOldError` when consent's yes came
+    back too late to use, and whatever error the question or the write met otherwise; either
+    way the message must not be handed over."""
 
     def __init__(
         self,

@@ -245,13 +245,9 @@ class MongoConsentRegistry:
 
     async def hand_overs_until(self, school_id: str, subjects: list[str]) -> datetime | None:
         """When the last window holding any of `subjects` still ends (None: none is open)."""
-        latest: datetime | None = None
-        for subject in subjects:
-            query = {"school_id": school_id, "subjects": subject}
-            async for doc in self._hand_overs.find(query, {"until": 1}):
-                until = doc["until"]
-                latest = until if latest is None else max(latest, until)
-        return latest
+        query = {"school_id": school_id, "subjects": {"$in": subjects}}
+        ends = [doc["until"] async for doc in self._hand_overs.find(query, {"until": 1})]
+        return max(ends, default=None)
 
     async def forget_hand_overs(self, ended_before: datetime) -> int:
         result = await self._hand_overs.delete_many({"until": {"$lt": ended_before}})
